@@ -1,0 +1,56 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.utils.module_loading import import_string
+from django.views.decorators.http import require_GET
+from django_redis import get_redis_connection
+
+# Apps add readiness details (e.g. rollup lag) by naming a callable returning a dict here.
+READINESS_DETAIL_PROVIDERS: list[str] = []
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The process is up and serving requests; touches no dependency."""
+    return JsonResponse({"status": "ok"})
+
+
+def _check(probe: Callable[[], object]) -> dict:
+    started = time.perf_counter()
+    try:
+        probe()
+    except Exception as exc:  # a readiness probe reports every failure, whatever its type
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+def _database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _redis() -> None:
+    get_redis_connection("default").ping()
+
+
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """503 unless PostgreSQL and Redis answer; `details` carries job lag and the like."""
+    checks = {"database": _check(_database), "redis": _check(_redis)}
+    details: dict = {}
+    for dotted in READINESS_DETAIL_PROVIDERS:
+        try:
+            details.update(import_string(dotted)())
+        except Exception as exc:  # details are informative; they never fail the probe
+            details[dotted] = f"unavailable: {exc}"
+    ready = all(check["ok"] for check in checks.values())
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks, "details": details},
+        status=200 if ready else 503,
+    )

@@ -1,0 +1,7 @@
+"""URL routes (filled in by the app)."""
+
+from __future__ import annotations
+
+app_name = "hosts"
+
+urlpatterns: list = []

@@ -1,0 +1,5 @@
+"""URL routes (filled in by the app)."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

@@ -1,0 +1,35 @@
+"""`manage.py issue_token ORG_SLUG NAME [--scope write|read]`: print only the new token on stdout,
+so scripts can capture it (`TOKEN=$(manage.py issue_token demo telegraf)`)."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from apps.organizations.models import AgentToken, Organization
+from apps.organizations.services import issue_token
+
+
+class Command(BaseCommand):
+    help = "Issue an agent token for an organization and print it (shown once)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("org_slug")
+        parser.add_argument("name")
+        parser.add_argument("--scope", choices=[c.value for c in AgentToken.Scope], default="write")
+        parser.add_argument("--expires-in-days", type=int, default=None)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            organization = Organization.objects.get(slug=options["org_slug"])
+        except Organization.DoesNotExist as exc:
+            raise CommandError(f"No organization with slug {options['org_slug']!r}") from exc
+        expires_at = None
+        if options["expires_in_days"] is not None:
+            expires_at = timezone.now() + datetime.timedelta(days=options["expires_in_days"])
+        _, plaintext = issue_token(organization=organization, name=options["name"], scope=options["scope"],
+                                   expires_at=expires_at, actor=None)
+        self.stdout.write(plaintext)

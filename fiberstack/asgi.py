@@ -1,0 +1,39 @@
+"""ASGI entry point: HTTP through Django, websockets through Channels with session auth.
+
+Each app with live pages contributes `websocket_urlpatterns` in its routing.py; consumers check
+organization membership themselves (DESIGN "Live dashboards")."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fiberstack.settings.dev")
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+LIVE_APPS = ("apps.hosts",)
+
+
+def websocket_urlpatterns() -> list:
+    patterns: list = []
+    for app in LIVE_APPS:
+        try:
+            routing = importlib.import_module(f"{app}.routing")
+        except ModuleNotFoundError:
+            continue
+        patterns.extend(routing.websocket_urlpatterns)
+    return patterns
+
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns()))),
+    }
+)

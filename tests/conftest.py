@@ -1,0 +1,108 @@
+"""Shared fixtures (OnCall engine/conftest.py style): an organization with one member per role, an
+outsider from another organization, and API clients for users and agent tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from apps.core.roles import Role
+from apps.organizations.models import AgentToken, Organization
+from apps.organizations.services import issue_token
+from tests.organizations.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> None:
+    cache.clear()
+
+
+@pytest.fixture
+def org(db: Any) -> Organization:
+    return OrganizationFactory(name="Acme", slug="acme")
+
+
+@pytest.fixture
+def other_org(db: Any) -> Organization:
+    return OrganizationFactory(name="Globex", slug="globex")
+
+
+def _member(org: Organization, role: str, username: str) -> Any:
+    return MembershipFactory(organization=org, user=UserFactory(username=username), role=role).user
+
+
+@pytest.fixture
+def owner(org: Organization) -> Any:
+    return _member(org, Role.OWNER, "alice")
+
+
+@pytest.fixture
+def admin_member(org: Organization) -> Any:
+    return _member(org, Role.ADMIN, "adam")
+
+
+@pytest.fixture
+def editor(org: Organization) -> Any:
+    return _member(org, Role.EDITOR, "erin")
+
+
+@pytest.fixture
+def member_ro(org: Organization) -> Any:
+    return _member(org, Role.VIEWER, "bob")
+
+
+@pytest.fixture
+def other_org_user(other_org: Organization) -> Any:
+    return _member(other_org, Role.OWNER, "charlie")
+
+
+@pytest.fixture
+def user_with_role(org: Organization) -> Callable[[str], Any]:
+    """Factory fixture: a fresh member of `org` with the given role."""
+    counter = iter(range(1000))
+
+    def make(role: str) -> Any:
+        return _member(org, role, f"{role}{next(counter)}")
+
+    return make
+
+
+@pytest.fixture
+def make_token(org: Organization) -> Callable[..., tuple[AgentToken, str]]:
+    def make(scope: str = AgentToken.Scope.WRITE, organization: Organization | None = None,
+             **kwargs: Any) -> tuple[AgentToken, str]:
+        return issue_token(organization=organization or org, name=f"agent-{scope}", scope=scope, actor=None,
+                           **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def write_token(make_token: Callable[..., tuple[AgentToken, str]]) -> str:
+    return make_token(AgentToken.Scope.WRITE)[1]
+
+
+@pytest.fixture
+def read_token(make_token: Callable[..., tuple[AgentToken, str]]) -> str:
+    return make_token(AgentToken.Scope.READ)[1]
+
+
+@pytest.fixture
+def api_client() -> Callable[..., APIClient]:
+    """`api_client(user=...)` logs a user in (session); `api_client(token=...)` sends a bearer token."""
+
+    def make(user: Any = None, token: str | None = None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_login(user)
+        if token is not None:
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client
+
+    return make
