@@ -1,0 +1,474 @@
+"""InfluxDB line protocol -> FiberStack samples.
+
+Syntax (https://docs.influxdata.com/influxdb/v2/reference/syntax/line-protocol/)::
+
+    measurement[,tag=value...] field=value[,field=value...] [timestamp]
+
+Mapping onto the Prometheus model (see ``naming`` for the sanitizing rules):
+
+* each field becomes one series named ``<measurement>_<field key>`` (sanitized), e.g.
+  ``cpu usage_idle=1`` -> ``cpu_usage_idle``; tags become labels (sanitized names, ``__`` refused);
+* integers (``12i``), unsigned integers (``12u``) and floats are stored as float; booleans
+  (``t T true True TRUE`` / ``f F false False FALSE``) as 1.0 / 0.0; string fields have no numeric
+  value and are skipped, counted in ``skipped['string_fields']``;
+* the timestamp is an integer in ``options.precision`` units (ns by default, like InfluxDB); a line
+  without one gets ``options.now_us``;
+* escapes: ``\\,`` ``\\ `` in measurements; ``\\,`` ``\\=`` ``\\ `` in tag keys, tag values and field keys;
+  ``\\"`` in string field values; ``\\\\`` is a literal backslash everywhere; any other backslash is
+  literal. Comments (``#``), blank lines, leading/trailing whitespace and CRLF line ends are accepted.
+  ``NaN``/``Inf`` literals and overflowing floats follow ``options.nan_policy``.
+
+Errors are per line (``line N``, 1-based) with InfluxDB's wording, ``unable to parse '<line>': <why>``;
+the other lines are still stored (partial write).
+
+Speed: the ingest target is >= 300k values/s end to end on 2 cores, so this parser has a fast path for
+the usual shape of line (no backslash, no quote, single spaces): ``str.split`` does the tokenizing in C
+and the ``measurement,tags`` prefix is looked up in a bounded cache that maps the raw prefix text to
+its measurement, sorted labels and per-field series keys, so a repeated series costs one dict lookup
+instead of a parse, sanitize and sort. Any irregularity sends the line to the careful char-by-char
+scanner, which is the authority on what is valid and words every error.
+"""
+
+from __future__ import annotations
+
+import re
+
+from apps.metrics.ingest.naming import NamingError, intern_key, make_labels, sanitize_metric_name
+from apps.metrics.ingest.types import TOO_MANY_SAMPLES, ParseOptions, ParseResult, SeriesKey, add_error
+
+__all__ = ["parse_line_protocol"]
+
+_BOOLS: dict[str, float] = {
+    "t": 1.0, "T": 1.0, "true": 1.0, "True": 1.0, "TRUE": 1.0,
+    "f": 0.0, "F": 0.0, "false": 0.0, "False": 0.0, "FALSE": 0.0,
+}  # fmt: skip
+# (multiply, floor-divide) that turns a timestamp in the given precision into microseconds.
+_PRECISION: dict[str, tuple[int, int]] = {"ns": (1, 1000), "us": (1, 1), "ms": (1000, 1), "s": (1_000_000, 1)}
+_FLOAT_START = frozenset("0123456789-.")
+_FLOAT_END = frozenset("0123456789.")
+_FLOAT_RE = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_NON_FINITE_RE = re.compile(r"[-+]?(?:nan|inf|infinity)", re.IGNORECASE)
+_INT_RE = re.compile(r"-?[0-9]+")
+_UINT_RE = re.compile(r"[0-9]+")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INT64_MAX_TEXT = str(_INT64_MAX)
+_UINT64_MAX = 2**64 - 1
+
+# Characters a backslash escapes in each element; any other backslash is kept literally.
+_MEASUREMENT_ESC = frozenset(", \\")
+_KEY_ESC = frozenset(",= \\")
+_STRING_ESC = frozenset('"\\')
+
+_PREFIX_CACHE_MAX = 50_000
+_FIELDS_PER_PREFIX_MAX = 1_000
+_EXCERPT_LEN = 120
+
+
+class _Prefix:
+    """Cached meaning of one raw ``measurement,tag=value...`` text."""
+
+    __slots__ = ("fields", "labels", "measurement")
+
+    def __init__(self, measurement: str, labels: tuple[tuple[str, str], ...]) -> None:
+        self.measurement = measurement
+        self.labels = labels
+        self.fields: dict[str, SeriesKey] = {}
+
+    def key_for(self, field_key: str) -> SeriesKey:
+        """Series key of one field; raises NamingError when the field name cannot be stored."""
+        if not field_key:
+            raise NamingError("missing field key")
+        key = intern_key((sanitize_metric_name(f"{self.measurement}_{field_key}"), self.labels))
+        if len(self.fields) < _FIELDS_PER_PREFIX_MAX:
+            self.fields[field_key] = key
+        return key
+
+
+# Process-wide: the mapping from prefix text to labels is a pure function, so sharing it across
+# requests and organizations leaks nothing and makes every repeated series a dict hit.
+_prefix_cache: dict[str, _Prefix | str] = {}
+
+
+class _LineError(Exception):
+    """A line-level rejection; the message is InfluxDB-style reason text."""
+
+
+class _OutOfWindow(_LineError):
+    """A well-formed line whose timestamp is outside the accepted window; reported without the excerpt."""
+
+
+def parse_line_protocol(body: bytes | str, options: ParseOptions) -> ParseResult:
+    """Parse a line-protocol body; bad lines become errors, good lines are kept."""
+    result = ParseResult()
+    text, check_utf8 = _decode(body)
+    keys = result.keys
+    times = result.times_us
+    values = result.values
+    keys_append = keys.append
+    values_append = values.append
+    times_extend = times.extend
+    lo = options.min_time_us
+    hi = options.max_time_us
+    now_us = options.now_us
+    max_samples = options.max_samples
+    mul, div = _PRECISION[options.precision]
+    cache = _prefix_cache
+    bools = _BOOLS
+    float_start = _FLOAT_START
+    float_end = _FLOAT_END
+
+    lineno = 0
+    for line in text.split("\n"):
+        lineno += 1
+        if not line:
+            continue
+        if line[-1] == "\r":
+            line = line[:-1]
+        if not line or line[0] in "# \t":
+            line = line.lstrip(" \t")
+            if not line or line[0] == "#":
+                continue
+        if check_utf8 and not _is_valid_utf8(line):
+            add_error(result, options, f"line {lineno}", "invalid UTF-8")
+            continue
+        n0 = len(values)
+
+        # ---- fast path: plain line, one space between sections, ASCII fields ----
+        fast = False
+        if "\\" not in line and '"' not in line:
+            parts = line.split(" ")
+            nparts = len(parts)
+            if nparts == 3:
+                prefix, fields, ts = parts
+            elif nparts == 2:
+                prefix, fields = parts
+                ts = None
+            else:
+                prefix = fields = ts = ""
+            if fields and fields.isascii():
+                if ts is None:
+                    t = now_us
+                    fast = True
+                elif ts.isascii() and ts.isdigit() and (len(ts) < 19 or ts <= _INT64_MAX_TEXT):
+                    # Equal-length digit strings compare like numbers: this is the int64 range check.
+                    t = int(ts) * mul // div
+                    fast = True
+        if fast:
+            entry = cache.get(prefix)
+            if entry is None:
+                entry = _lookup_prefix(prefix)
+            if entry.__class__ is str:
+                add_error(result, options, f"line {lineno}", _unable(line, entry))  # type: ignore[arg-type]
+                continue
+            if t < lo or t > hi:
+                add_error(result, options, f"line {lineno}", options.time_problem(t) or "timestamp out of range")
+                continue
+            fkeys = entry.fields  # type: ignore[union-attr]
+            for kv in fields.split(","):
+                k, _, v = kv.partition("=")
+                if not v:
+                    break
+                key = fkeys.get(k)
+                if key is None:
+                    try:
+                        key = entry.key_for(k)  # type: ignore[union-attr]
+                    except NamingError:
+                        break
+                last = v[-1]
+                if last == "i":
+                    s = v[:-1]
+                    if len(s) < 19 and (s.isdigit() or (s[:1] == "-" and s[1:].isdigit())):
+                        # float(s) is the correctly rounded value of the integer s, same as float(int(s)).
+                        values_append(float(s))
+                    else:
+                        break
+                elif last == "u":
+                    s = v[:-1]
+                    if len(s) < 20 and s.isdigit():
+                        values_append(float(s))
+                    else:
+                        break
+                else:
+                    b = bools.get(v)
+                    if b is not None:
+                        values_append(b)
+                    elif v[0] in float_start and last in float_end and "_" not in v:
+                        try:
+                            f = float(v)
+                        except ValueError:
+                            break
+                        if f - f != 0.0:  # overflow to inf: let the careful path apply the NaN policy
+                            break
+                        values_append(f)
+                    else:
+                        break
+                keys_append(key)
+            else:
+                nf = len(values) - n0
+                times_extend([t] * nf)
+                if len(values) > max_samples:
+                    del keys[n0:], values[n0:], times[n0:]
+                    add_error(result, options, f"line {lineno}", TOO_MANY_SAMPLES.format(limit=max_samples))
+                    break
+                continue
+            # Irregular field: undo this line's partial output and let the careful path decide.
+            del keys[n0:], values[n0:]
+
+        # ---- careful path ----
+        try:
+            _parse_line_slow(line, result, options, mul, div)
+        except _LineError as exc:
+            del keys[n0:], values[n0:], times[n0:]
+            reason = str(exc) if isinstance(exc, _OutOfWindow) else _unable(line, str(exc))
+            add_error(result, options, f"line {lineno}", reason)
+            continue
+        if len(values) > max_samples:
+            del keys[n0:], values[n0:], times[n0:]
+            add_error(result, options, f"line {lineno}", TOO_MANY_SAMPLES.format(limit=max_samples))
+            break
+    return result
+
+
+def _decode(body: bytes | str) -> tuple[str, bool]:
+    """Decode the body; with invalid UTF-8 somewhere, keep going and check line by line."""
+    if isinstance(body, str):
+        return body, False
+    try:
+        return body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return body.decode("utf-8", "surrogateescape"), True
+
+
+def _is_valid_utf8(line: str) -> bool:
+    if line.isascii():
+        return True
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unable(line: str, reason: str) -> str:
+    excerpt = line if len(line) <= _EXCERPT_LEN else line[:_EXCERPT_LEN] + "..."
+    return f"unable to parse '{excerpt}': {reason}"
+
+
+def _lookup_prefix(prefix: str) -> _Prefix | str:
+    """Cached ``measurement,tags`` meaning, or the reason it is invalid (cached too)."""
+    entry = _prefix_cache.get(prefix)
+    if entry is not None:
+        return entry
+    try:
+        entry = _build_prefix(prefix)
+    except (_LineError, NamingError) as exc:
+        entry = str(exc)
+    if len(_prefix_cache) >= _PREFIX_CACHE_MAX:
+        _prefix_cache.clear()
+    _prefix_cache[prefix] = entry
+    return entry
+
+
+def _build_prefix(prefix: str) -> _Prefix:
+    measurement, i = _scan_token(prefix, 0, ", ", _MEASUREMENT_ESC)
+    if not measurement:
+        raise _LineError("missing measurement")
+    n = len(prefix)
+    tags: list[tuple[str, str]] = []
+    while i < n:
+        if prefix[i] != ",":  # an unescaped space: the caller cut the prefix wrongly
+            raise _LineError("invalid tag format")
+        key, i = _scan_token(prefix, i + 1, ",= ", _KEY_ESC)
+        if i >= n or prefix[i] != "=":
+            raise _LineError("missing tag value" if key else "missing tag key")
+        if not key:
+            raise _LineError("missing tag key")
+        value, i = _scan_token(prefix, i + 1, ",= ", _KEY_ESC)
+        if i < n and prefix[i] != ",":
+            raise _LineError("invalid tag format")
+        if not value:
+            raise _LineError("missing tag value")
+        tags.append((key, value))
+    try:
+        labels = make_labels(tags)
+    except NamingError as exc:
+        raise _LineError(f"invalid tag: {exc}") from None
+    return _Prefix(measurement, labels)
+
+
+def _scan_token(s: str, i: int, stops: str, escapable: frozenset[str]) -> tuple[str, int]:
+    """Read from ``i`` to the first unescaped char in ``stops``; return (unescaped text, stop index)."""
+    n = len(s)
+    start = i
+    out: list[str] | None = None
+    while i < n:
+        c = s[i]
+        if c == "\\" and i + 1 < n:
+            if out is None:
+                out = [s[start:i]]
+            nxt = s[i + 1]
+            out.append(nxt if nxt in escapable else c + nxt)
+            i += 2
+            continue
+        if c in stops:
+            break
+        if out is not None:
+            out.append(c)
+        i += 1
+    return (s[start:i] if out is None else "".join(out)), i
+
+
+def _prefix_end(line: str) -> int:
+    """Index of the first unescaped space, which ends ``measurement,tags``."""
+    i = 0
+    n = len(line)
+    while i < n:
+        c = line[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == " ":
+            return i
+        i += 1
+    return n
+
+
+def _parse_line_slow(line: str, result: ParseResult, options: ParseOptions, mul: int, div: int) -> None:
+    """Parse one line char by char and append its samples; raises _LineError with InfluxDB wording."""
+    end = _prefix_end(line)
+    entry = _lookup_prefix(line[:end])
+    if isinstance(entry, str):
+        raise _LineError(entry)
+    n = len(line)
+    i = end
+    while i < n and line[i] in " \t":
+        i += 1
+    if i >= n:
+        raise _LineError("missing fields")
+
+    fields: list[tuple[str, str, bool]] = []  # (key, raw value or string content, is_string)
+    while True:
+        key, i = _scan_token(line, i, "=, ", _KEY_ESC)
+        if i >= n or line[i] != "=":
+            raise _LineError("missing field value" if key and i >= n else "invalid field format")
+        if not key:
+            raise _LineError("missing field key")
+        i += 1
+        if i < n and line[i] == '"':
+            text, i = _scan_string(line, i + 1)
+            fields.append((key, text, True))
+        else:
+            start = i
+            while i < n and line[i] not in ", \t":
+                i += 1
+            if i == start:
+                raise _LineError("missing field value")
+            fields.append((key, line[start:i], False))
+        if i < n and line[i] == ",":
+            i += 1
+            continue
+        if i < n and line[i] not in " \t":
+            raise _LineError("invalid field format")
+        break
+
+    while i < n and line[i] in " \t":
+        i += 1
+    if i < n:
+        start = i
+        while i < n and line[i] not in " \t":
+            i += 1
+        ts = line[start:i]
+        while i < n and line[i] in " \t":
+            i += 1
+        if i < n:
+            raise _LineError("invalid timestamp: unexpected text after it")
+        if not (ts.isascii() and _INT_RE.fullmatch(ts)):
+            raise _LineError(f"bad timestamp '{ts}'")
+        raw_t = int(ts)
+        if not _INT64_MIN < raw_t <= _INT64_MAX:
+            raise _LineError("bad timestamp: out of range")
+        t = raw_t * mul // div
+    else:
+        t = options.now_us
+    problem = options.time_problem(t)
+    if problem:
+        raise _OutOfWindow(problem)
+
+    keys: list[SeriesKey] = []
+    vals: list[float] = []
+    strings = non_finite = 0
+    for key_text, raw, is_string in fields:
+        if is_string:
+            strings += 1
+            continue
+        value = _field_value(raw)
+        if value - value != 0.0:
+            if options.nan_policy == "reject":
+                raise _LineError(f"field '{key_text}': value {raw} is not a finite number")
+            non_finite += 1
+            continue
+        try:
+            series = entry.fields.get(key_text) or entry.key_for(key_text)
+        except NamingError as exc:
+            raise _LineError(f"invalid field key '{key_text}': {exc}") from None
+        keys.append(series)
+        vals.append(value)
+    if strings:
+        result.skipped["string_fields"] += strings
+    if non_finite:
+        result.skipped["non_finite"] += non_finite
+    result.keys.extend(keys)
+    result.values.extend(vals)
+    result.times_us.extend([t] * len(vals))
+
+
+def _scan_string(line: str, i: int) -> tuple[str, int]:
+    """Read a quoted string field starting after its opening quote; return (content, index after it)."""
+    n = len(line)
+    out: list[str] = []
+    start = i
+    while i < n:
+        c = line[i]
+        if c == "\\" and i + 1 < n:
+            nxt = line[i + 1]
+            out.append(line[start:i])
+            out.append(nxt if nxt in _STRING_ESC else c + nxt)
+            i += 2
+            start = i
+            continue
+        if c == '"':
+            out.append(line[start:i])
+            return "".join(out), i + 1
+        i += 1
+    raise _LineError("unbalanced quotes")
+
+
+def _field_value(raw: str) -> float:
+    """Numeric value of an unquoted field; raises _LineError with InfluxDB's reason when invalid."""
+    if not raw.isascii():
+        raise _LineError(f"invalid field value '{raw}'")
+    last = raw[-1]
+    if last == "i":
+        digits = raw[:-1]
+        if not _INT_RE.fullmatch(digits):
+            raise _LineError(f"invalid integer '{raw}'")
+        number = int(digits)
+        if not _INT64_MIN <= number <= _INT64_MAX:
+            raise _LineError(f"value out of range: '{raw}' does not fit a 64-bit integer")
+        return float(number)
+    if last == "u":
+        digits = raw[:-1]
+        if not _UINT_RE.fullmatch(digits):
+            raise _LineError(f"invalid unsigned integer '{raw}'")
+        number = int(digits)
+        if number > _UINT64_MAX:
+            raise _LineError(f"value out of range: '{raw}' does not fit a 64-bit unsigned integer")
+        return float(number)
+    b = _BOOLS.get(raw)
+    if b is not None:
+        return b
+    if _FLOAT_RE.fullmatch(raw) or _NON_FINITE_RE.fullmatch(raw):
+        return float(raw)
+    if raw[0] in "0123456789-+.":
+        raise _LineError(f"invalid number '{raw}'")
+    raise _LineError(f"invalid boolean '{raw}'")
