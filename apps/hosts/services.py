@@ -1,0 +1,401 @@
+"""Write use-cases for the inventory. Each change is atomic, audited in the same transaction and
+broadcast to live pages after commit (Zulip `do_*` actions). `resolve_hosts` and `mark_hosts_seen`
+sit on the metrics ingest hot path and are built to do no database work for hosts already known."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.audit.services import record_event, snapshot
+from apps.hosts.graph import find_path, node_labels
+from apps.hosts.live import broadcast_hosts_update, host_payload
+from apps.hosts.models import Host, NodeRef, Service, ServiceDependency
+from apps.organizations.models import Organization
+
+logger = logging.getLogger(__name__)
+
+# Fields an admin, the API or an agent's metadata may set on a host (name is handled separately).
+INVENTORY_FIELDS = ("display_name", "environment", "datacenter", "country", "region", "city", "latitude",
+                    "longitude", "tags", "hardware_info", "agent_version", "is_active")
+# What an agent's metadata may fill in; is_active stays an admin decision.
+AGENT_ATTRIBUTE_FIELDS = frozenset(INVENTORY_FIELDS) - {"is_active"}
+SERVICE_FIELDS = ("name", "kind", "health_check_url", "description", "host")
+
+# name→id cache: Redis for the fleet of workers, plus a per-process dict in front of it. The local
+# entries expire quickly because a host deleted in another process is only evicted from Redis.
+HOST_ID_CACHE_TIMEOUT = 3600
+LOCAL_CACHE_TTL = 60.0
+LOCAL_CACHE_MAX = 100_000
+_local_ids: dict[tuple[int, str], tuple[int, float]] = {}
+_local_fingerprints: dict[int, tuple[str, float]] = {}
+SEEN_RESOLUTION_SECONDS = 30
+
+
+class UnknownHostsError(Exception):
+    """Raised when auto-registration is off and pushes name hosts the organization does not have."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = sorted(names)
+        super().__init__("Unknown hosts (auto-registration is off): " + ", ".join(self.names))
+
+
+# --- hosts -----------------------------------------------------------------------------------------
+
+
+def _normalize_host(host: Host) -> None:
+    host.name = host.name.strip()
+    host.country = (host.country or "").strip().upper()
+
+
+def _id_key(organization_id: int, name: str) -> str:
+    digest = hashlib.blake2b(name.encode(), digest_size=12).hexdigest()
+    return f"hosts:id:{organization_id}:{digest}"
+
+
+def _forget_host(organization_id: int, name: str) -> None:
+    _local_ids.pop((organization_id, name), None)
+    cache.delete(_id_key(organization_id, name))
+
+
+def _broadcast_on_commit(organization_id: int, payload: dict[str, Any]) -> None:
+    transaction.on_commit(lambda: broadcast_hosts_update(organization_id, payload))
+
+
+@transaction.atomic
+def register_host(*, organization: Organization, name: str, actor: Any, **fields: Any) -> Host:
+    """Add a host to the inventory (admins and the API; agents arrive through `resolve_hosts`)."""
+    unknown = set(fields) - set(INVENTORY_FIELDS)
+    if unknown:
+        raise TypeError(f"register_host() got unexpected fields: {', '.join(sorted(unknown))}")
+    host = Host(organization=organization, name=name, **fields)
+    _normalize_host(host)
+    host.full_clean()
+    host.save()
+    record_event(action="host.registered", actor=actor, organization=organization, target=host,
+                 after=snapshot(host))
+    _broadcast_on_commit(organization.pk, {"hosts": [host_payload(host)]})
+    return host
+
+
+@transaction.atomic
+def update_host(*, host: Host, actor: Any, **changes: Any) -> Host:
+    """Change inventory fields (or rename; agents then push under the new name). Deactivate with
+    `is_active=False`, which keeps history and metrics attached."""
+    unknown = set(changes) - {"name", *INVENTORY_FIELDS}
+    if unknown:
+        raise TypeError(f"update_host() got unexpected fields: {', '.join(sorted(unknown))}")
+    locked = Host.objects.select_for_update().get(pk=host.pk)
+    before = snapshot(locked)
+    old_name = locked.name
+    for field, value in changes.items():
+        setattr(locked, field, value)
+    _normalize_host(locked)
+    locked.full_clean()
+    locked.save()
+    after = snapshot(locked)
+    if before != after:
+        record_event(action="host.updated", actor=actor, organization=locked.organization_id, target=locked,
+                     before=before, after=after)
+    if locked.name != old_name:
+        transaction.on_commit(lambda: _forget_host(locked.organization_id, old_name))
+    _broadcast_on_commit(locked.organization_id, {"hosts": [host_payload(locked)]})
+    host.__dict__.update(locked.__dict__)
+    return host
+
+
+@transaction.atomic
+def delete_host(*, host: Host, actor: Any) -> None:
+    """Remove a host with its services and dependency edges. Prefer deactivating a host whose history
+    matters; deletion is for mistakes and decommissioned test machines."""
+    organization_id, name, public_id = host.organization_id, host.name, str(host.public_id)
+    record_event(action="host.deleted", actor=actor, organization=organization_id, target=host,
+                 before=snapshot(host))
+    host.delete()
+    transaction.on_commit(lambda: _forget_host(organization_id, name))
+    _broadcast_on_commit(organization_id, {"removed": [public_id]})
+
+
+# --- services --------------------------------------------------------------------------------------
+
+
+def _check_same_org(organization_id: int, field: str, obj: Host | Service) -> None:
+    if obj.organization_id != organization_id:
+        raise ValidationError({field: "This belongs to another organization."})
+
+
+@transaction.atomic
+def create_service(*, organization: Organization, host: Host, name: str, actor: Any,
+                   kind: str = Service.Kind.OTHER, health_check_url: str = "", description: str = "") -> Service:
+    """Record a service running on `host` (which must belong to `organization`)."""
+    _check_same_org(organization.pk, "host", host)
+    service = Service(organization=organization, host=host, name=name.strip(), kind=kind,
+                      health_check_url=health_check_url.strip(), description=description)
+    service.full_clean()
+    service.save()
+    record_event(action="service.created", actor=actor, organization=organization, target=service,
+                 after=snapshot(service))
+    return service
+
+
+@transaction.atomic
+def update_service(*, service: Service, actor: Any, **changes: Any) -> Service:
+    unknown = set(changes) - set(SERVICE_FIELDS)
+    if unknown:
+        raise TypeError(f"update_service() got unexpected fields: {', '.join(sorted(unknown))}")
+    if "host" in changes:
+        _check_same_org(service.organization_id, "host", changes["host"])
+    locked = Service.objects.select_for_update().get(pk=service.pk)
+    before = snapshot(locked)
+    for field, value in changes.items():
+        setattr(locked, field, value)
+    locked.full_clean()
+    locked.save()
+    after = snapshot(locked)
+    if before != after:
+        record_event(action="service.updated", actor=actor, organization=locked.organization_id, target=locked,
+                     before=before, after=after)
+    service.__dict__.update(locked.__dict__)
+    return service
+
+
+@transaction.atomic
+def delete_service(*, service: Service, actor: Any) -> None:
+    record_event(action="service.deleted", actor=actor, organization=service.organization_id, target=service,
+                 before=snapshot(service))
+    service.delete()
+
+
+# --- dependencies ----------------------------------------------------------------------------------
+
+
+def _node_fields(prefix: str, node: Host | Service) -> dict[str, Any]:
+    if isinstance(node, Host):
+        return {f"{prefix}_host": node, f"{prefix}_service": None}
+    if isinstance(node, Service):
+        return {f"{prefix}_service": node, f"{prefix}_host": None}
+    raise TypeError(f"A dependency node must be a Host or a Service, not {type(node).__name__}")
+
+
+@transaction.atomic
+def add_dependency(*, organization: Organization, upstream: Host | Service, downstream: Host | Service,
+                   actor: Any) -> ServiceDependency:
+    """Record that `downstream` depends on `upstream`. Refuses self-loops, duplicates and any edge that
+    would close a cycle, naming the cycle ("db-1 → api → db-1 would form a cycle")."""
+    _check_same_org(organization.pk, "upstream", upstream)
+    _check_same_org(organization.pk, "downstream", downstream)
+    up, down = NodeRef.of(upstream), NodeRef.of(downstream)
+    if up == down:
+        raise ValidationError(f"{upstream.name} cannot depend on itself.")
+    # Serialize graph edits per organization: two concurrent edges can each be acyclic alone and form a
+    # cycle together. NO KEY UPDATE leaves the FOR KEY SHARE that inserts of org-owned rows take unblocked.
+    Organization.objects.select_for_update(no_key=True).filter(pk=organization.pk).values_list("pk").get()
+    path = find_path(organization.pk, down, up)
+    if path is not None:
+        labels = node_labels(path)
+        chain = " → ".join([upstream.name, *(labels.get(node, "?") for node in path)])
+        raise ValidationError(f"{chain} would form a cycle.")
+    dependency = ServiceDependency(organization=organization, **_node_fields("upstream", upstream),
+                                   **_node_fields("downstream", downstream))
+    dependency.full_clean()
+    dependency.save()
+    record_event(action="dependency.added", actor=actor, organization=organization, target=dependency,
+                 after=snapshot(dependency))
+    return dependency
+
+
+@transaction.atomic
+def remove_dependency(*, dependency: ServiceDependency, actor: Any) -> None:
+    record_event(action="dependency.removed", actor=actor, organization=dependency.organization_id,
+                 target=dependency, before=snapshot(dependency))
+    dependency.delete()
+
+
+# --- ingest hot path -------------------------------------------------------------------------------
+
+
+def _clean_attributes(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The inventory fields an agent's metadata may set, validated one by one. A bad value (an unknown
+    country, latitude 200) is dropped with a warning: metadata must never make a push fail."""
+    cleaned: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in AGENT_ATTRIBUTE_FIELDS or value is None:
+            continue
+        if key == "country" and isinstance(value, str):
+            value = value.strip().upper()
+        field = Host._meta.get_field(key)
+        try:
+            cleaned[key] = field.clean(value, None)
+        except ValidationError as exc:
+            logger.warning("Ignoring host attribute %s=%r for %s: %s", key, value, name, "; ".join(exc.messages))
+    return cleaned
+
+
+def _fingerprint(attributes: Mapping[str, Any]) -> str:
+    encoded = json.dumps(attributes, sort_keys=True, default=str).encode()
+    return hashlib.blake2b(encoded, digest_size=16).hexdigest()
+
+
+def _remember_ids(organization_id: int, ids: Mapping[str, int], *, redis: bool) -> None:
+    if len(_local_ids) > LOCAL_CACHE_MAX:
+        _local_ids.clear()
+    expires = time.monotonic() + LOCAL_CACHE_TTL
+    for name, pk in ids.items():
+        _local_ids[(organization_id, name)] = (pk, expires)
+    if redis and ids:
+        cache.set_many({_id_key(organization_id, name): pk for name, pk in ids.items()},
+                       timeout=HOST_ID_CACHE_TIMEOUT)
+
+
+def _remember_fingerprints(fingerprints: Mapping[int, str]) -> None:
+    if len(_local_fingerprints) > LOCAL_CACHE_MAX:
+        _local_fingerprints.clear()
+    expires = time.monotonic() + LOCAL_CACHE_TTL
+    for pk, value in fingerprints.items():
+        _local_fingerprints[pk] = (value, expires)
+    cache.set_many({f"hosts:attrs:{pk}": value for pk, value in fingerprints.items()},
+                   timeout=HOST_ID_CACHE_TIMEOUT)
+
+
+def _lookup_ids(organization_id: int, names: set[str]) -> tuple[dict[str, int], list[str]]:
+    """Known ids from the local dict, then Redis, then one SELECT; returns (found, not found)."""
+    now = time.monotonic()
+    found: dict[str, int] = {}
+    missing: list[str] = []
+    for name in names:
+        hit = _local_ids.get((organization_id, name))
+        if hit is not None and hit[1] > now:
+            found[name] = hit[0]
+        else:
+            missing.append(name)
+    if not missing:
+        return found, []
+    keys = {_id_key(organization_id, name): name for name in missing}
+    from_redis = {keys[key]: pk for key, pk in cache.get_many(list(keys)).items()}
+    _remember_ids(organization_id, from_redis, redis=False)
+    found.update(from_redis)
+    missing = [name for name in missing if name not in from_redis]
+    if not missing:
+        return found, []
+    from_db = dict(Host.objects.filter(organization_id=organization_id, name__in=missing).values_list("name", "id"))
+    _remember_ids(organization_id, from_db, redis=True)
+    found.update(from_db)
+    return found, [name for name in missing if name not in from_db]
+
+
+def _register_unknown(organization: Organization, names: list[str], attributes: Mapping[str, dict[str, Any]],
+                      actor: Any) -> dict[str, int]:
+    registered: dict[str, int] = {}
+    with transaction.atomic():
+        for name in sorted(names):
+            # get_or_create runs the INSERT in a savepoint: a concurrent push that registered the same
+            # name first makes it fail on the unique constraint and fall back to reading that row.
+            host, created = Host.objects.get_or_create(organization=organization, name=name,
+                                                       defaults=attributes.get(name, {}))
+            registered[name] = host.pk
+            if created:
+                record_event(action="host.registered", actor=actor, organization=organization, target=host,
+                             after=snapshot(host))
+                _broadcast_on_commit(organization.pk, {"hosts": [host_payload(host)]})
+        # Cache only what committed: an id from a rolled-back push would point at nothing.
+        transaction.on_commit(lambda: _remember_ids(organization.pk, registered, redis=True))
+    return registered
+
+
+def _apply_attributes(organization: Organization, ids: Mapping[str, int], attributes: Mapping[str, dict[str, Any]],
+                      actor: Any) -> None:
+    """Update hosts whose metadata changed since it was last applied; a fingerprint per host (local dict,
+    then Redis) makes an unchanged payload cost no query."""
+    wanted = {ids[name]: (name, attrs, _fingerprint(attrs)) for name, attrs in attributes.items()
+              if attrs and name in ids}
+    if not wanted:
+        return
+    now = time.monotonic()
+    stale: dict[int, tuple[str, dict[str, Any], str]] = {}
+    for pk, entry in wanted.items():
+        hit = _local_fingerprints.get(pk)
+        if hit is None or hit[1] <= now or hit[0] != entry[2]:
+            stale[pk] = entry
+    if stale:
+        remote = cache.get_many([f"hosts:attrs:{pk}" for pk in stale])
+        _remember_fingerprints({pk: entry[2] for pk, entry in stale.items()
+                                if remote.get(f"hosts:attrs:{pk}") == entry[2]})
+        stale = {pk: entry for pk, entry in stale.items() if remote.get(f"hosts:attrs:{pk}") != entry[2]}
+    if not stale:
+        return
+    applied: dict[int, str] = {}
+    with transaction.atomic():
+        for host in Host.objects.select_for_update().filter(organization=organization, pk__in=list(stale)):
+            _, attrs, fingerprint = stale[host.pk]
+            before = snapshot(host)
+            changed = [field for field, value in attrs.items() if getattr(host, field) != value]
+            for field in changed:
+                setattr(host, field, attrs[field])
+            if changed:
+                host.save(update_fields=[*changed, "updated_at"])
+                record_event(action="host.updated", actor=actor, organization=organization, target=host,
+                             before=before, after=snapshot(host))
+            applied[host.pk] = fingerprint
+        transaction.on_commit(lambda: _remember_fingerprints(applied))
+
+
+def resolve_hosts(*, organization: Organization, names: Iterable[str],
+                  attributes: Mapping[str, Mapping[str, Any]] | None = None, actor: Any = None) -> dict[str, int]:
+    """Map host names to Host ids. Unknown names are registered (audited "host.registered", actor = the
+    agent token) when organization.auto_register_hosts, else UnknownHostsError. `attributes` (e.g.
+    {"node-uuid": {"country": "DE", "region": "eu"}} from the probe payload) fill empty inventory fields on
+    registration and update changed ones. Known hosts with unchanged attributes cost no query."""
+    wanted = set(names)
+    bad = sorted(name for name in wanted if not isinstance(name, str) or not name.strip() or len(name) > 200)
+    if bad:
+        raise ValueError(f"Invalid host names (empty or longer than 200 characters): {bad!r}")
+    cleaned = {name: _clean_attributes(name, attrs) for name, attrs in (attributes or {}).items() if name in wanted}
+    found, unknown = _lookup_ids(organization.pk, wanted)
+    registered: dict[str, int] = {}
+    if unknown:
+        if not organization.auto_register_hosts:
+            raise UnknownHostsError(unknown)
+        registered = _register_unknown(organization, unknown, cleaned, actor)
+        found.update(registered)
+    _apply_attributes(organization, found, {n: a for n, a in cleaned.items() if n not in registered}, actor)
+    if registered and cleaned:
+        transaction.on_commit(lambda: _remember_fingerprints(
+            {registered[n]: _fingerprint(a) for n, a in cleaned.items() if n in registered and a}))
+    return found
+
+
+def mark_hosts_seen(*, organization_id: int, host_ids: Iterable[int], when: datetime.datetime) -> None:
+    """Set last_seen_at = greatest(last_seen_at, when) for the hosts, at most once per 30 s per host
+    (a Redis key per host via cache.add; when Redis is down every host is written: fail open), in one
+    UPDATE. Not audited (telemetry, not a change). Hosts that moved are broadcast to live pages."""
+    due = []
+    for pk in set(host_ids):
+        # cache.add is SET NX: only the first push in the window claims the write. With Redis down the
+        # django-redis client swallows the error and returns None, which counts as claimed.
+        if cache.add(f"hosts:seen:{pk}", 1, timeout=SEEN_RESOLUTION_SECONDS) is not False:
+            due.append(pk)
+    if not due:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Host._meta.db_table} SET last_seen_at = %s "  # noqa: S608 - table name is ours
+            "WHERE organization_id = %s AND id = ANY(%s) AND (last_seen_at IS NULL OR last_seen_at < %s) "
+            "RETURNING public_id, name, last_seen_at",
+            [when, organization_id, due, when],
+        )
+        rows = cursor.fetchall()
+    if rows:
+        now = timezone.now()
+        hosts = [Host(organization_id=organization_id, public_id=public_id, name=name, last_seen_at=seen)
+                 for public_id, name, seen in rows]
+        _broadcast_on_commit(organization_id, {"hosts": [host_payload(host, now) for host in hosts]})
