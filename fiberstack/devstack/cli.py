@@ -1,0 +1,320 @@
+"""Sub-commands of `python -m fiberstack.devstack`: run, test, stop, status, env, exec."""
+
+# ruff: noqa: S603
+# Subprocesses are manage.py, pytest, daphne and celery from this project's own interpreter.
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from fiberstack.devstack.config import (
+    DEFAULT_PG_PORT,
+    DEFAULT_REDIS_PORT,
+    LOCALHOST,
+    REDIS_DB_RUN,
+    REDIS_DB_TEST,
+    SETTINGS_DEV,
+    SETTINGS_TEST,
+    Layout,
+    parse_shell_env,
+    port_from_env,
+    project_root,
+)
+from fiberstack.devstack.postgres import PostgresCluster
+from fiberstack.devstack.processes import Supervisor
+from fiberstack.devstack.redis import RedisServer
+from fiberstack.devstack.system import DevstackError, exclusive_lock, port_accepts, say
+
+PYTEST_NO_TESTS_COLLECTED = 5
+WEB_START_TIMEOUT = 90
+
+
+def layout_from_env() -> Layout:
+    """var/ of this checkout, or FIBERSTACK_VAR_DIR, which the Django settings honour as well."""
+    root = project_root()
+    var = os.environ.get("FIBERSTACK_VAR_DIR")
+    return Layout(root=root, var_dir=Path(var).absolute() if var else None)
+
+
+def services(layout: Layout) -> tuple[PostgresCluster, RedisServer]:
+    return (
+        PostgresCluster(layout, port_from_env(os.environ, "FIBERSTACK_PG_PORT", DEFAULT_PG_PORT)),
+        RedisServer(layout, port_from_env(os.environ, "FIBERSTACK_REDIS_PORT", DEFAULT_REDIS_PORT)),
+    )
+
+
+def stack_env(layout: Layout, *, redis_db: int) -> dict[str, str]:
+    """The environment for the product's processes: external services when DATABASE_URL /
+    REDIS_URL are set, otherwise the private ones, started on demand."""
+    env = dict(os.environ)
+    postgres, redis = services(layout)
+    with exclusive_lock(layout.lock):
+        if env.get("DATABASE_URL"):
+            say("using DATABASE_URL from the environment")
+        else:
+            env["DATABASE_URL"] = postgres.ensure()
+        if env.get("REDIS_URL"):
+            say("using REDIS_URL from the environment")
+        else:
+            env["REDIS_URL"] = redis.ensure(redis_db)
+    env.setdefault("FIBERSTACK_VAR_DIR", str(layout.var))
+    return env
+
+
+def manage(layout: Layout, *args: str) -> list[str]:
+    return [sys.executable, str(layout.root / "manage.py"), *args]
+
+
+def run_step(layout: Layout, env: dict[str, str], *args: str) -> None:
+    say("manage.py " + " ".join(args))
+    code = subprocess.run(
+        manage(layout, *args), cwd=layout.root, env=env, stdin=subprocess.DEVNULL, check=False
+    )
+    if code.returncode != 0:
+        raise DevstackError(
+            f"`manage.py {' '.join(args)}` failed with exit code {code.returncode} (output above)"
+        )
+
+
+def collectstatic(layout: Layout, env: dict[str, str]) -> None:
+    """collectstatic when the settings configure STATIC_ROOT; without it Django raises
+    ImproperlyConfigured naming STATIC_ROOT, which here only means there is nothing to collect."""
+    result = subprocess.run(
+        manage(layout, "collectstatic", "--noinput"),
+        cwd=layout.root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    output = (result.stdout + result.stderr).strip()
+    if result.returncode == 0:
+        say("collectstatic: " + (output.splitlines()[-1] if output else "done"))
+    elif "STATIC_ROOT" in output or "Unknown command" in output:
+        say("collectstatic skipped (STATIC_ROOT not configured)")
+    else:
+        print(output, file=sys.stderr)
+        raise DevstackError(f"`manage.py collectstatic` failed with exit code {result.returncode}")
+
+
+def agent_command(layout: Layout, env: dict[str, str], url: str) -> list[str] | None:
+    """The reference agent's command line, when the `agent` command exists and seed_demo wrote a
+    token; None otherwise (the product runs fine without it, there is just no live demo data)."""
+    probe = subprocess.run(
+        manage(layout, "help", "agent"), cwd=layout.root, env=env, capture_output=True, check=False
+    )
+    if probe.returncode != 0:
+        say("no `agent` management command yet; not starting the reference agent")
+        return None
+    try:
+        token = parse_shell_env(layout.credentials.read_text()).get("FIBERSTACK_AGENT_TOKEN")
+    except OSError:
+        token = None
+    if not token:
+        say(f"no FIBERSTACK_AGENT_TOKEN in {layout.credentials}; not starting the reference agent")
+        return None
+    return manage(layout, "agent", "--url", url, "--token", token, "--interval", "10")
+
+
+def cmd_run(_args: Sequence[str]) -> int:
+    layout = layout_from_env()
+    env = stack_env(layout, redis_db=REDIS_DB_RUN)
+    # fiberstack/celery.py has already done setdefault(dev) in this process, so an explicit
+    # DJANGO_SETTINGS_MODULE from the caller survives and the default is dev either way.
+    env.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_DEV)
+    env["PYTHONUNBUFFERED"] = "1"  # children's lines appear as they happen, not per 8 KiB block
+    port = port_from_env(env, "PORT", 8000)
+    if port_accepts(port):
+        raise DevstackError(
+            f"port {port} is already in use; stop whatever uses it or run `PORT=<port> make run`"
+        )
+
+    run_step(layout, env, "migrate", "--noinput")
+    run_step(layout, env, "seed_demo")
+    collectstatic(layout, env)
+    url = f"http://{LOCALHOST}:{port}"
+    agent = agent_command(layout, env, url)
+
+    python = sys.executable
+    supervisor = Supervisor()
+    supervisor.install_signal_handlers()
+    supervisor.start(
+        "web",
+        [python, "-m", "daphne", "-b", LOCALHOST, "-p", str(port), "fiberstack.asgi:application"],
+        env,
+        layout.root,
+    )
+    supervisor.start(
+        "worker",
+        [python, "-m", "celery", "-A", "fiberstack", "worker", "-l", "info", "--concurrency", "2"],
+        env,
+        layout.root,
+    )
+    supervisor.start(
+        "beat",
+        [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "fiberstack",
+            "beat",
+            "-l",
+            "info",
+            "--schedule",
+            str(layout.beat_schedule),
+        ],
+        env,
+        layout.root,
+    )
+    if not supervisor.wait_for(lambda: port_accepts(port), WEB_START_TIMEOUT):
+        if supervisor.failure is None and supervisor.stop_signal is None:
+            supervisor.failure = f"web did not accept connections on port {port} within {WEB_START_TIMEOUT}s"
+        return supervisor.shutdown()
+    if agent is not None:
+        supervisor.start("agent", agent, env, layout.root)
+    user = _admin_user(layout)
+    supervisor.write(
+        "\n"
+        f"devstack: FiberStack is running at {url}/  (admin: {url}/admin/)\n"
+        f"devstack: log in as {user!r}; the password and agent token are in {_shown(layout.credentials)}\n"
+        "devstack: Ctrl-C stops the processes; PostgreSQL and Redis keep running "
+        "(`make stop` stops them)\n\n"
+    )
+    return supervisor.supervise()
+
+
+def _admin_user(layout: Layout) -> str:
+    try:
+        return parse_shell_env(layout.credentials.read_text()).get("FIBERSTACK_ADMIN_USER", "admin")
+    except OSError:
+        return "admin"
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the current directory when it is inside it (shorter, copy-pasteable)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def default_pytest_args(cpus: int, have_xdist: bool) -> list[str]:
+    """Two xdist workers when they can help: the suite is database-bound, and more workers than
+    that mostly contend for the one PostgreSQL instance on a laptop or CI runner."""
+    return ["-n", "2"] if have_xdist and cpus > 1 else []
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+def cmd_test(args: Sequence[str]) -> int:
+    layout = layout_from_env()
+    env = stack_env(layout, redis_db=REDIS_DB_TEST)
+    env["DJANGO_SETTINGS_MODULE"] = SETTINGS_TEST
+    pytest_args = list(args) or default_pytest_args(
+        available_cpus(), importlib.util.find_spec("xdist") is not None
+    )
+    command = [sys.executable, "-m", "pytest", *pytest_args]
+    say(" ".join(shlex.quote(part) for part in ["pytest", *pytest_args]))
+    process = subprocess.Popen(command, cwd=layout.root, env=env)
+    # pytest handles Ctrl-C itself (it reports what ran); devstack only waits for its verdict.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        code = process.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if code == PYTEST_NO_TESTS_COLLECTED:
+        print("devstack: error: pytest collected no tests; treating that as a failure", file=sys.stderr)
+        return 1
+    return code
+
+
+def cmd_stop(_args: Sequence[str]) -> int:
+    layout = layout_from_env()
+    postgres, redis = services(layout)
+    with exclusive_lock(layout.lock):
+        say("PostgreSQL stopped" if postgres.stop() else "PostgreSQL was not running")
+        say("Redis stopped" if redis.stop() else "Redis was not running")
+    return 0
+
+
+def cmd_status(_args: Sequence[str]) -> int:
+    layout = layout_from_env()
+    postgres, redis = services(layout)
+    print(f"PostgreSQL: {postgres.status()}")
+    print(f"Redis:      {redis.status()}")
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        if os.environ.get(name):
+            print(f"({name} is set, so `run` and `test` use that instead of the private instance)")
+    return 0
+
+
+def cmd_env(_args: Sequence[str]) -> int:
+    """Print shell exports, for `eval "$(python -m fiberstack.devstack env)"` before manage.py."""
+    env = _quietly(lambda: stack_env(layout_from_env(), redis_db=REDIS_DB_RUN))
+    env.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_DEV)
+    for name in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "FIBERSTACK_VAR_DIR"):
+        print(f"export {name}={shlex.quote(env[name])}")
+    return 0
+
+
+def _quietly(build: Callable[[], dict[str, str]]) -> dict[str, str]:
+    """Run `build` with progress output sent to stderr, so stdout stays eval-able."""
+    stdout = sys.stdout
+    sys.stdout = sys.stderr
+    try:
+        return build()
+    finally:
+        sys.stdout = stdout
+
+
+def cmd_exec(args: Sequence[str]) -> int:
+    """Run a command with the stack's environment (used by `make bench`)."""
+    if not args:
+        raise DevstackError("usage: python -m fiberstack.devstack exec COMMAND [ARG...]")
+    env = stack_env(layout_from_env(), redis_db=REDIS_DB_RUN)
+    env.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_DEV)
+    sys.stdout.flush()
+    try:
+        os.execvpe(args[0], list(args), env)  # noqa: S606 - replacing ourselves is the point
+    except OSError as exc:
+        raise DevstackError(f"cannot run {args[0]!r}: {exc.strerror}") from exc
+    return 127  # not reached
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "test": cmd_test,
+    "stop": cmd_stop,
+    "status": cmd_status,
+    "env": cmd_env,
+    "exec": cmd_exec,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in COMMANDS:
+        print(sys.modules["fiberstack.devstack"].__doc__, file=sys.stderr)
+        return 0 if args[:1] in (["-h"], ["--help"], ["help"]) else 2
+    try:
+        return COMMANDS[args[0]](args[1:])
+    except DevstackError as exc:
+        print(f"devstack: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("devstack: interrupted", file=sys.stderr)
+        return 130

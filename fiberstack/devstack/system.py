@@ -1,0 +1,248 @@
+"""Operating-system helpers: privilege dropping for PostgreSQL, package installs, waiting, locking."""
+
+# ruff: noqa: S603
+# Every subprocess here runs a fixed program (runuser, apt-get, unshare, ...) with arguments this
+# package builds itself; nothing comes from untrusted input, and PATH lookup is the point.
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pwd
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class DevstackError(Exception):
+    """A failure the developer can act on; printed without a traceback."""
+
+
+def say(message: str) -> None:
+    """Progress output, prefixed so it stands apart from the children's output."""
+    print(f"devstack: {message}", flush=True)
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+@dataclass(frozen=True)
+class ServiceUser:
+    """The unprivileged account PostgreSQL runs as when devstack itself runs as root."""
+
+    name: str
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+
+
+def pick_service_user(candidates: Sequence[str] = ("postgres", "nobody")) -> ServiceUser:
+    """First existing account of `candidates`; `postgres` is what the Debian package creates."""
+    for name in candidates:
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        groups = tuple(sorted({entry.pw_gid, *os.getgrouplist(name, entry.pw_gid)}))
+        return ServiceUser(name=name, uid=entry.pw_uid, gid=entry.pw_gid, groups=groups)
+    raise DevstackError(
+        f"running as root, but none of the users {', '.join(candidates)} exists to run PostgreSQL as "
+        "(PostgreSQL refuses to run as root). Create one (`useradd --system postgres`) or run as a "
+        "normal user."
+    )
+
+
+def drop_privileges_prefix(user: ServiceUser, *, have_runuser: bool, have_setpriv: bool) -> list[str]:
+    """Command prefix that runs the rest of the command line as `user` (root only).
+
+    runuser is util-linux's su without PAM authentication and is on every Debian; setpriv is the
+    fallback for minimal images that ship it alone.
+    """
+    if have_runuser:
+        return ["runuser", "-u", user.name, "--"]
+    if have_setpriv:
+        return ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--init-groups", "--"]
+    raise DevstackError("running as root, but neither `runuser` nor `setpriv` is installed (util-linux)")
+
+
+def user_namespace_prefix(user: ServiceUser) -> list[str]:
+    """Command prefix that runs a command as `user`'s uid *inside* a new user namespace, mapped to
+    root outside. PostgreSQL then sees a non-root effective uid that owns the root-owned data
+    directory, while the kernel checks paths with root's own permission bits. That is the way out
+    when the checkout is somewhere only root can reach (e.g. under /root, mode 0700)."""
+    return ["unshare", "--user", f"--map-user={user.uid}", f"--map-group={user.gid}", "--"]
+
+
+def can_traverse(mode: int, owner: int, group: int, uid: int, groups: Sequence[int]) -> bool:
+    """Whether a user may search (x) a directory with these stat fields (classic bits; no ACLs)."""
+    if uid == 0:
+        return True
+    if owner == uid:
+        return bool(mode & stat.S_IXUSR)
+    if group in groups:
+        return bool(mode & stat.S_IXGRP)
+    return bool(mode & stat.S_IXOTH)
+
+
+def first_blocked_ancestor(
+    path: Path, uid: int, groups: Sequence[int], lookup: Callable[[Path], os.stat_result] = os.stat
+) -> Path | None:
+    """The first directory from / down to `path` (inclusive, for those that exist) that `uid`
+    cannot enter, or None when the whole path is reachable."""
+    path = path.absolute()
+    for directory in [*reversed(path.parents), path]:
+        try:
+            st = lookup(directory)
+        except FileNotFoundError:
+            break
+        if not can_traverse(st.st_mode, st.st_uid, st.st_gid, uid, groups):
+            return directory
+    return None
+
+
+def user_namespaces_work(user: ServiceUser) -> bool:
+    """Whether this kernel/container lets root create a user namespace (Docker's default seccomp
+    profile, for one, may forbid it)."""
+    if shutil.which("unshare") is None:
+        return False
+    try:
+        result = subprocess.run(
+            [*user_namespace_prefix(user), "true"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+def apt_install(packages: Sequence[str], why: str) -> None:
+    """Install Debian packages non-interactively (root only); the one way devstack changes files
+    outside the project, as the brief for `make run` on a fresh machine allows."""
+    if shutil.which("apt-get") is None:
+        raise DevstackError(f"{why}, and apt-get is not available to install {' '.join(packages)}")
+    say(f"{why}; installing {' '.join(packages)} with apt-get")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (
+        ["apt-get", "update"],
+        ["apt-get", "install", "-y", "--no-install-recommends", *packages],
+    ):
+        result = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, check=False)
+        if result.returncode != 0:
+            raise DevstackError(f"`{' '.join(command)}` failed with exit code {result.returncode}")
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    """Last lines of a log file, for error messages that must show why a server did not start."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        return f"(cannot read {path}: {exc.strerror})"
+    selected = text.splitlines()[-lines:]
+    return "\n".join(f"    {line}" for line in selected) if selected else f"    ({path} is empty)"
+
+
+def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+    """Poll `check` until it is true or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def port_accepts(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def pid_alive(pid: int, expected_name: str | None = None) -> bool:
+    """Whether `pid` runs, optionally checking its name so a stale pid file whose number the kernel
+    has reused for another program is not mistaken for our server."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, owned by someone else (e.g. the postgres user when we are not root)
+    try:
+        # "pid (comm) STATE ...": a zombie has exited and only waits for its parent (often init,
+        # after pg_ctl or redis daemonised it) to reap it.
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): trust the pid
+    comm, _, rest = stat_line.partition("(")[2].rpartition(")")
+    if rest.split()[:1] == ["Z"]:
+        return False
+    return expected_name is None or expected_name in comm
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Serialise service start/stop between concurrent `make run` / `make test` invocations, so
+    two of them never run initdb on the same directory at once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def run_checked(
+    command: Sequence[str],
+    *,
+    what: str,
+    cwd: Path | None = None,
+    log: Path | None = None,
+    timeout: float = 120,
+    new_session: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """Run a short helper command, turning failure into a DevstackError that shows its output and,
+    when given, the tail of the server log (where PostgreSQL explains most start failures)."""
+    try:
+        result = subprocess.run(
+            list(command),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            start_new_session=new_session,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise DevstackError(f"{what}: `{' '.join(command)}` did not finish in {timeout:.0f}s") from exc
+    except OSError as exc:
+        raise DevstackError(f"{what}: cannot run `{command[0]}`: {exc.strerror}") from exc
+    if result.returncode != 0:
+        details = (result.stdout + result.stderr).strip()
+        message = f"{what} failed (exit {result.returncode}): `{' '.join(command)}`"
+        if details:
+            message += "\n" + "\n".join(f"    {line}" for line in details.splitlines()[-25:])
+        if log is not None:
+            message += f"\n  last lines of {log}:\n{tail(log)}"
+        raise DevstackError(message)
+    return result
+
+
+def python_executable() -> str:
+    """The interpreter running devstack (the project venv's when started through make)."""
+    return sys.executable
