@@ -1,0 +1,118 @@
+"""The hot tier: the latest value of every series in Redis, so "current value" widgets and host pages
+never touch the raw table.
+
+Two hashes per organization: ``hot:{org}`` maps series id -> "time_us value", and ``hot:{org}:host:{id}``
+holds the same for the series of one host. A small Lua script writes a field only when the incoming
+sample is newer than the stored one, so late or out-of-order batches never move "latest" backwards.
+Everything here is best effort: Redis down means a stale hot tier, never a failed ingest."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+# ARGV: field, time_us, value, field, time_us, value, ... ; sets field only if time_us is newer.
+_SET_IF_NEWER = """
+local n = 0
+for i = 1, #ARGV, 3 do
+  local old = redis.call('HGET', KEYS[1], ARGV[i])
+  local newer = true
+  if old then
+    local t = tonumber(string.match(old, '^(%-?%d+)'))
+    if t and t > tonumber(ARGV[i + 1]) then newer = false end
+  end
+  if newer then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1] .. ' ' .. ARGV[i + 2])
+    n = n + 1
+  end
+end
+return n
+"""
+_script: Any = None
+
+
+def _redis() -> Any:
+    from django_redis import get_redis_connection
+
+    return get_redis_connection("default")
+
+
+def org_key(org_id: int) -> str:
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:metrics:hot:{org_id}"
+
+
+def host_key(org_id: int, host_id: int) -> str:
+    return f"{org_key(org_id)}:host:{host_id}"
+
+
+def latest_per_series(series_ids: list[int], times_us: list[int], values: list[float]) -> dict[int, tuple[int, float]]:
+    """The newest (time_us, value) per series id among one request's samples."""
+    latest: dict[int, tuple[int, float]] = {}
+    get = latest.get
+    for sid, t, v in zip(series_ids, times_us, values, strict=True):
+        old = get(sid)
+        if old is None or t >= old[0]:
+            latest[sid] = (t, v)
+    return latest
+
+
+def store_latest(org_id: int, latest: dict[int, tuple[int, float]], host_of_series: dict[int, int | None]) -> None:
+    """Write the newest values to the organization hash and to each host's hash (one pipeline)."""
+    global _script
+    if not latest:
+        return
+    try:
+        client = _redis()
+        if _script is None:
+            _script = client.register_script(_SET_IF_NEWER)
+        by_host: dict[int, list[Any]] = {}
+        everything: list[Any] = []
+        for sid, (t, v) in latest.items():
+            triple = (sid, t, repr(v))
+            everything.extend(triple)
+            host_id = host_of_series.get(sid)
+            if host_id is not None:
+                by_host.setdefault(host_id, []).extend(triple)
+        pipe = client.pipeline(transaction=False)
+        _script(keys=[org_key(org_id)], args=everything, client=pipe)
+        for host_id, args in by_host.items():
+            _script(keys=[host_key(org_id, host_id)], args=args, client=pipe)
+        pipe.execute()
+    except Exception as exc:
+        logger.warning("hot tier unavailable, latest values not updated: %s", exc)
+
+
+def _decode(raw: Any) -> tuple[float, float] | None:
+    if raw is None:
+        return None
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    t_us, _, value = text.partition(" ")
+    return int(t_us) / 1_000_000, float(value)
+
+
+def latest_values(org_id: int, series_ids: Iterable[int]) -> dict[int, tuple[float, float]]:
+    """series id -> (epoch seconds, value) from the hot tier; missing ids are simply absent."""
+    ids = list(series_ids)
+    if not ids:
+        return {}
+    try:
+        raw = _redis().hmget(org_key(org_id), ids)
+    except Exception as exc:
+        logger.warning("hot tier unavailable: %s", exc)
+        return {}
+    return {sid: decoded for sid, value in zip(ids, raw, strict=True) if (decoded := _decode(value)) is not None}
+
+
+def latest_for_host(org_id: int, host_id: int) -> dict[int, tuple[float, float]]:
+    """series id -> (epoch seconds, value) for every series of one host."""
+    try:
+        raw = _redis().hgetall(host_key(org_id, host_id))
+    except Exception as exc:
+        logger.warning("hot tier unavailable: %s", exc)
+        return {}
+    return {int(k): decoded for k, v in raw.items() if (decoded := _decode(v)) is not None}

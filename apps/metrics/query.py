@@ -1,0 +1,230 @@
+"""Building metric queries: series selection (name, host, label matchers) and point retrieval from a
+storage *tier*. Only the raw tier exists so far; the rollups issue adds 1m/5m/1h/1d tiers as further
+``Tier`` implementations and teaches ``pick_tier`` to choose among them — the API view does not change.
+
+Label matchers follow PromQL: ``name="v"``, ``name!="v"``, ``name=~"re"``, ``name!~"re"``; regexes are
+fully anchored, a missing label counts as the empty string (so ``x=""`` matches series without ``x``),
+and ``__name__`` addresses the metric name. Backslashes that are not escapes (``"10\\..*"`` and
+``"10\\\\..*"`` alike) reach the regex unchanged, as users type them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from django.db import connection
+from django.db.models import Q, QuerySet, Value
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Coalesce
+
+from apps.metrics.ingest.native_json import parse_timestamp
+from apps.metrics.storage import TABLE
+
+AGGREGATES: dict[str, str] = {
+    "avg": "avg(value)",
+    "min": "min(value)",
+    "max": "max(value)",
+    "sum": "sum(value)",
+    "count": "count(*)::float8",
+    "last": "(array_agg(value ORDER BY time DESC))[1]",
+}
+DEFAULT_RANGE = dt.timedelta(hours=1)
+
+_MATCHER_RE = re.compile(
+    r"""\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)\s*(?:,|$)""",
+    re.DOTALL,
+)
+_SELECTOR_RE = re.compile(r"\s*([a-zA-Z_:][a-zA-Z0-9_:]*)?\s*(?:\{(.*)\})?\s*", re.DOTALL)
+
+
+class QueryError(ValueError):
+    """A bad query parameter; the view answers 400 naming ``parameter``."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    label: str
+    op: str
+    value: str
+
+
+def _unquote(token: str) -> str:
+    if token[0] == "`":
+        return token[1:-1]
+    quote = token[0]
+    inner = token[1:-1]
+    return re.sub(r"\\(.)", lambda m: m.group(1) if m.group(1) in (quote, "\\") else m.group(0), inner)
+
+
+def parse_matchers(text: str, parameter: str = "labels") -> list[Matcher]:
+    """``job="node",instance=~"10\\..*"`` (braces optional) -> matchers; QueryError names the problem."""
+    text = text.strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1]
+    matchers: list[Matcher] = []
+    pos = 0
+    while pos < len(text):
+        if not text[pos:].strip():
+            break
+        match = _MATCHER_RE.match(text, pos)
+        if match is None:
+            raise QueryError(parameter, f"cannot parse label matcher at {text[pos:pos + 40]!r}: expected "
+                                        'label="value" with one of =, !=, =~, !~')
+        label, op, raw = match.groups()
+        value = _unquote(raw)
+        if op in ("=~", "!~"):
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise QueryError(parameter, f"invalid regular expression for {label}: {exc}") from None
+        matchers.append(Matcher(label, op, value))
+        pos = match.end()
+    return matchers
+
+
+def parse_selector(text: str, parameter: str = "match[]") -> list[Matcher]:
+    """``metric{a="b"}``, ``metric`` or ``{a="b"}`` -> matchers (the name as a ``__name__`` matcher)."""
+    match = _SELECTOR_RE.fullmatch(text)
+    if match is None or not (match.group(1) or match.group(2) is not None):
+        raise QueryError(parameter, f"cannot parse series selector {text[:80]!r}: expected name{{label=\"value\"}}")
+    matchers = [Matcher("__name__", "=", match.group(1))] if match.group(1) else []
+    return matchers + parse_matchers(match.group(2) or "", parameter)
+
+
+def apply_matchers(queryset: QuerySet, matchers: list[Matcher], prefix: str = "m") -> QuerySet:
+    """Filter a Series queryset; equality uses ``labels @> ...`` (GIN index), regexes the ``->>`` text."""
+    for index, matcher in enumerate(matchers):
+        if matcher.op in ("=", "!="):
+            queryset = queryset.filter(matcher_q(matcher))
+        else:
+            queryset = _regex_filter(queryset, matcher, f"_{prefix}{index}")
+    return queryset
+
+
+def matcher_q(matcher: Matcher) -> Q:
+    if matcher.label == "__name__":
+        q = Q(name=matcher.value)
+    elif matcher.value == "":
+        q = ~Q(labels__has_key=matcher.label)
+    else:
+        q = Q(labels__contains={matcher.label: matcher.value})
+    return ~q if matcher.op == "!=" else q
+
+
+def _regex_filter(queryset: QuerySet, matcher: Matcher, alias: str) -> QuerySet:
+    pattern = f"^(?:{matcher.value})$"
+    if matcher.label == "__name__":
+        q = Q(name__regex=pattern)
+        return queryset.filter(q) if matcher.op == "=~" else queryset.exclude(q)
+    queryset = queryset.annotate(**{alias: Coalesce(KeyTextTransform(matcher.label, "labels"), Value(""))})
+    q = Q(**{f"{alias}__regex": pattern})
+    return queryset.filter(q) if matcher.op == "=~" else queryset.exclude(q)
+
+
+def select_series(queryset: QuerySet, *, name: str | None = None, host: str | None = None,
+                  labels: str | None = None, selectors: list[str] | None = None) -> QuerySet:
+    """Apply the read API's series filters (all ANDed; several ``match[]`` selectors are ORed)."""
+    if name:
+        queryset = queryset.filter(name=name)
+    if host:
+        queryset = queryset.filter(host__name=host)
+    if labels:
+        queryset = apply_matchers(queryset, parse_matchers(labels, "labels"), "l")
+    if selectors:
+        any_of = Q()
+        for position, text in enumerate(selectors):
+            part = apply_matchers(queryset.model.objects.all(), parse_selector(text), f"s{position}_")
+            any_of |= Q(id__in=part.values("id"))
+        queryset = queryset.filter(any_of)
+    return queryset
+
+
+def parse_time(value: str | None, parameter: str, default: dt.datetime) -> dt.datetime:
+    """Epoch seconds (``1700000000``, ``1700000000.5``) or RFC 3339 (``2026-11-21T10:00:00Z``)."""
+    if value is None or value == "":
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            t_us = parse_timestamp(value)
+        except ValueError as exc:
+            raise QueryError(parameter, f"{parameter} must be epoch seconds or RFC 3339: {exc}") from None
+        return dt.datetime.fromtimestamp(t_us / 1_000_000, tz=dt.UTC)
+    if not math.isfinite(seconds) or not 0 <= seconds < 253402300800:
+        raise QueryError(parameter, f"{parameter} must be epoch seconds between 1970 and 9999, not {value!r}")
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+
+
+def parse_step(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        step = float(value.rstrip("s"))
+    except ValueError:
+        raise QueryError("step", f"step must be a number of seconds, not {value!r}") from None
+    if not math.isfinite(step) or step < 1 or step != int(step):
+        raise QueryError("step", "step must be a whole number of seconds, at least 1")
+    return int(step)
+
+
+def parse_agg(value: str | None, step: int | None) -> str:
+    agg = (value or "avg").lower()
+    if agg not in AGGREGATES:
+        raise QueryError("agg", f"agg must be one of {', '.join(AGGREGATES)}, not {value!r}")
+    return agg
+
+
+class Tier(Protocol):
+    name: str
+
+    def fetch(self, series_ids: list[int], start: dt.datetime, end: dt.datetime, step: int | None, agg: str,
+              max_points: int) -> dict[int, list[list[float]]]: ...
+
+
+class RawTier:
+    """Points straight from the raw samples table; with a step, buckets aligned to multiples of the step
+    since the epoch (so the same bucket means the same thing in every query and, later, every tier)."""
+
+    name = "raw"
+
+    def fetch(self, series_ids: list[int], start: dt.datetime, end: dt.datetime, step: int | None, agg: str,
+              max_points: int) -> dict[int, list[list[float]]]:
+        if not series_ids:
+            return {}
+        if step is None:
+            sql = (f"SELECT series_id, extract(epoch FROM time)::float8, value FROM {TABLE} "  # noqa: S608
+                   "WHERE series_id = ANY(%s) AND time >= %s AND time <= %s ORDER BY series_id, time LIMIT %s")
+            params: list[Any] = [series_ids, start, end, max_points + 1]
+        else:
+            bucket = "floor(extract(epoch FROM time)::float8 / %s) * %s"
+            sql = (f"SELECT series_id, {bucket} AS bucket, {AGGREGATES[agg]} FROM {TABLE} "  # noqa: S608
+                   "WHERE series_id = ANY(%s) AND time >= %s AND time <= %s "
+                   "GROUP BY series_id, bucket ORDER BY series_id, bucket LIMIT %s")
+            params = [step, step, series_ids, start, end, max_points + 1]
+        out: dict[int, list[list[float]]] = {}
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        if len(rows) > max_points:
+            raise QueryError("step", f"more than {max_points} points in range: shorten it or use a larger step")
+        for series_id, t, value in rows:
+            out.setdefault(series_id, []).append([int(t) if step else t, value])
+        return out
+
+
+RAW = RawTier()
+
+
+def pick_tier(start: dt.datetime, end: dt.datetime, step: int | None) -> Tier:
+    """The tier that answers a range at a resolution. Raw only, until rollups exist."""
+    return RAW

@@ -1,0 +1,202 @@
+"""Metrics write use-cases: store one parsed request (``ingest``) and Prometheus metadata.
+
+Ingest is deliberately not audited: it runs thousands of times a minute and the samples are their own
+record. What it creates that people care about (hosts) is audited by ``apps.hosts.services``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from apps.metrics import hot, storage
+from apps.metrics.ingest.types import MetricMetadata, ParseError, ParseResult, SeriesKey
+from apps.metrics.series import resolve_series
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HOST_LABELS = ("host", "hostname", "node_id", "instance")
+
+
+@dataclass(slots=True)
+class IngestSummary:
+    """What one request stored; the doors turn it into their wire's reply."""
+
+    accepted: int = 0
+    series_created: int = 0
+    metadata: int = 0
+    hosts: list[str] = field(default_factory=list)
+    errors: list[ParseError] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+def host_labels() -> tuple[str, ...]:
+    return tuple(getattr(settings, "FIBERSTACK_HOST_LABELS", DEFAULT_HOST_LABELS))
+
+
+def strip_port(value: str) -> str:
+    """``10.0.0.1:9100`` -> ``10.0.0.1``, ``[::1]:9100`` -> ``::1``, ``web-1`` and bare IPv6 unchanged."""
+    if value.startswith("["):
+        end = value.find("]")
+        return value[1:end] if end > 0 else value
+    head, sep, port = value.rpartition(":")
+    if sep and port.isdigit() and ":" not in head and head:
+        return head
+    return value
+
+
+@lru_cache(maxsize=200_000)
+def _host_from_labels(labels: tuple[tuple[str, str], ...], names: tuple[str, ...]) -> str | None:
+    found = dict(labels)
+    for name in names:
+        value = found.get(name)
+        if value:
+            return strip_port(value) if name == "instance" else value
+    return None
+
+
+def host_name_of(labels: tuple[tuple[str, str], ...]) -> str | None:
+    """The host a series belongs to: the first of ``FIBERSTACK_HOST_LABELS`` present (port stripped
+    from ``instance``), or None for series that belong to no host."""
+    return _host_from_labels(labels, host_labels())
+
+
+@transaction.atomic
+def ingest(*, token: Any, result: ParseResult, now: dt.datetime) -> IngestSummary:
+    """Store one parsed request: hosts, then series, then a binary COPY of the samples, all in one
+    transaction (the door's 2xx means committed); hot values, host last_seen and the live event follow
+    on commit. Raises ``apps.hosts.services.UnknownHostsError`` (nothing stored) when the organization
+    does not auto-register hosts and the request names unknown ones."""
+    from apps.hosts.services import resolve_hosts
+
+    organization = token.organization
+    org_id = organization.pk
+    summary = IngestSummary(errors=result.errors, skipped=result.skipped)
+
+    unique = dict.fromkeys(result.keys)
+    names = host_labels()
+    host_by_key: dict[SeriesKey, str | None] = {key: _host_from_labels(key[1], names) for key in unique}
+    wanted = {name for name in host_by_key.values() if name} | set(result.hosts)
+    host_ids: dict[str, int] = {}
+    if wanted:
+        host_ids = resolve_hosts(organization=organization, names=sorted(wanted),
+                                 attributes=result.hosts or None, actor=token)
+    summary.hosts = sorted(wanted)
+
+    if result.metadata:
+        summary.metadata = store_metadata(org_id, result.metadata)
+
+    if unique:
+        ids, summary.series_created = resolve_series(
+            org_id, unique, host_of=lambda key: host_ids.get(host_by_key[key] or ""), units=result.units
+        )
+        if result.units:
+            _update_units(ids, result.units)
+        series_ids = [ids[key] for key in result.keys]
+        with connection.cursor() as cursor:
+            summary.accepted = storage.copy_samples(cursor, result.times_us, series_ids, result.values)
+        host_of_series = {ids[key]: host_ids.get(name or "") for key, name in host_by_key.items()}
+        latest = hot.latest_per_series(series_ids, result.times_us, result.values)
+        transaction.on_commit(lambda: hot.store_latest(org_id, latest, host_of_series), robust=True)
+
+    seen = sorted(set(host_ids.values()))
+    if seen:
+        transaction.on_commit(lambda: _after_commit(org_id, seen, now), robust=True)
+    return summary
+
+
+def _update_units(ids: dict[SeriesKey, int], units: dict[SeriesKey, str]) -> None:
+    """JSON doors may send a unit with every sample; write it only where it changed (one statement)."""
+    pairs = [(ids[key], unit) for key, unit in units.items() if key in ids and unit]
+    if not pairs:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE metrics_series s SET unit = u.unit, updated_at = now()
+            FROM unnest(%s::int4[], %s::text[]) AS u(id, unit)
+            WHERE s.id = u.id AND s.unit IS DISTINCT FROM u.unit
+            """,
+            [[p[0] for p in pairs], [p[1] for p in pairs]],
+        )
+
+
+def store_metadata(org_id: int, metadata: list[MetricMetadata]) -> int:
+    """Upsert Prometheus metric-family metadata and copy it onto existing series of those names."""
+    latest: dict[str, MetricMetadata] = {meta.name: meta for meta in metadata}
+    rows = list(latest.values())
+    params = [
+        org_id,
+        [m.name for m in rows],
+        [m.type for m in rows],
+        [m.help for m in rows],
+        [m.unit for m in rows],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO metrics_metricfamily (organization_id, name, type, help, unit, created_at, updated_at)
+            SELECT %s, m.name, m.type, m.help, m.unit, now(), now()
+            FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS m(name, type, help, unit)
+            ORDER BY m.name
+            ON CONFLICT (organization_id, name) DO UPDATE
+                SET type = excluded.type, help = excluded.help, unit = excluded.unit, updated_at = now()
+                WHERE (metrics_metricfamily.type, metrics_metricfamily.help, metrics_metricfamily.unit)
+                      IS DISTINCT FROM (excluded.type, excluded.help, excluded.unit)
+            """,
+            params,
+        )
+        cursor.execute(
+            """
+            UPDATE metrics_series s SET type = m.type, help = m.help,
+                   unit = CASE WHEN m.unit <> '' THEN m.unit ELSE s.unit END, updated_at = now()
+            FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS m(name, type, help, unit)
+            WHERE s.organization_id = %s AND s.name = m.name
+              AND (s.type, s.help) IS DISTINCT FROM (m.type, m.help)
+            """,
+            [*params[1:], org_id],
+        )
+    return len(rows)
+
+
+def _after_commit(org_id: int, host_ids: list[int], now: dt.datetime) -> None:
+    """Host last_seen (once per host per request) and a live event per host at most every few seconds."""
+    from apps.hosts.services import mark_hosts_seen
+
+    mark_hosts_seen(organization_id=org_id, host_ids=host_ids, when=now)
+    due = _throttle_broadcast(org_id, host_ids)
+    if not due:
+        return
+    from apps.hosts.live import broadcast_hosts_update, host_payload
+    from apps.hosts.models import Host
+
+    hosts = [Host(organization_id=org_id, public_id=public_id, name=name, last_seen_at=now)
+             for public_id, name in Host.objects.filter(organization_id=org_id, pk__in=due)
+             .values_list("public_id", "name")]
+    if hosts:
+        broadcast_hosts_update(org_id, {"hosts": [host_payload(host, now) for host in hosts]})
+
+
+def _throttle_broadcast(org_id: int, host_ids: list[int]) -> list[int]:
+    """The hosts whose live event is due: one Redis ``SET NX EX`` per host, in one pipeline. Redis down
+    means no live events (the channel layer is Redis too), not a failed request."""
+    interval = int(getattr(settings, "FIBERSTACK_HOST_BROADCAST_INTERVAL", 5))
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    try:
+        from django_redis import get_redis_connection
+
+        pipe = get_redis_connection("default").pipeline(transaction=False)
+        for host_id in host_ids:
+            pipe.set(f"{prefix}:metrics:live:{org_id}:{host_id}", 1, nx=True, ex=interval)
+        return [host_id for host_id, ok in zip(host_ids, pipe.execute(), strict=True) if ok]
+    except Exception as exc:
+        logger.warning("live host updates skipped, Redis unavailable: %s", exc)
+        return []
+
