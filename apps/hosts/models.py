@@ -103,6 +103,7 @@ class Host(OrgOwnedModel):
             models.CheckConstraint(
                 condition=Exact(Func(F("tags"), function="jsonb_typeof", output_field=models.CharField()), "object"),
                 name="%(app_label)s_%(class)s_tags_object",
+                violation_error_message="Tags must be a JSON object.",
             ),
         ]
         indexes = [
@@ -114,6 +115,13 @@ class Host(OrgOwnedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        # Field validators skip "empty" values, and [] is one; the CHECK constraint would catch it as a
+        # non-field error, so name the field here instead.
+        if not isinstance(self.tags, dict):
+            raise ValidationError({"tags": "Tags must be a JSON object of string keys to string values."})
 
     @property
     def label(self) -> str:

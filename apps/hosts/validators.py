@@ -3,11 +3,12 @@ serializers, so a bad country code or tag is refused with the same message every
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 
 from apps.hosts.countries import ISO_3166_ALPHA2
 
@@ -19,10 +20,8 @@ TAG_KEY_RE = re.compile(rf"^[^\s:]{{1,{MAX_TAG_KEY_LENGTH}}}$")
 
 HEALTH_CHECK_SCHEMES = ["http", "https", "tcp", "udp", "grpc", "redis", "postgres", "postgresql", "mysql",
                         "amqp", "amqps", "mongodb"]
-_HOST_PORT_RE = re.compile(
-    r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*):(?P<port>\d{1,5})$"
-)
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
+_HOST_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
 
 
 def validate_country(value: str) -> None:
@@ -53,14 +52,34 @@ def validate_tags(value: Any) -> None:
 
 
 def validate_health_check_target(value: str) -> None:
-    """A URL (http(s)://…, tcp://…, postgres://…) or a bare `host:port` for TCP checks."""
+    """A URL (http(s)://…, tcp://…, postgres://…) or a bare `host:port` for TCP checks. Single-label
+    host names ("db") are allowed, unlike Django's URLValidator: internal services often have them."""
     if not value:
         return
+    message = "Enter a URL (http, https, tcp, …) or host:port with a port from 1 to 65535."
     if "://" in value:
-        URLValidator(schemes=HEALTH_CHECK_SCHEMES,
-                     message="Enter a URL (http, https, tcp, …) or host:port.")(value)
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError as exc:
+            raise ValidationError(message, code="invalid_health_check") from exc
+        host = parts.hostname or ""
+        if parts.scheme.lower() not in HEALTH_CHECK_SCHEMES or not (_HOST_RE.match(host) or _is_ip(host)):
+            raise ValidationError(message, code="invalid_health_check")
+        if any(ch.isspace() for ch in value) or (port is not None and not 1 <= port <= 65535):
+            raise ValidationError(message, code="invalid_health_check")
         return
-    match = _HOST_PORT_RE.match(value)
-    if match is None or not 1 <= int(match["port"]) <= 65535:
-        raise ValidationError("Enter a URL (http, https, tcp, …) or host:port with a port from 1 to 65535.",
-                              code="invalid_health_check")
+    host, sep, port_text = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValidationError(message, code="invalid_health_check")
+    if not (_HOST_RE.match(host) or _is_ip(host)):
+        raise ValidationError(message, code="invalid_health_check")
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True

@@ -104,7 +104,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='host',
-            constraint=models.CheckConstraint(condition=django.db.models.lookups.Exact(models.Func(models.F('tags'), function='jsonb_typeof', output_field=models.CharField()), 'object'), name='hosts_host_tags_object'),
+            constraint=models.CheckConstraint(condition=django.db.models.lookups.Exact(models.Func(models.F('tags'), function='jsonb_typeof', output_field=models.CharField()), 'object'), name='hosts_host_tags_object', violation_error_message='Tags must be a JSON object.'),
         ),
         migrations.AddConstraint(
             model_name='service',
