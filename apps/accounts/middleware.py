@@ -1,15 +1,101 @@
-"""Two-factor enforcement (placeholder wiring; the accounts app fills this in)."""
+"""Two middlewares for signed-in users: two-factor enforcement and session bookkeeping.
+
+Both sit after AuthenticationMiddleware and django_otp's OTPMiddleware (which sets
+`request.user.is_verified()`)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+
+from apps.accounts.services import record_session_activity
+from apps.accounts.twofactor import has_two_factor, two_factor_required
+from apps.core.middleware import client_ip
+
+# Token-authenticated doors (REST API, Influx/Prometheus-compatible ingest) and probes: no session to
+# verify. Matched as whole path segments so an organization slug like "writers" is not exempt.
+EXEMPT_PATHS = ("/api", "/write", "/ping", "/query", "/healthz", "/readyz")
+SESSION_TOUCH_SECONDS = 60
+
+
+def _is_exempt(path: str) -> bool:
+    static_url = settings.STATIC_URL or ""
+    if static_url.startswith("/") and path.startswith(static_url):
+        return True
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in EXEMPT_PATHS)
+
+
+def _redirect_with_next(url_name: str, next_url: str) -> HttpResponseRedirect:
+    return HttpResponseRedirect(f"{reverse(url_name)}?{urlencode({'next': next_url})}")
 
 
 class TwoFactorEnforcementMiddleware:
+    """Keep a signed-in but not OTP-verified session out of every page except the accounts pages:
+
+    - a user with a confirmed authenticator goes to the code prompt, always (whatever the setting),
+      so a password-only session — e.g. from before enrolment — cannot skip the second factor;
+    - when FIBERSTACK_REQUIRE_2FA_FOR_ADMINS is on, staff and organization owners/admins without one
+      go to enrolment. This includes /admin/.
+
+    The admin's own login form is sent to ours, so the admin door has the same rate limit and second
+    step as every other."""
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
+    ) -> HttpResponse | None:
+        match = request.resolver_match
+        if match is not None and match.view_name == "admin:login":
+            return _redirect_with_next("accounts:login", request.GET.get("next") or reverse("admin:index"))
+        user = request.user
+        if not user.is_authenticated or _is_exempt(request.path_info):
+            return None
+        if match is not None and match.namespace == "accounts":
+            return None
+        if user.is_verified():  # type: ignore[union-attr]
+            return None
+        if has_two_factor(user):
+            return _redirect_with_next("accounts:login_verify", request.get_full_path())
+        if two_factor_required(user):
+            return _redirect_with_next("accounts:totp_setup", request.get_full_path())
+        return None
+
+
+class SessionActivityMiddleware:
+    """Keep a UserSession row per signed-in session (IP, user agent, last activity) for the security
+    page. A Redis key per session gates the database write to once a minute; if Redis is down the
+    cache answers None and we write every request rather than lose track of sign-ins."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        session = getattr(request, "session", None)
+        if user is None or session is None or not user.is_authenticated:
+            return response
+        # After login() this is the new, cycled key; after logout() the user is anonymous and we stopped above.
+        session_key = session.session_key
+        if not session_key:
+            return response
+        gate = "accounts:seen:" + hashlib.sha256(session_key.encode()).hexdigest()[:32]
+        if cache.add(gate, 1, timeout=SESSION_TOUCH_SECONDS) is False:
+            return response
+        record_session_activity(
+            user=user, session_key=session_key, ip=client_ip(request),
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+        return response
