@@ -237,6 +237,8 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
 def totp_disable(request: HttpRequest) -> HttpResponse:
     """Turn two-factor off; needs a current authenticator or backup code."""
     user = request.user
+    if not has_two_factor(user):
+        return redirect("accounts:security")
     keys = ratelimit.otp_keys(user.pk)
     if ratelimit.is_limited(keys):
         return render(request, "accounts/security.html", {**_security_context(request), "error": TOO_MANY},

@@ -174,3 +174,19 @@ def test_backup_codes_are_not_shown_on_the_security_page(member_ro, enrol, backu
     page = signed_in(member_ro, device).get(reverse("accounts:security")).content.decode()
     assert "10 backup codes left" in re.sub(r"\s+", " ", page)
     assert not any(code in page for code in codes)
+
+
+def test_disabling_without_two_factor_is_a_no_op(member_ro, signed_in):
+    response = signed_in(member_ro).post(reverse("accounts:totp_disable"), {"code": "000000"})
+    assert response["Location"] == reverse("accounts:security")
+    assert not AuditEvent.objects.filter(action__startswith="user.2fa").exists()
+
+
+def test_an_enrolled_user_cannot_use_the_security_actions_from_an_unverified_session(member_ro, enrol):
+    enrol(member_ro)
+    client = Client()
+    client.force_login(member_ro)  # a password-only session, e.g. from before enrolment
+    for name in ["accounts:security", "accounts:backup_codes", "accounts:sessions_revoke_others"]:
+        response = client.post(reverse(name)) if name != "accounts:security" else client.get(reverse(name))
+        assert response["Location"].startswith(reverse("accounts:login_verify"))
+    assert not AuditEvent.objects.filter(action="user.backup_codes_generated").exists()
