@@ -55,6 +55,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "apps.organizations.access.OrganizationMiddleware",
     "apps.accounts.middleware.TwoFactorEnforcementMiddleware",
+    "apps.accounts.middleware.SessionActivityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -192,6 +193,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 
 # How API requests find their organization and role (token or session); see apps/organizations/access.py.
 FIBERSTACK_API_ACCESS_RESOLVER = "apps.organizations.access.resolve_api_access"
+
+OTP_TOTP_ISSUER = "FiberStack"
 
 # Two-factor: staff and organization owners/admins must enrol when this is on (on in prod).
 FIBERSTACK_REQUIRE_2FA_FOR_ADMINS = env_bool("FIBERSTACK_REQUIRE_2FA_FOR_ADMINS", False)
