@@ -93,7 +93,8 @@ class PushClient:
         self.timeout = timeout
         self.clock = clock
         self.buffer: collections.deque[Batch] = collections.deque()
-        self.dropped = 0
+        self.dropped = 0  # batches dropped because the buffer was full
+        self.rejected = 0  # batches the server refused with a 4xx (dropped: retrying cannot help)
         self.sent = 0
         self.failures = 0  # consecutive retryable failures; drives the backoff
         self.retry_at = 0.0  # monotonic time before which flush() does not try
@@ -143,6 +144,7 @@ class PushClient:
                                _retry_after(response.headers))
                 return False
             self.buffer.popleft()
+            self.rejected += 1
             logger.error("server refused %s with HTTP %d; dropped it (retrying cannot help): %s",
                          batch.description or batch.path, response.status, _snippet(response.body))
         return True

@@ -101,25 +101,29 @@ class Agent:
             batches.append(Batch("/api/v1/write?precision=ms", body, "text/plain; charset=utf-8", "probes"))
         return batches
 
-    def cycle(self) -> None:
+    def cycle(self) -> bool:
+        """Collect and queue; False (logged) when collection failed."""
         try:
             batches = self.collect_batches()
         except Exception:  # a collector bug must not kill monitoring; the next cycle tries again
             logger.exception("collection failed")
-            return
+            return False
         for batch in batches:
             self.client.submit(batch)
+        return True
 
     def run_once(self, stop: threading.Event | None = None) -> bool:
-        """One collection and push, with a few quick retries; True when everything was accepted."""
+        """One collection and push, with a few quick retries; True when the server accepted everything."""
         stop = stop or threading.Event()
-        self.cycle()
+        rejected_before = self.client.rejected
+        if not self.cycle():
+            return False
         for attempt in range(1, ONCE_ATTEMPTS + 1):
             if self.client.flush():
-                return True
+                break
             if attempt == ONCE_ATTEMPTS or stop.wait(max(0.0, self.client.retry_at - self.client.clock())):
                 break
-        return self.client.pending == 0
+        return self.client.pending == 0 and self.client.rejected == rejected_before
 
     def run(self, stop: threading.Event) -> None:
         """Loop until ``stop`` is set. Missed intervals are skipped, not caught up (no burst after a stall)."""
@@ -166,7 +170,7 @@ def run_from_options(options: Mapping[str, Any]) -> int:
     if config.once:
         ok = agent.run_once(stop)
         if not ok:
-            logger.error("push failed; %d batches not accepted", agent.client.pending)
+            logger.error("push failed: %d batches unsent, %d refused", agent.client.pending, agent.client.rejected)
         return 0 if ok else 1
     agent.run(stop)
     return 0
