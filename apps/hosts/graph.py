@@ -77,3 +77,13 @@ def node_labels(nodes: list[NodeRef]) -> dict[NodeRef, str]:
     labels.update({NodeRef("service", pk): name
                    for pk, name in Service.objects.filter(pk__in=service_ids).values_list("pk", "name")})
     return labels
+
+
+def cycle_error(organization_id: int, upstream: Host | Service, downstream: Host | Service) -> str | None:
+    """The message for an edge upstream → downstream that would close a cycle, or None when it would not:
+    "db-1 → api → db-1 would form a cycle." (the new edge first, then the existing path back)."""
+    path = find_path(organization_id, NodeRef.of(downstream), NodeRef.of(upstream))
+    if path is None:
+        return None
+    labels = node_labels(path)
+    return " → ".join([upstream.name, *(labels.get(node, "?") for node in path)]) + " would form a cycle."

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.audit.services import record_event, snapshot
-from apps.hosts.graph import find_path, node_labels
+from apps.hosts.graph import cycle_error
 from apps.hosts.live import broadcast_hosts_update, host_payload
 from apps.hosts.models import Host, NodeRef, Service, ServiceDependency
 from apps.organizations.models import Organization
@@ -200,11 +200,9 @@ def add_dependency(*, organization: Organization, upstream: Host | Service, down
     # Serialize graph edits per organization: two concurrent edges can each be acyclic alone and form a
     # cycle together. NO KEY UPDATE leaves the FOR KEY SHARE that inserts of org-owned rows take unblocked.
     Organization.objects.select_for_update(no_key=True).filter(pk=organization.pk).values_list("pk").get()
-    path = find_path(organization.pk, down, up)
-    if path is not None:
-        labels = node_labels(path)
-        chain = " → ".join([upstream.name, *(labels.get(node, "?") for node in path)])
-        raise ValidationError(f"{chain} would form a cycle.")
+    message = cycle_error(organization.pk, upstream, downstream)
+    if message is not None:
+        raise ValidationError(message)
     dependency = ServiceDependency(organization=organization, **_node_fields("upstream", upstream),
                                    **_node_fields("downstream", downstream))
     dependency.full_clean()

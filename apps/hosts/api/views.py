@@ -6,9 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import Q, QuerySet
 from django.utils import timezone
-from rest_framework import serializers
 from rest_framework.request import Request
 
 from apps.core.api.viewsets import DEFAULT_REQUIRED_ROLES, OrgScopedViewSet
@@ -20,7 +18,8 @@ from apps.hosts.api.serializers import (
     ServiceDependencySerializer,
     ServiceSerializer,
 )
-from apps.hosts.models import Host, HostStatus, Service, ServiceDependency
+from apps.hosts.filters import filter_hosts
+from apps.hosts.models import Host, Service, ServiceDependency
 
 
 def _actor(request: Request) -> Any:
@@ -30,29 +29,6 @@ def _actor(request: Request) -> Any:
 
 def _without_org(data: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in data.items() if key != "organization"}
-
-
-def filter_hosts(queryset: QuerySet, params: Any, now: Any) -> QuerySet:
-    """Host filters shared by the API and the list page: name, environment, datacenter, country,
-    tag=key:value (repeatable, all must match), status=up|down|unknown, q (name contains)."""
-    for field in ("name", "environment", "datacenter"):
-        if params.get(field):
-            queryset = queryset.filter(**{field: params[field]})
-    if params.get("country"):
-        queryset = queryset.filter(country=params["country"].strip().upper())
-    if params.get("q"):
-        queryset = queryset.filter(Q(name__icontains=params["q"]) | Q(display_name__icontains=params["q"]))
-    for tag in params.getlist("tag") if hasattr(params, "getlist") else []:
-        key, sep, value = tag.partition(":")
-        if not sep or not key:
-            raise serializers.ValidationError({"tag": f"Expected key:value, got {tag!r}."})
-        queryset = queryset.filter(tags__contains={key: value})
-    status = params.get("status")
-    if status:
-        if status not in HostStatus.values:
-            raise serializers.ValidationError({"status": f"Expected one of {', '.join(HostStatus.values)}."})
-        queryset = queryset.filter_status(status, now)
-    return queryset
 
 
 class HostViewSet(OrgScopedViewSet):
