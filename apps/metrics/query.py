@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from django.db import connection
-from django.db.models import Q, QuerySet, Value
+from django.db.models import Q, QuerySet, TextField, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce
 
@@ -125,7 +125,8 @@ def _regex_filter(queryset: QuerySet, matcher: Matcher, alias: str) -> QuerySet:
     if matcher.label == "__name__":
         q = Q(name__regex=pattern)
         return queryset.filter(q) if matcher.op == "=~" else queryset.exclude(q)
-    queryset = queryset.annotate(**{alias: Coalesce(KeyTextTransform(matcher.label, "labels"), Value(""))})
+    queryset = queryset.annotate(**{alias: Coalesce(KeyTextTransform(matcher.label, "labels"), Value(""),
+                                                    output_field=TextField())})
     q = Q(**{f"{alias}__regex": pattern})
     return queryset.filter(q) if matcher.op == "=~" else queryset.exclude(q)
 

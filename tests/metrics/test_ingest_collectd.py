@@ -50,7 +50,8 @@ def test_collectd_fixtures_twice_reuse_series(org: Any, write_token: str) -> Non
         counts.append(Series.objects.for_org(org).count())
     items = json.loads((FIXTURES / "collectd_json_02.body").read_text())
     assert sample_count(org) == 2 * sum(len(item["values"]) for item in items)
-    distinct = {(i["plugin"], i["plugin_instance"], i["type"], i["type_instance"], n) for i in items for n in i["dsnames"]}
+    distinct = {(i["plugin"], i["plugin_instance"], i["type"], i["type_instance"], n)
+                for i in items for n in i["dsnames"]}
     assert counts == [len(distinct), len(distinct)]
 
 

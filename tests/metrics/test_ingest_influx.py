@@ -82,7 +82,7 @@ def test_precision_query_parameter(precision: str, stamp: int, org: Any, write_t
 
 
 def test_v2_precision_and_ignored_parameters(org: Any, write_token: str) -> None:
-    response = post(f"/api/v2/write?org=acme&bucket=telegraf&precision=ms", f"p,host=a v=1 {NOW_S * 1000}",
+    response = post("/api/v2/write?org=acme&bucket=telegraf&precision=ms", f"p,host=a v=1 {NOW_S * 1000}",
                     HTTP_AUTHORIZATION=f"Token {write_token}")
     assert response.status_code == 204, response.content
     assert sample_count(org) == 1
