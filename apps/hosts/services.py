@@ -286,7 +286,8 @@ def _lookup_ids(organization_id: int, names: set[str]) -> tuple[dict[str, int], 
     if not missing:
         return found, []
     from_db = dict(Host.objects.filter(organization_id=organization_id, name__in=missing).values_list("name", "id"))
-    _remember_ids(organization_id, from_db, redis=True)
+    # Inside a caller's transaction these rows may be its own uncommitted registrations: cache on commit.
+    transaction.on_commit(lambda: _remember_ids(organization_id, from_db, redis=True))
     found.update(from_db)
     return found, [name for name in missing if name not in from_db]
 

@@ -9,7 +9,7 @@ import threading
 import pytest
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.test import override_settings
 
 from apps.audit.models import AuditEvent
@@ -342,3 +342,12 @@ def test_ingest_helpers_fail_open_when_redis_is_down(org):
 def test_broadcast_never_raises_when_redis_is_down(caplog):
     broadcast_hosts_update(1, {"hosts": []})
     assert "Could not broadcast" in caplog.text
+
+
+def test_a_rolled_back_registration_is_not_cached(org, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
+        resolve_hosts(organization=org, names=["ghost"])
+        raise RuntimeError("the push failed after resolving")
+    assert cache.get(services._id_key(org.pk, "ghost")) is None
+    assert services._local_ids == {}
+    assert not Host.objects.filter(name="ghost").exists()
