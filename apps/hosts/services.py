@@ -15,7 +15,6 @@ from typing import Any
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.utils import timezone
 
 from apps.audit.services import record_event, snapshot
 from apps.hosts.graph import cycle_error
@@ -376,7 +375,8 @@ def resolve_hosts(*, organization: Organization, names: Iterable[str],
 def mark_hosts_seen(*, organization_id: int, host_ids: Iterable[int], when: datetime.datetime) -> None:
     """Set last_seen_at = greatest(last_seen_at, when) for the hosts, at most once per 30 s per host
     (a Redis key per host via cache.add; when Redis is down every host is written: fail open), in one
-    UPDATE. Not audited (telemetry, not a change). Hosts that moved are broadcast to live pages."""
+    UPDATE. Not audited (telemetry, not a change). No broadcast: the ingest caller throttles its own
+    live events per host (DESIGN "How a sample travels")."""
     due = []
     for pk in set(host_ids):
         # cache.add is SET NX: only the first push in the window claims the write. With Redis down the
@@ -386,15 +386,10 @@ def mark_hosts_seen(*, organization_id: int, host_ids: Iterable[int], when: date
     if not due:
         return
     with connection.cursor() as cursor:
+        # The WHERE makes it greatest(): an older timestamp (a late, retried push) never moves it back,
+        # and rows already at or past `when` are not rewritten.
         cursor.execute(
             f"UPDATE {Host._meta.db_table} SET last_seen_at = %s "  # noqa: S608 - table name is ours
-            "WHERE organization_id = %s AND id = ANY(%s) AND (last_seen_at IS NULL OR last_seen_at < %s) "
-            "RETURNING public_id, name, last_seen_at",
+            "WHERE organization_id = %s AND id = ANY(%s) AND (last_seen_at IS NULL OR last_seen_at < %s)",
             [when, organization_id, due, when],
         )
-        rows = cursor.fetchall()
-    if rows:
-        now = timezone.now()
-        hosts = [Host(organization_id=organization_id, public_id=public_id, name=name, last_seen_at=seen)
-                 for public_id, name, seen in rows]
-        _broadcast_on_commit(organization_id, {"hosts": [host_payload(host, now) for host in hosts]})
