@@ -134,8 +134,9 @@ def parse_line_protocol(body: bytes | str, options: ParseOptions) -> ParseResult
         n0 = len(values)
 
         # ---- fast path: plain line, one space between sections, ASCII fields ----
+        # (a tab can be a separator or part of a name depending on where it is: careful path only)
         fast = False
-        if "\\" not in line and '"' not in line:
+        if "\\" not in line and '"' not in line and "\t" not in line:
             parts = line.split(" ")
             nparts = len(parts)
             if nparts == 3:
