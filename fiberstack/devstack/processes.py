@@ -107,7 +107,7 @@ class Supervisor:
             code = child.process.poll()
             if code is not None and not child.expected_exit:
                 child.expected_exit = True
-                self.failure = f"{child.name} exited with code {code}"
+                self.failure = f"{child.name} {describe_exit(code)}"
                 return False
         return True
 
@@ -157,6 +157,16 @@ class Supervisor:
                 for pid in [*descendants(child.process.pid), child.process.pid]:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
+
+
+def describe_exit(code: int) -> str:
+    """'exited with code 3' or 'was killed by SIGKILL' (Popen reports signals as negative codes)."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
 
 
 def descendants(pid: int) -> list[int]:

@@ -25,7 +25,7 @@ from fiberstack.devstack.config import (
     version_key,
 )
 from fiberstack.devstack.postgres import choose_privileges, discover_bindir, has_timescaledb
-from fiberstack.devstack.processes import Supervisor, line_prefix
+from fiberstack.devstack.processes import Supervisor, describe_exit, line_prefix
 from fiberstack.devstack.redis import configured_port
 from fiberstack.devstack.system import (
     DevstackError,
@@ -335,6 +335,11 @@ def test_first_blocked_ancestor_finds_the_directory_that_stops_the_user() -> Non
 def test_line_prefix_pads_names_into_a_column() -> None:
     assert line_prefix("web", 6, None) == "web    | "
     assert line_prefix("web", 3, "36") == "\033[36mweb | \033[0m"
+
+
+def test_describe_exit_names_the_signal_that_killed_a_child() -> None:
+    assert describe_exit(3) == "exited with code 3"
+    assert describe_exit(-9) == "was killed by SIGKILL"
 
 
 def test_supervisor_prefixes_output_and_reports_a_child_that_dies(tmp_path: Path) -> None:
