@@ -91,4 +91,4 @@ $(NPM_STAMP): package.json $(wildcard package-lock.json)
 	@if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; \
 	else echo "warning: no package-lock.json; running npm install (commit the lock file it writes)"; \
 	  npm install --no-audit --no-fund; fi
-	@touch $@
+	@mkdir -p $(@D) && touch $@

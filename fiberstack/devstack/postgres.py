@@ -262,6 +262,10 @@ class PostgresCluster:
                 f"port {self.port} is already in use by another program (another FiberStack checkout?). "
                 "Stop it, or choose another port with FIBERSTACK_PG_PORT=<port>."
             )
+        # Create the directories before judging whether the postgres user can reach them, so a
+        # restrictive umask on a fresh var/ is caught by the check rather than by initdb.
+        for directory in (self.layout.pg_base, self.layout.run_dir):
+            directory.mkdir(parents=True, exist_ok=True)
         privileges = choose_privileges(self.layout)
         self._prepare_dirs(privileges)
         prefix = list(privileges.prefix)
