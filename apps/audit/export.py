@@ -67,9 +67,16 @@ def _csv_line(values: list[Any]) -> bytes:
     return buffer.getvalue().encode()
 
 
+# Spreadsheets run a cell that starts with one of these as a formula; names in the log (host names,
+# token names, user agents) are chosen by users, so a CSV opened in Excel must not execute them (OWASP).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(value: Any) -> Any:
     if isinstance(value, dict | list):
         return json.dumps(value, cls=DjangoJSONEncoder, sort_keys=True)
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
     return "" if value is None else value
 
 

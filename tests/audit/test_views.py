@@ -150,6 +150,20 @@ def test_export_csv_streams_the_filtered_period_oldest_first(owner, org, other_o
     assert rows[0]["actor"] == "alice"
 
 
+def test_export_csv_defuses_spreadsheet_formulas(owner, org):
+    record_event(action="csv.formula", actor=None, organization=org, object_repr="=HYPERLINK(\"http://evil\")")
+    response = _client(owner).get(reverse("audit:export", args=[org.slug]), {"format": "csv", "action": "csv."})
+    [row] = csv.DictReader(io.StringIO(_stream(response).decode()))
+    assert row["object_repr"] == "'=HYPERLINK(\"http://evil\")"
+
+
+def test_audit_list_links_each_object_to_its_history(owner, org):
+    record_event(action="host.updated", actor=None, organization=org, object_type="hosts.host", object_id="h-42",
+                 object_repr="web-42")
+    body = _client(owner).get(reverse("audit:list", args=[org.slug])).content.decode()
+    assert "?object_type=hosts.host&amp;object_id=h-42" in body
+
+
 def test_export_json_is_one_valid_document_across_batches(owner, org, monkeypatch):
     from apps.audit import export
 
