@@ -41,6 +41,7 @@ _CUMULATIVE = frozenset({"derive", "counter"})
 _DSTYPES = frozenset({"gauge", "derive", "counter", "absolute"})
 _REQUIRED_STRINGS = ("host", "plugin", "type")
 _OPTIONAL_STRINGS = ("plugin_instance", "type_instance")
+_LABEL_NAMES = ("host", "instance", "type_instance")
 
 
 def parse_collectd_json(body: bytes | str, options: ParseOptions) -> ParseResult:
@@ -51,6 +52,7 @@ def parse_collectd_json(body: bytes | str, options: ParseOptions) -> ParseResult
     result = ParseResult()
     sink = SampleSink(result, options)
     name_cache: dict[tuple[str, str, str, str], str] = {}
+    label_cache: dict[tuple[str, str, str], tuple[tuple[str, str], ...]] = {}
     for index, item in enumerate(items):
         where = f"item {index}"
         problem = _check_item(item)
@@ -58,17 +60,14 @@ def parse_collectd_json(body: bytes | str, options: ParseOptions) -> ParseResult
             sink.error(where + problem[0], problem[1])
             continue
         plugin, type_ = item["plugin"], item["type"]
-        try:
-            labels = make_labels(
-                (
-                    ("host", item["host"]),
-                    ("instance", item.get("plugin_instance") or ""),
-                    ("type_instance", item.get("type_instance") or ""),
-                )
-            )
-        except NamingError as exc:
-            sink.error(where, f"invalid label: {exc}")
-            continue
+        label_values = (item["host"], item.get("plugin_instance") or "", item.get("type_instance") or "")
+        labels = label_cache.get(label_values)
+        if labels is None:
+            try:
+                labels = label_cache[label_values] = make_labels(zip(_LABEL_NAMES, label_values, strict=True))
+            except NamingError as exc:
+                sink.error(where, f"invalid label: {exc}")
+                continue
         t_us = round(item["time"] * 1_000_000)
         for position, (value, dstype, dsname) in enumerate(
             zip(item["values"], item["dstypes"], item["dsnames"], strict=True)

@@ -7,12 +7,13 @@ Label, Sample, Exemplar, MetricMetadata, with Prometheus 2.x field numbers).
 
 Decoding: the message classes are built once at import time from a ``FileDescriptorProto`` written out
 in Python (no protoc step, no generated ``_pb2`` file to keep in sync) and parsed by the protobuf
-package's C backend (upb). Chosen by measurement on the captured 500-series body (``bench/parsers.py``):
-a hand-written pure-Python wire decoder took ~0.9 ms, upb with ``Label`` messages ~2.1 ms (building a
-Python object per label dominates), and upb with ``TimeSeries.labels`` declared as opaque ``bytes`` ~1.1 ms.
-We use the last: nearly the hand decoder's speed, while upb keeps doing the bounds and wire-type checks
-that a hand decoder would have to get right for hostile input. The raw label bytes are the cache key
-for the validated series key, so a series Prometheus resends every scrape costs one dict lookup; each
+package's C backend (upb). Chosen by measurement on the captured 500-series body
+(``bench/parsers.py --decoders``, CPU time on the 2-core dev box): a hand-written pure-Python wire
+decoder took ~1.05 ms even without any validation, upb with ``Label`` messages ~1.5 ms (building a
+Python object per label dominates), and upb with ``TimeSeries.labels`` declared as opaque ``bytes``
+~0.7 ms. We use the last: fastest, and upb keeps doing the bounds and wire-type checks that a hand
+decoder would have to get right for hostile input. The raw label bytes are the cache key for the
+validated series key, so a series Prometheus resends every scrape costs one dict lookup; each
 ``Label`` is decoded (and its UTF-8 checked) only on a cache miss. Exemplars and native histograms
 (field 4) are declared as opaque bytes too: they are counted, not decoded.
 
@@ -59,7 +60,8 @@ _pack_double = struct.Struct("<d").pack
 DEFAULT_MAX_DECODED_BYTES = 64 * 1024 * 1024
 
 _METRIC_TYPES = ("unknown", "counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset")
-_LABEL_KEY_CACHE_MAX = 100_000
+# Roughly 1 KB per series (raw label bytes + decoded key): bounded near 50 MB per process.
+_LABEL_KEY_CACHE_MAX = 50_000
 
 
 def _build_messages() -> tuple[type, ...]:
