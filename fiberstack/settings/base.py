@@ -194,6 +194,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 # How API requests find their organization and role (token or session); see apps/organizations/access.py.
 FIBERSTACK_API_ACCESS_RESOLVER = "apps.organizations.access.resolve_api_access"
 
+FIBERSTACK_HOST_STALE_AFTER_SECONDS = env_int("FIBERSTACK_HOST_STALE_AFTER_SECONDS", 300)  # then a host is "down"
+
 OTP_TOTP_ISSUER = "FiberStack"
 
 # Two-factor: staff and organization owners/admins must enrol when this is on (on in prod).

@@ -7,7 +7,8 @@ from rest_framework.routers import SimpleRouter
 
 from apps.organizations.api.views import AgentTokenViewSet, MembershipViewSet, OrganizationViewSet
 
-router = SimpleRouter(trailing_slash="/?")
+router = SimpleRouter()
+router.trailing_slash = "/?"  # DRF 3.16 turns any truthy constructor value into "/"
 router.register("members", MembershipViewSet, basename="member")
 router.register("tokens", AgentTokenViewSet, basename="token")
 
