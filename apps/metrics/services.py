@@ -167,11 +167,14 @@ def store_metadata(org_id: int, metadata: list[MetricMetadata]) -> int:
 
 
 def _after_commit(org_id: int, host_ids: list[int], now: dt.datetime) -> None:
-    """Host last_seen (once per host per request) and a live event per host at most every few seconds."""
+    """Host last_seen and a live event, for each host at most once per FIBERSTACK_HOST_BROADCAST_INTERVAL
+    (one Redis pipeline decides which hosts are due). mark_hosts_seen keeps its own coarser resolution,
+    so calling it only for due hosts saves its per-host round trips without making last_seen staler.
+    With Redis down every host is marked (fail open) and no live event is sent."""
     from apps.hosts.services import mark_hosts_seen
 
-    mark_hosts_seen(organization_id=org_id, host_ids=host_ids, when=now)
-    due = _throttle_broadcast(org_id, host_ids)
+    due = _claim_hosts(org_id, host_ids)
+    mark_hosts_seen(organization_id=org_id, host_ids=host_ids if due is None else due, when=now)
     if not due:
         return
     from apps.hosts.live import broadcast_hosts_update, host_payload
@@ -184,9 +187,9 @@ def _after_commit(org_id: int, host_ids: list[int], now: dt.datetime) -> None:
         broadcast_hosts_update(org_id, {"hosts": [host_payload(host, now) for host in hosts]})
 
 
-def _throttle_broadcast(org_id: int, host_ids: list[int]) -> list[int]:
-    """The hosts whose live event is due: one Redis ``SET NX EX`` per host, in one pipeline. Redis down
-    means no live events (the channel layer is Redis too), not a failed request."""
+def _claim_hosts(org_id: int, host_ids: list[int]) -> list[int] | None:
+    """The hosts due for last_seen and a live event: one Redis ``SET NX EX`` per host, in one pipeline;
+    None when Redis is unavailable."""
     interval = int(getattr(settings, "FIBERSTACK_HOST_BROADCAST_INTERVAL", 5))
     prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
     try:
@@ -198,5 +201,5 @@ def _throttle_broadcast(org_id: int, host_ids: list[int]) -> list[int]:
         return [host_id for host_id, ok in zip(host_ids, pipe.execute(), strict=True) if ok]
     except Exception as exc:
         logger.warning("live host updates skipped, Redis unavailable: %s", exc)
-        return []
+        return None
 
