@@ -97,23 +97,22 @@ def test_struct_buffer_is_faster_than_write_row(capsys: Any) -> None:
     times = [now + i for i in range(n)]
     ids = [series.id] * n
     values = [float(i) for i in range(n)]
-    timings = {}
+    wall: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     with connection.cursor() as cursor:
         for name, fn in (("struct", storage.copy_samples), ("write_row", copy_samples_write_row)):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn(cursor, times, ids, values)
-            timings[name] = time.perf_counter() - start
+            wall[name], cpu[name] = time.perf_counter() - start, time.process_time() - start_cpu
         cursor.execute("SELECT count(*) FROM metrics_sample WHERE series_id = %s", [series.id])
         assert cursor.fetchone()[0] == 2 * n
-    build = time.perf_counter()
-    storage.binary_copy_buffer(times, ids, values)
-    build = time.perf_counter() - build
     with capsys.disabled():
-        print(f"\nCOPY {n} rows: struct buffer {n / timings['struct']:,.0f} rows/s "
-              f"(building the buffer alone {n / build:,.0f} rows/s), write_row {n / timings['write_row']:,.0f} rows/s")
-    # COPY time itself is dominated by the server (and noisy on a shared machine); the client-side work
-    # is what the choice changes: building the whole buffer must cost less than write_row's streaming.
-    assert build < timings["write_row"]
+        print(f"\nCOPY {n} rows: struct buffer {n / wall['struct']:,.0f} rows/s wall, "
+              f"{n / cpu['struct']:,.0f} rows per client CPU-s; write_row {n / wall['write_row']:,.0f} rows/s wall, "
+              f"{n / cpu['write_row']:,.0f} rows per client CPU-s")
+    # Wall time is dominated by the server (and noisy on a shared machine); the client's CPU is what the
+    # choice changes, and it is the web worker's CPU that ingest throughput is bound by.
+    assert cpu["struct"] < cpu["write_row"]
 
 
 @pytest.mark.django_db(transaction=True)
