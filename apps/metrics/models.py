@@ -94,3 +94,6 @@ class MetricFamily(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.type or 'untyped'})"
+
+
+from apps.metrics.rollups.models import RollupState  # noqa: E402, F401  (registers the model in this app)

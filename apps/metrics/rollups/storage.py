@@ -1,0 +1,186 @@
+"""Rollup tables, stored like the raw samples: natively RANGE-partitioned by ``bucket`` on plain
+PostgreSQL (1m daily, 5m weekly, 1h monthly, 1d yearly partitions) and hypertables with chunks of the
+same widths on TimescaleDB. The choice follows the raw table (``apps.metrics.storage.backend_name``),
+so one database never mixes the two and nothing above this module branches on it.
+
+There is no DEFAULT partition: only the rollup jobs write these tables, and they create the partitions
+their write range needs first (``ensure_range``); the retention job keeps partitions ahead too.
+
+Columns: ``bucket`` (start of the bucket), ``series_id``, ``count``/``sum``/``min``/``max``/``last`` of
+the finite samples, and the quantile sketch as ``sketch_keys int[]``/``sketch_counts int[]``
+(``apps.metrics.sketch``). The primary key (series_id, bucket) is both the ON CONFLICT target of the
+idempotent upserts and the index every query uses ("these series over this time range")."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import connection as default_connection
+
+from apps.metrics import storage as raw_storage
+from apps.metrics.rollups.tiers import TIERS, TierSpec
+
+COLUMNS = "bucket, series_id, count, sum, min, max, last, sketch_keys, sketch_counts"
+_CHUNK_SQL = {"day": "1 day", "week": "7 days", "month": "1 month", "year": "1 year"}
+
+
+def _create_table_sql(tier: TierSpec, partitioned: bool) -> str:
+    tail = " PARTITION BY RANGE (bucket)" if partitioned else ""
+    return f"""
+        CREATE TABLE {tier.table} (
+            bucket timestamptz NOT NULL,
+            series_id integer NOT NULL,
+            count integer NOT NULL,
+            sum double precision NOT NULL,
+            min double precision NOT NULL,
+            max double precision NOT NULL,
+            last double precision NOT NULL,
+            sketch_keys integer[] NOT NULL,
+            sketch_counts integer[] NOT NULL,
+            CONSTRAINT {tier.table}_pkey PRIMARY KEY (series_id, bucket)
+        ){tail}
+    """
+
+
+def install(connection: Any = None, today: dt.date | None = None) -> None:
+    """Create the four rollup tables with the raw table's backend (migration 0003)."""
+    connection = connection or default_connection
+    timescale = raw_storage.backend_name(connection) == "timescaledb"
+    today = today or dt.datetime.now(dt.UTC).date()
+    with connection.cursor() as cursor:
+        for tier in TIERS:
+            cursor.execute(_create_table_sql(tier, partitioned=not timescale))
+            if timescale:
+                cursor.execute(
+                    "SELECT create_hypertable(%s, 'bucket', chunk_time_interval => INTERVAL %s, "
+                    "create_default_indexes => false)",
+                    [tier.table, _CHUNK_SQL[tier.partition]],
+                )
+    if not timescale:
+        now = dt.datetime.combine(today, dt.time(), tzinfo=dt.UTC)
+        for tier in TIERS:
+            ensure_range(tier, now - dt.timedelta(days=1), now + dt.timedelta(days=2), connection=connection)
+
+
+def uninstall(connection: Any = None) -> None:
+    connection = connection or default_connection
+    with connection.cursor() as cursor:
+        for tier in TIERS:
+            cursor.execute(f"DROP TABLE IF EXISTS {tier.table} CASCADE")
+
+
+def is_partitioned(connection: Any = None) -> bool:
+    return raw_storage.backend_name(connection or default_connection) == "partitioned"
+
+
+# -- plain PostgreSQL partitions -------------------------------------------------------------------------
+
+def partition_start(tier: TierSpec, day: dt.date) -> dt.date:
+    """First day of the partition holding ``day``: the day, its ISO week's Monday, month or year."""
+    if tier.partition == "day":
+        return day
+    if tier.partition == "week":
+        return day - dt.timedelta(days=day.weekday())
+    if tier.partition == "month":
+        return day.replace(day=1)
+    return day.replace(month=1, day=1)
+
+
+def partition_end(tier: TierSpec, start: dt.date) -> dt.date:
+    if tier.partition == "day":
+        return start + dt.timedelta(days=1)
+    if tier.partition == "week":
+        return start + dt.timedelta(days=7)
+    if tier.partition == "month":
+        return (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return start.replace(year=start.year + 1)
+
+
+def partition_name(tier: TierSpec, start: dt.date) -> str:
+    return f"{tier.table}_p{start:%Y%m%d}"
+
+
+def existing_partitions(cursor: Any, table: str) -> dict[str, tuple[dt.datetime, dt.datetime] | None]:
+    """Partition name -> (from, to) bounds of every partition of ``table`` (None for a DEFAULT one)."""
+    cursor.execute(
+        """
+        SELECT c.relname, pg_get_expr(c.relpartbound, c.oid)
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = %s::regclass
+        """,
+        [table],
+    )
+    out: dict[str, tuple[dt.datetime, dt.datetime] | None] = {}
+    for name, bound in cursor.fetchall():
+        out[name] = _parse_bound(bound)
+    return out
+
+
+def _parse_bound(bound: str) -> tuple[dt.datetime, dt.datetime] | None:
+    """``FOR VALUES FROM ('2026-01-01 00:00:00+00') TO ('2026-01-02 00:00:00+00')`` -> datetimes."""
+    if "FROM (" not in bound:
+        return None
+    lo = bound.split("FROM ('", 1)[1].split("'", 1)[0]
+    hi = bound.split("TO ('", 1)[1].split("'", 1)[0]
+    return _parse_ts(lo), _parse_ts(hi)
+
+
+def _parse_ts(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text.replace(" ", "T"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def ensure_range(tier: TierSpec, start: dt.datetime, end: dt.datetime, connection: Any = None) -> int:
+    """Create the partitions of ``tier`` covering [start, end); returns how many were created.
+    No-op on TimescaleDB, which creates chunks on insert."""
+    connection = connection or default_connection
+    if not is_partitioned(connection):
+        return 0
+    created = 0
+    with connection.cursor() as cursor:
+        have = set(existing_partitions(cursor, tier.table))
+        day = partition_start(tier, start.astimezone(dt.UTC).date())
+        last_day = end.astimezone(dt.UTC).date()
+        while day <= last_day and dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) < end:
+            nxt = partition_end(tier, day)
+            name = partition_name(tier, day)
+            if name not in have:
+                cursor.execute(
+                    f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {tier.table} FOR VALUES FROM (%s) TO (%s)",
+                    [f"{day.isoformat()} 00:00:00+00", f"{nxt.isoformat()} 00:00:00+00"],
+                )
+                created += 1
+            day = nxt
+    return created
+
+
+# -- TimescaleDB compression of raw chunks -----------------------------------------------------------------
+
+def enable_raw_compression(connection: Any = None) -> bool:
+    """On TimescaleDB, declare raw chunks compressible, segmented by series (every read filters by
+    series, so a segment decompresses only the series asked for) and ordered by time; the
+    ``metrics.compress_chunks`` job compresses chunks older than FIBERSTACK_COMPRESS_AFTER_DAYS.
+    Returns False (and does nothing) on plain PostgreSQL."""
+    connection = connection or default_connection
+    if is_partitioned(connection):
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"ALTER TABLE {raw_storage.TABLE} SET (timescaledb.compress, "
+            "timescaledb.compress_segmentby = 'series_id', timescaledb.compress_orderby = 'time DESC')"
+        )
+    return True
+
+
+def disable_raw_compression(connection: Any = None) -> None:
+    connection = connection or default_connection
+    if is_partitioned(connection):
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT decompress_chunk(c, if_compressed => true) FROM show_chunks(%s) c", [raw_storage.TABLE]
+        )
+        cursor.execute(f"ALTER TABLE {raw_storage.TABLE} SET (timescaledb.compress = false)")
