@@ -205,13 +205,50 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def postgres_backends(database_url: str, db_name: str) -> list[int]:
-    import psycopg
+class BackendSampler:
+    """Polls the PostgreSQL backends serving ``db_name`` (their process titles name the database) and
+    keeps each one's latest CPU time, so backends that live for one request are counted too. Only the
+    postmaster's children are scanned, which keeps the bench's own CPU use small."""
 
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                            [db_name]).fetchall()
-    return [row[0] for row in rows]
+    def __init__(self, database_url: str, db_name: str, period: float = 0.2) -> None:
+        import psycopg
+
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        self.postmaster = psutil.Process(backend).parent()  # same machine only; else nothing is sampled
+        self.marker = f" {db_name} "
+        self.period = period
+        self.baseline: dict[int, float] = {}
+        self.latest: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._poll(self.baseline)
+        self._thread = threading.Thread(target=self._run, name="pg-sampler", daemon=True)
+        self._thread.start()
+
+    def _poll(self, into: dict[int, float]) -> None:
+        if self.postmaster is None:
+            return
+        for proc in self.postmaster.children():
+            try:
+                with proc.oneshot():
+                    cmdline = proc.cmdline()
+                    if cmdline and self.marker in f" {cmdline[0]} ":
+                        times = proc.cpu_times()
+                        into[proc.pid] = times.user + times.system
+            except psutil.Error:  # the backend exited meanwhile
+                continue
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            self._poll(self.latest)
+
+    def stop(self) -> tuple[float, int]:
+        """(CPU seconds used by bench backends while sampling, number of distinct backends seen)."""
+        self._stop.set()
+        self._thread.join()
+        self._poll(self.latest)
+        used = sum(cpu - self.baseline.get(pid, 0.0) for pid, cpu in self.latest.items())
+        return used, len(set(self.latest) - set(self.baseline))
 
 
 def count_stored_sql(database_url: str) -> tuple[int, int, int]:
@@ -296,18 +333,13 @@ def run(args: argparse.Namespace, workload: _tsbs.Workload, url: str, token: str
     me = psutil.Process()
     cpu_me0 = sum(me.cpu_times()[:2])
     cpu_workers0 = cpu_seconds(worker_pids)
-    pg0: dict[int, float] = {}
-    if server:
-        pg0 = {pid: cpu_seconds([pid]) for pid in postgres_backends(server.database_url, server.db_name)}
+    sampler = BackendSampler(server.database_url, server.db_name) if server else None
 
     elapsed = poster.run()
 
     cpu_me = sum(me.cpu_times()[:2]) - cpu_me0
     cpu_workers = cpu_seconds(worker_pids) - cpu_workers0
-    cpu_pg = None
-    if server:
-        pids = postgres_backends(server.database_url, server.db_name)
-        cpu_pg = sum(cpu_seconds([pid]) - pg0.get(pid, 0.0) for pid in pids)
+    cpu_pg, backends = sampler.stop() if sampler else (None, 0)
     if profiler:
         profiler.stop()
 
@@ -345,6 +377,7 @@ def run(args: argparse.Namespace, workload: _tsbs.Workload, url: str, token: str
         ("stored / sent", f"{stored:,} / {sent_values:,}" + (f" ({raw_rows:,} raw rows)" if raw_rows != stored else "")
          if stored is not None else verify_note),
         ("series", f"{series:,} (expected {workload.series:,})" if series is not None else "-"),
+        ("postgres backends used", str(backends) if sampler else "-"),
         ("CPU s: workers/postgres/bench", f"{cpu_workers:.1f} / {'-' if cpu_pg is None else f'{cpu_pg:.1f}'} / "
                                           f"{cpu_me:.1f} (of {(os.cpu_count() or 1) * elapsed:.1f} available)"),
     ]
