@@ -17,26 +17,22 @@ from apps.audit.filters import iter_batches
 from apps.audit.models import AuditEvent
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
-COLUMNS = ["id", "created_at", "actor_type", "actor", "action", "object_type", "object_id", "object_repr",
-           "changes", "request_id", "ip", "user_agent"]
 
 
-def event_record(event: AuditEvent) -> dict[str, Any]:
-    """One event as a flat dict with public identifiers only (never internal primary keys)."""
-    return {
-        "id": str(event.public_id),
-        "created_at": event.created_at.isoformat(),
-        "actor_type": event.actor_type,
-        "actor": event.actor_repr,
-        "action": event.action,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "object_repr": event.object_repr,
-        "changes": event.changes,
-        "request_id": event.request_id,
-        "ip": event.ip,
-        "user_agent": event.user_agent,
-    }
+# The model fields an export reads, and the public names it writes them under (never internal keys).
+EXPORT_FIELDS = {"public_id": "id", "created_at": "created_at", "actor_type": "actor_type", "actor_repr": "actor",
+                 "action": "action", "object_type": "object_type", "object_id": "object_id",
+                 "object_repr": "object_repr", "changes": "changes", "request_id": "request_id", "ip": "ip",
+                 "user_agent": "user_agent"}
+COLUMNS = list(EXPORT_FIELDS.values())
+
+
+def event_record(row: dict[str, Any]) -> dict[str, Any]:
+    """One exported event (a `.values()` row) under its public column names."""
+    record = {public: row[field] for field, public in EXPORT_FIELDS.items()}
+    record["id"] = str(record["id"])
+    record["created_at"] = record["created_at"].isoformat()
+    return record
 
 
 def _display(value: Any) -> str | None:
@@ -80,25 +76,29 @@ def _csv_cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-def _chunks(batches: Iterator[list[AuditEvent]], fmt: str) -> Iterator[bytes]:
+def _chunks(batches: Iterator[list[dict[str, Any]]], fmt: str) -> Iterator[bytes]:
     """The file as a series of byte chunks, one per batch (plus header and trailer)."""
     if fmt == "csv":
         yield _csv_line(COLUMNS)
         for batch in batches:
-            yield b"".join(_csv_line([_csv_cell(v) for v in event_record(e).values()]) for e in batch)
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            writer.writerows([_csv_cell(v) for v in event_record(row).values()] for row in batch)
+            yield buffer.getvalue().encode()
         return
     yield b"["
     first = True
     for batch in batches:
-        parts = [json.dumps(event_record(e), cls=DjangoJSONEncoder) for e in batch]
-        yield (("\n" if first else ",\n") + ",\n".join(parts)).encode()
+        # One dumps per batch: the array's brackets are cut off so batches join into one array.
+        body = json.dumps([event_record(row) for row in batch], cls=DjangoJSONEncoder, indent=None)[1:-1]
+        yield (("\n" if first else ",\n") + body).encode()
         first = False
     yield b"\n]\n"
 
 
 def stream_events(queryset: QuerySet[AuditEvent], fmt: str, batch_size: int = 1000) -> Iterator[bytes]:
     """Synchronous stream (WSGI, the test client)."""
-    return _chunks(iter_batches(queryset, batch_size), fmt)
+    return _chunks(iter_batches(queryset, list(EXPORT_FIELDS), batch_size), fmt)
 
 
 async def astream_events(queryset: QuerySet[AuditEvent], fmt: str, batch_size: int = 1000) -> AsyncIterator[bytes]:

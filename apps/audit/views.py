@@ -40,10 +40,10 @@ def _page(request: HttpRequest, events: QuerySet[AuditEvent]) -> tuple[list[Audi
     """(rows newest first, has_newer, has_older) for the keyset cursor in the query string."""
     after = _anchor(request, request.GET.get("after"))
     if after is not None:
-        rows = list(newer_than(events, after).order_by("created_at", "id")[: PAGE_SIZE + 1])
+        rows = list(newer_than(events, after.created_at, after.pk).order_by("created_at", "id")[: PAGE_SIZE + 1])
         return rows[:PAGE_SIZE][::-1], len(rows) > PAGE_SIZE, True
     before = _anchor(request, request.GET.get("before"))
-    queryset = older_than(events, before) if before is not None else events
+    queryset = older_than(events, before.created_at, before.pk) if before is not None else events
     rows = list(queryset.order_by("-created_at", "-id")[: PAGE_SIZE + 1])
     return rows[:PAGE_SIZE], before is not None, len(rows) > PAGE_SIZE
 
