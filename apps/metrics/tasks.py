@@ -20,3 +20,6 @@ def ensure_partitions() -> str:
         with transaction.atomic():
             done = storage.ensure_partitions()
     return f"{storage.backend_name()}: {done['created']} partitions created, {done['moved']} rows moved"
+
+
+from apps.metrics import rollup_tasks  # noqa: E402, F401  (rollup/retention/compression tasks register here)

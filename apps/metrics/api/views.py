@@ -19,6 +19,7 @@ from apps.core.roles import Role
 from apps.metrics import query
 from apps.metrics.api.serializers import SeriesSerializer
 from apps.metrics.models import Series
+from apps.metrics.rollups import read
 
 READ_ROLES = {"get": Role.VIEWER, "head": Role.VIEWER, "options": Role.VIEWER, "list": Role.VIEWER}
 
@@ -62,8 +63,9 @@ class SeriesListView(OrgScopedMixin, generics.ListAPIView):
 
 
 class MetricsQueryView(OrgScopedMixin, APIView):
-    """``GET /api/v1/metrics?name=&host=&labels=&match[]=&start=&end=&step=&agg=``: per series its labels
-    and ``[[epoch_seconds, value], ...]``; raw points without ``step``, aggregated buckets with it."""
+    """``GET /api/v1/metrics?name=&host=&labels=&match[]=&start=&end=&step=&agg=&tier=&percentiles=``: per
+    series its labels, ``[[epoch_seconds, value], ...]`` and a summary, from the tier that suits the range
+    and step (``apps.metrics.rollups.read`` documents the choice, the percentile error and the caps)."""
 
     required_roles = READ_ROLES
 
@@ -83,7 +85,9 @@ class MetricsQueryView(OrgScopedMixin, APIView):
         if start > end:
             raise query.QueryError("start", "start must not be after end")
         step = query.parse_step(params.get("step"))
-        agg = query.parse_agg(params.get("agg"), step)
+        agg = read.parse_agg(params.get("agg"))
+        forced = read.parse_tier(params.get("tier"))
+        percentiles = read.parse_percentiles(params.get("percentiles"), agg)
         max_series = int(getattr(settings, "FIBERSTACK_QUERY_MAX_SERIES", 1000))
         max_points = int(getattr(settings, "FIBERSTACK_QUERY_MAX_POINTS", 500_000))
         selected = query.select_series(
@@ -95,14 +99,19 @@ class MetricsQueryView(OrgScopedMixin, APIView):
         if len(series) > max_series:
             raise query.QueryError("name", f"more than {max_series} series match: narrow the query with name, "
                                            "host or labels")
-        tier = query.pick_tier(start, end, step)
-        points = tier.fetch([s.id for s in series], start, end, step, agg, max_points)
+        plan = read.choose(request.organization, start, end, step, forced)
+        if plan.tier == "raw" and plan.step is None:
+            # Raw points are also bounded in total across series (memory), not only per series.
+            max_points = min(max_points, read.max_points_per_series() * max(len(series), 1))
+        answer = read.fetch(plan, [s.id for s in series], agg, percentiles)
+        if sum(len(p) for p in answer.points.values()) > max_points:
+            raise query.QueryError("step", f"more than {max_points} points in range: shorten it or use a larger step")
         return {
-            "start": _epoch(start),
+            "start": _epoch(plan.start),
             "end": _epoch(end),
-            "step": step,
-            "agg": agg if step else None,
-            "tier": tier.name,
+            "step": plan.step,
+            "agg": agg if plan.step else None,
+            "tier": plan.tier,
             "series": [
                 {
                     "id": str(s.public_id),
@@ -110,7 +119,8 @@ class MetricsQueryView(OrgScopedMixin, APIView):
                     "labels": s.labels,
                     "host": s.host.name if s.host else None,
                     "unit": s.unit,
-                    "points": points.get(s.id, []),
+                    "points": answer.points.get(s.id, []),
+                    "summary": answer.summary.get(s.id),
                 }
                 for s in series
             ],
