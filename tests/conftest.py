@@ -20,7 +20,8 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:
-    cache.clear()
+    # delete_pattern respects the test KEY_PREFIX; cache.clear() would FLUSHDB a Redis others may share.
+    cache.delete_pattern("*")
 
 
 @pytest.fixture
