@@ -34,3 +34,6 @@ class MetricFamilyAdmin(ReadOnlyAdmin):
     list_display = ["name", "organization", "type", "unit", "updated_at"]
     list_filter = ["organization", "type"]
     search_fields = ["name", "help"]
+
+
+from apps.metrics.rollups import admin as rollup_admin  # noqa: E402, F401  (RollupState admin)
