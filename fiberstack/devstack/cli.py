@@ -83,34 +83,39 @@ def run_step(layout: Layout, env: dict[str, str], *args: str) -> None:
         )
 
 
-def collectstatic(layout: Layout, env: dict[str, str]) -> None:
-    """collectstatic when the settings configure STATIC_ROOT; without it Django raises
-    ImproperlyConfigured naming STATIC_ROOT, which here only means there is nothing to collect."""
-    result = subprocess.run(
-        manage(layout, "collectstatic", "--noinput"),
+def start_quiet(layout: Layout, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """Start a manage.py command with captured output. collectstatic and the `help agent` probe
+    need no database, so they run while migrate and seed_demo do: each manage.py start costs
+    Django's whole import time, and that adds up on a slow laptop."""
+    return subprocess.Popen(
+        manage(layout, *args),
         cwd=layout.root,
         env=env,
         stdin=subprocess.DEVNULL,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        check=False,
     )
-    output = (result.stdout + result.stderr).strip()
-    if result.returncode == 0:
+
+
+def finish_collectstatic(process: subprocess.Popen[str]) -> None:
+    """Report collectstatic. Without STATIC_ROOT Django raises ImproperlyConfigured naming it,
+    which here only means there is nothing to collect."""
+    output = process.communicate()[0].strip()
+    if process.returncode == 0:
         say("collectstatic: " + (output.splitlines()[-1] if output else "done"))
     elif "STATIC_ROOT" in output or "Unknown command" in output:
         say("collectstatic skipped (STATIC_ROOT not configured)")
     else:
         print(output, file=sys.stderr)
-        raise DevstackError(f"`manage.py collectstatic` failed with exit code {result.returncode}")
+        raise DevstackError(f"`manage.py collectstatic` failed with exit code {process.returncode}")
 
 
-def agent_command(layout: Layout, env: dict[str, str], url: str) -> list[str] | None:
-    """The reference agent's command line, when the `agent` command exists and seed_demo wrote a
-    token; None otherwise (the product runs fine without it, there is just no live demo data)."""
-    probe = subprocess.run(
-        manage(layout, "help", "agent"), cwd=layout.root, env=env, capture_output=True, check=False
-    )
+def agent_command(layout: Layout, probe: subprocess.Popen[str], url: str) -> list[str] | None:
+    """The reference agent's command line, when `manage.py help agent` (the probe) succeeded and
+    seed_demo wrote a token; None otherwise (the product runs fine without it, there is just no
+    live demo data)."""
+    probe.communicate()
     if probe.returncode != 0:
         say("no `agent` management command yet; not starting the reference agent")
         return None
@@ -137,11 +142,19 @@ def cmd_run(_args: Sequence[str]) -> int:
             f"port {port} is already in use; stop whatever uses it or run `PORT=<port> make run`"
         )
 
-    run_step(layout, env, "migrate", "--noinput")
-    run_step(layout, env, "seed_demo")
-    collectstatic(layout, env)
-    url = f"http://{LOCALHOST}:{port}"
-    agent = agent_command(layout, env, url)
+    static = start_quiet(layout, env, "collectstatic", "--noinput")
+    probe = start_quiet(layout, env, "help", "agent")
+    try:
+        run_step(layout, env, "migrate", "--noinput")
+        run_step(layout, env, "seed_demo")
+        finish_collectstatic(static)
+        url = f"http://{LOCALHOST}:{port}"
+        agent = agent_command(layout, probe, url)
+    finally:
+        for helper in (static, probe):
+            if helper.poll() is None:
+                helper.kill()
+                helper.wait()
 
     python = sys.executable
     supervisor = Supervisor()
