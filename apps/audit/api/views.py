@@ -7,8 +7,7 @@ from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework.exceptions import MethodNotAllowed, ValidationError
-from rest_framework.request import Request
+from rest_framework.exceptions import ValidationError
 
 from apps.audit.api.serializers import AuditEventSerializer
 from apps.audit.filters import apply_filters
@@ -34,13 +33,6 @@ class AuditEventViewSet(OrgScopedReadOnlyViewSet):
     queryset = AuditEvent.objects.all()
     serializer_class = AuditEventSerializer
     required_roles = {"list": Role.ADMIN, "retrieve": Role.ADMIN}
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        # RolePermission refuses unmapped actions with 403 before DRF would answer 405; a write method
-        # here is not a permission question, so say so first.
-        if request.method.lower() not in self.action_map and request.method != "OPTIONS":
-            raise MethodNotAllowed(request.method)
-        super().initial(request, *args, **kwargs)
 
     def get_queryset(self) -> Any:
         queryset = super().get_queryset()

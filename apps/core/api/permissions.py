@@ -18,7 +18,11 @@ class RolePermission(BasePermission):
     message = "Your role in this organization does not allow this action."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        action = getattr(view, "action", None) or request.method.lower()
+        action = getattr(view, "action", None)
+        if action is None and hasattr(view, "action_map"):
+            # A method the viewset does not route: let DRF answer 405 rather than a misleading 403.
+            return True
+        action = action or request.method.lower()
         required = getattr(view, "required_roles", {}).get(action)
         if required is None:
             return False
