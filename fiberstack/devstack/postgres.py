@@ -36,7 +36,7 @@ from fiberstack.devstack.system import (
     is_root,
     pick_service_user,
     pid_alive,
-    port_accepts,
+    port_for_new_server,
     run_checked,
     say,
     tail,
@@ -257,11 +257,7 @@ class PostgresCluster:
         os.chmod(self.layout.pg_base, 0o700)
 
     def _start(self, bindir: Path) -> None:
-        if port_accepts(self.port):
-            raise DevstackError(
-                f"port {self.port} is already in use by another program (another FiberStack checkout?). "
-                "Stop it, or choose another port with FIBERSTACK_PG_PORT=<port>."
-            )
+        self.port = port_for_new_server(self.port, "FIBERSTACK_PG_PORT", say)
         # Create the directories before judging whether the postgres user can reach them, so a
         # restrictive umask on a fresh var/ is caught by the check rather than by initdb.
         for directory in (self.layout.pg_base, self.layout.run_dir):

@@ -15,7 +15,7 @@ from fiberstack.devstack.system import (
     apt_install,
     is_root,
     pid_alive,
-    port_accepts,
+    port_for_new_server,
     run_checked,
     say,
     tail,
@@ -112,11 +112,7 @@ class RedisServer:
                 "redis-server was not found. Install it (Debian/Ubuntu: `sudo apt-get install redis-server`; "
                 "macOS: `brew install redis`) or set REDIS_URL to an existing server."
             )
-        if port_accepts(self.port):
-            raise DevstackError(
-                f"port {self.port} is already in use by another program (another FiberStack checkout?). "
-                "Stop it, or choose another port with FIBERSTACK_REDIS_PORT=<port>."
-            )
+        self.port = port_for_new_server(self.port, "FIBERSTACK_REDIS_PORT", say)
         self.layout.redis_dir.mkdir(parents=True, exist_ok=True)
         self.layout.redis_pid.unlink(missing_ok=True)
         self.layout.redis_conf.write_text(

@@ -172,6 +172,28 @@ def port_accepts(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bo
         return False
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_for_new_server(port: int, override_variable: str, say: Callable[[str], None]) -> int:
+    """`port` if it is free; else, unless the user chose it explicitly, a free one. Another checkout's
+    private server (or CI's clone beside a developer's) must not stop this one from starting."""
+    if not port_accepts(port):
+        return port
+    if os.environ.get(override_variable):
+        raise DevstackError(
+            f"port {port} is already in use by another program. Stop it, or choose another port with "
+            f"{override_variable}=<port>."
+        )
+    chosen = free_port()
+    say(f"port {port} is in use (another FiberStack checkout?); using {chosen} instead")
+    return chosen
+
+
 def pid_alive(pid: int, expected_name: str | None = None) -> bool:
     """Whether `pid` runs, optionally checking its name so a stale pid file whose number the kernel
     has reused for another program is not mistaken for our server."""
