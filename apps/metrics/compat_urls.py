@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.urls import path
 
 from apps.metrics import views
+from apps.metrics.api.seed_views import SeedMetricsView
 
 urlpatterns = [
     path("write", views.influx_write, name="influx-write"),
@@ -13,4 +14,5 @@ urlpatterns = [
     path("ping", views.ping, name="influx-ping"),
     path("query", views.influx_query, name="influx-query"),
     path("api/push", views.probe_push, name="probe-push"),
+    path("api/metrics", SeedMetricsView.as_view(), name="seed-metrics"),
 ]

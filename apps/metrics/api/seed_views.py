@@ -1,0 +1,175 @@
+"""Two read endpoints beside the generic query API:
+
+* ``GET /api/metrics?node_id=&start=&end=&aggregation=raw|hourly|daily`` -- the FiberStack seed's shape
+  for one probe node (series ``probe_latency_ms``, ``probe_uptime_pct``, ``probe_packet_loss`` labelled
+  ``node_id``): ``node_id``, ``node_name``, ``timeframe``, ``aggregation``, ``data`` [{time, latency_ms,
+  uptime_pct, packet_loss}] and ``summary`` {avg_latency, avg_uptime, avg_packet_loss, sample_count}.
+  raw answers from raw samples, hourly from the 1h tier, daily from the 1d tier (each clamped to the
+  organization's retention of that tier). Hourly/daily values are means.
+
+  Daily buckets (and the daily summary) also carry ``availability_pct``: the share of uptime samples
+  above 95 %. It is read from the uptime sketches -- the samples whose bin lies entirely above 95 --
+  which is exact except for samples in (95, 95.24], the upper part of the bin that holds 95 (bin edges
+  are powers of 2**(1/35)); those count as not above. ``sample_count`` is the number of reports: the
+  largest sample count among the three series.
+* ``GET /api/v1/metrics/latest?name=&host=&labels=&match[]=`` -- the latest value of every matching series
+  from the Redis hot tier (``apps.metrics.hot``), falling back to the raw table for series the hot tier
+  does not hold (Redis flushed or down)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.db import DataError, connection
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.api.viewsets import OrgScopedMixin
+from apps.metrics import hot, query, retention
+from apps.metrics.api.views import READ_ROLES, _bad_parameter, _selectors
+from apps.metrics.models import Series
+from apps.metrics.rollups import read
+from apps.metrics.sketch import key_for_value
+from apps.metrics.storage import TABLE as RAW_TABLE
+
+PROBE_FIELDS = {"probe_latency_ms": "latency_ms", "probe_uptime_pct": "uptime_pct", "probe_packet_loss": "packet_loss"}
+AGGREGATIONS = {"raw": ("raw", None), "hourly": ("1h", 3600), "daily": ("1d", 86400)}
+AVAILABILITY_THRESHOLD = 95.0
+DEFAULT_SEED_RANGE = dt.timedelta(hours=24)
+
+
+def _iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+class SeedMetricsView(OrgScopedMixin, APIView):
+    """``GET /api/metrics``: one probe node's latency, uptime and packet loss in the seed's shape."""
+
+    required_roles = READ_ROLES
+
+    def get(self, request: Request) -> Response:
+        try:
+            return self._answer(request)
+        except query.QueryError as exc:
+            return _bad_parameter(exc)
+
+    def _answer(self, request: Request) -> Response:
+        params = request.query_params
+        node_id = (params.get("node_id") or "").strip().lower()
+        if not node_id:
+            raise query.QueryError("node_id", "node_id is required")
+        aggregation = params.get("aggregation") or "raw"
+        if aggregation not in AGGREGATIONS:
+            raise query.QueryError("aggregation", f"aggregation must be raw, hourly or daily, not {aggregation!r}")
+        end = query.parse_time(params.get("end"), "end", timezone.now())
+        start = query.parse_time(params.get("start"), "start", end - DEFAULT_SEED_RANGE)
+        if start > end:
+            raise query.QueryError("start", "start must not be after end")
+        series = list(Series.objects.for_org(request.organization).select_related("host")
+                      .filter(name__in=PROBE_FIELDS, labels__contains={"node_id": node_id}).order_by("name", "id"))
+        if not series:
+            return Response({"detail": "No such node."}, status=status.HTTP_404_NOT_FOUND)
+        tier, step = AGGREGATIONS[aggregation]
+        plan = read.choose(request.organization, start, end, step, tier)
+        answer = read.fetch(plan, [s.id for s in series], "avg", [])
+        rows: dict[float, dict[str, Any]] = {}
+        for s in series:
+            field = PROBE_FIELDS[s.name]
+            for t, value in answer.points.get(s.id, []):
+                rows.setdefault(t, {}).setdefault(field, value)
+        summary_of = {PROBE_FIELDS[s.name]: answer.summary.get(s.id, {}) for s in series}
+        summary: dict[str, Any] = {
+            "avg_latency": summary_of.get("latency_ms", {}).get("avg"),
+            "avg_uptime": summary_of.get("uptime_pct", {}).get("avg"),
+            "avg_packet_loss": summary_of.get("packet_loss", {}).get("avg"),
+            "sample_count": max((int(v.get("count") or 0) for v in summary_of.values()), default=0),
+        }
+        availability: dict[float, float | None] = {}
+        if aggregation == "daily":
+            uptime = next((s for s in series if s.name == "probe_uptime_pct"), None)
+            availability, summary["availability_pct"] = _availability(plan, uptime.id if uptime else None)
+        data = []
+        for t in sorted(rows):
+            item = {"time": _iso(t), **{f: rows[t].get(f) for f in PROBE_FIELDS.values()}}
+            if aggregation == "daily":
+                item["availability_pct"] = availability.get(t)
+            data.append(item)
+        host = next((s.host for s in series if s.host is not None), None)
+        return Response({
+            "node_id": node_id,
+            "node_name": host.label if host is not None else node_id,
+            "timeframe": {"start": _iso(plan.start.timestamp()), "end": _iso(end.timestamp())},
+            "aggregation": aggregation,
+            "data": data,
+            "summary": summary,
+        })
+
+
+def _availability(plan: read.Plan, series_id: int | None) -> tuple[dict[float, float | None], float | None]:
+    """Per step bucket and overall: % of uptime samples whose sketch bin lies above 95 %."""
+    if series_id is None or plan.start > plan.end:
+        return {}, None
+    source, params = read.rollup_source(plan.tier, plan.start, plan.end)
+    params["ids"] = [series_id]
+    step = int(plan.step or 86400)
+    threshold = key_for_value(AVAILABILITY_THRESHOLD)
+    sql = f"""SELECT floor(extract(epoch FROM r.bucket) / {step}) * {step} AS b, sum(u.n),
+               sum(u.n) FILTER (WHERE u.k > %(k)s)
+        FROM {source} AS r CROSS JOIN LATERAL unnest(r.sketch_keys, r.sketch_counts) AS u(k, n)
+        GROUP BY 1 ORDER BY 1"""  # noqa: S608
+    params["k"] = threshold
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    per_bucket = {float(int(b)): (100.0 * float(above or 0) / float(total)) if total else None
+                  for b, total, above in found}
+    total = sum(float(t or 0) for _, t, _ in found)
+    above = sum(float(a or 0) for _, _, a in found)
+    return per_bucket, (100.0 * above / total if total else None)
+
+
+class LatestValuesView(OrgScopedMixin, APIView):
+    """``GET /api/v1/metrics/latest?name=&host=&labels=&match[]=``: each matching series' newest value."""
+
+    required_roles = READ_ROLES
+
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        max_series = int(getattr(settings, "FIBERSTACK_QUERY_MAX_SERIES", 1000))
+        try:
+            selected = query.select_series(Series.objects.for_org(request.organization), name=params.get("name"),
+                                           host=params.get("host"), labels=params.get("labels"),
+                                           selectors=_selectors(request))
+            found = list(selected.order_by("name", "id").values_list("id", "public_id", "name", "labels",
+                                                                     "host__name")[: max_series + 1])
+        except query.QueryError as exc:
+            return _bad_parameter(exc)
+        except DataError as exc:
+            return Response({"detail": f"invalid label matcher: {exc}", "parameter": "labels"},
+                            status=status.HTTP_400_BAD_REQUEST)
+        if len(found) > max_series:
+            return _bad_parameter(query.QueryError("name", f"more than {max_series} series match: narrow the query"))
+        ids = [row[0] for row in found]
+        latest = hot.latest_values(request.organization.pk, ids)
+        missing = [sid for sid in ids if sid not in latest]
+        if missing:
+            latest.update(_latest_from_raw(missing, retention.visible_since(request.organization, "raw")))
+        return Response({"series": [
+            {"id": str(public_id), "name": name, "labels": labels, "host": host,
+             "time": latest[sid][0] if sid in latest else None, "value": latest[sid][1] if sid in latest else None}
+            for sid, public_id, name, labels, host in found
+        ]})
+
+
+def _latest_from_raw(series_ids: list[int], since: dt.datetime) -> dict[int, tuple[float, float]]:
+    sql = f"""SELECT i.id, x.t, x.value FROM unnest(%s::int[]) AS i(id)
+        CROSS JOIN LATERAL (SELECT extract(epoch FROM time)::float8 AS t, value FROM {RAW_TABLE}
+                            WHERE series_id = i.id AND time >= %s ORDER BY time DESC LIMIT 1) AS x"""  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [series_ids, since])
+        return {sid: (t, v) for sid, t, v in cursor.fetchall()}
