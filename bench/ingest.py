@@ -374,8 +374,8 @@ def run(args: argparse.Namespace, workload: _tsbs.Workload, url: str, token: str
                               f"{1000 * quantile(poster.latencies, 0.99):.0f} ms"),
         ("responses", ", ".join(f"{k}: {v}" for k, v in sorted(poster.statuses.items(), key=str))),
         ("errors", str(errors)),
-        ("stored / sent", f"{stored:,} / {sent_values:,}" + (f" ({raw_rows:,} raw rows)" if raw_rows != stored else "")
-         if stored is not None else verify_note),
+        ("stored / sent", verify_note if stored is None else f"{stored:,} / {sent_values:,}"
+         + (f" ({raw_rows:,} raw rows)" if raw_rows not in (None, stored) else "")),
         ("series", f"{series:,} (expected {workload.series:,})" if series is not None else "-"),
         ("postgres backends used", str(backends) if sampler else "-"),
         ("CPU s: workers/postgres/bench", f"{cpu_workers:.1f} / {'-' if cpu_pg is None else f'{cpu_pg:.1f}'} / "
