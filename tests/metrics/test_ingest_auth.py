@@ -25,9 +25,11 @@ DOORS = [
     ("/api/push", "{}", "application/json"),
     ("/api/v1/agents/h/metrics", '{"a": 1}', "application/json"),
 ]
+# Ids from the path only: bodies carry the clock, and pytest-xdist workers must collect identical ids.
+DOOR_IDS = [path for path, _, _ in DOORS]
 
 
-@pytest.mark.parametrize(("path", "body", "content_type"), DOORS)
+@pytest.mark.parametrize(("path", "body", "content_type"), DOORS, ids=DOOR_IDS)
 def test_door_without_token_is_401(path: str, body: Any, content_type: str) -> None:
     response = post(path, body, content_type=content_type)
     assert response.status_code == 401
@@ -35,12 +37,12 @@ def test_door_without_token_is_401(path: str, body: Any, content_type: str) -> N
     assert response.has_header("WWW-Authenticate")
 
 
-@pytest.mark.parametrize(("path", "body", "content_type"), DOORS)
+@pytest.mark.parametrize(("path", "body", "content_type"), DOORS, ids=DOOR_IDS)
 def test_door_with_bad_token_is_401(path: str, body: Any, content_type: str) -> None:
     assert post(path, body, token="fst_0000_nope", content_type=content_type).status_code == 401
 
 
-@pytest.mark.parametrize(("path", "body", "content_type"), DOORS)
+@pytest.mark.parametrize(("path", "body", "content_type"), DOORS, ids=DOOR_IDS)
 def test_door_with_read_token_is_403(path: str, body: Any, content_type: str, read_token: str) -> None:
     response = post(path, body, token=read_token, content_type=content_type)
     assert response.status_code == 403
