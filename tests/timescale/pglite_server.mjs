@@ -23,21 +23,10 @@ const { values } = parseArgs({
   },
 });
 
-const db = new PGlite({ extensions: { timescaledb }, debug: Number(values.debug) });
-await db.waitReady;
-
-// One PGlite instance is one PostgreSQL session: every socket connection shares it (and its
-// transaction state); pglite-socket queues their messages and keeps a transaction to its owner.
-const server = new PGLiteSocketServer({
-  db,
-  host: values.host,
-  port: Number(values.port),
-  maxConnections: Number(values["max-connections"]),
-});
-server.addEventListener("error", (event) => console.error("pglite-socket error:", event.detail));
-await server.start();
-process.stdout.write(`LISTENING ${values.host} ${server.port}\n`);
-
+// Watch stdin before the (slow, about 5-10 s) WASM start, so a parent that dies meanwhile is noticed
+// as soon as the event loop runs.
+let db = null;
+let server = null;
 let stopping = false;
 async function stop(code) {
   if (stopping) return;
@@ -45,8 +34,8 @@ async function stop(code) {
   const timer = setTimeout(() => process.exit(code), 3000);
   timer.unref();
   try {
-    await server.stop();
-    await db.close();
+    if (server) await server.stop();
+    if (db) await db.close();
   } finally {
     process.exit(code);
   }
@@ -56,3 +45,19 @@ process.on("SIGINT", () => stop(0));
 process.stdin.on("end", () => stop(0));
 process.stdin.on("close", () => stop(0));
 process.stdin.resume();
+
+db = new PGlite({ extensions: { timescaledb }, debug: Number(values.debug) });
+await db.waitReady;
+if (stopping) process.exit(0);
+
+// One PGlite instance is one PostgreSQL session: every socket connection shares it (and its
+// transaction state); pglite-socket queues their messages and keeps a transaction to its owner.
+server = new PGLiteSocketServer({
+  db,
+  host: values.host,
+  port: Number(values.port),
+  maxConnections: Number(values["max-connections"]),
+});
+server.addEventListener("error", (event) => console.error("pglite-socket error:", event.detail));
+await server.start();
+process.stdout.write(`LISTENING ${values.host} ${server.port}\n`);
