@@ -223,7 +223,7 @@ def _shown(path: Path) -> str:
 def default_pytest_args(cpus: int, have_xdist: bool) -> list[str]:
     """Two xdist workers when they can help: the suite is database-bound, and more workers than
     that mostly contend for the one PostgreSQL instance on a laptop or CI runner."""
-    return ["-n", "2"] if have_xdist and cpus > 1 else []
+    return ["-n", "2", "--dist", "loadgroup"] if have_xdist and cpus > 1 else []
 
 
 def available_cpus() -> int:

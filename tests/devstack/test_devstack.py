@@ -365,7 +365,7 @@ def test_supervisor_stops_children_cleanly_on_request(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("cpus", "xdist", "expected"), [(4, True, ["-n", "2"]), (1, True, []), (4, False, [])]
+    ("cpus", "xdist", "expected"), [(4, True, ["-n", "2", "--dist", "loadgroup"]), (1, True, []), (4, False, [])]
 )
 def test_default_pytest_args_use_two_xdist_workers_when_they_help(
     cpus: int, xdist: bool, expected: list[str]
