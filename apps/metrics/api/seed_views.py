@@ -19,10 +19,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 from typing import Any
 
 from django.conf import settings
 from django.db import DataError, connection
+from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.request import Request
@@ -145,8 +148,7 @@ class LatestValuesView(OrgScopedMixin, APIView):
             selected = query.select_series(Series.objects.for_org(request.organization), name=params.get("name"),
                                            host=params.get("host"), labels=params.get("labels"),
                                            selectors=_selectors(request))
-            found = list(selected.order_by("name", "id").values_list("id", "public_id", "name", "labels",
-                                                                     "host__name")[: max_series + 1])
+            found = _series_rows(selected, max_series + 1)
         except query.QueryError as exc:
             return _bad_parameter(exc)
         except DataError as exc:
@@ -159,11 +161,31 @@ class LatestValuesView(OrgScopedMixin, APIView):
         missing = [sid for sid in ids if sid not in latest]
         if missing:
             latest.update(_latest_from_raw(missing, retention.visible_since(request.organization, "raw")))
-        return Response({"series": [
-            {"id": str(public_id), "name": name, "labels": labels, "host": host,
-             "time": latest[sid][0] if sid in latest else None, "value": latest[sid][1] if sid in latest else None}
+        # Built by hand: labels stay the JSON text PostgreSQL sent (no decode/encode of 1,000 objects),
+        # which measured ~3x faster than serialising dicts for the bench's q3 (bench/query.py).
+        dumps = json.dumps
+        items = [
+            f'{{"id":"{public_id}","name":{dumps(name)},"labels":{labels},"host":{dumps(host)},'
+            f'"time":{dumps(latest[sid][0]) if sid in latest else "null"},'
+            f'"value":{_number(latest[sid][1]) if sid in latest else "null"}}}'
             for sid, public_id, name, labels, host in found
-        ]})
+        ]
+        return HttpResponse('{"series":[' + ",".join(items) + "]}", content_type="application/json")
+
+
+def _number(value: float) -> str:
+    return json.dumps(value) if math.isfinite(value) else "null"
+
+
+def _series_rows(selected: Any, limit: int) -> list[tuple[int, str, str, str, str | None]]:
+    """(id, public_id, name, labels as JSON text, host name) of the selected series, by name."""
+    inner, params = selected.values("id").query.sql_with_params()
+    sql = f"""SELECT s.id, s.public_id::text, s.name, s.labels::text, h.name
+        FROM metrics_series AS s LEFT JOIN hosts_host AS h ON h.id = s.host_id
+        WHERE s.id IN ({inner}) ORDER BY s.name, s.id LIMIT %s"""  # noqa: S608 - inner is Django's own SQL
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit])
+        return cursor.fetchall()
 
 
 def _latest_from_raw(series_ids: list[int], since: dt.datetime) -> dict[int, tuple[float, float]]:
