@@ -1,0 +1,34 @@
+"""The OpenAPI schema and its docs page: served for signed-in users, with no CDN at run time."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_schema_describes_the_api_and_agent_tokens(client, owner):
+    client.force_login(owner)
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    assert "/api/v1/tokens" in "".join(schema["paths"])
+    assert schema["components"]["securitySchemes"]["agentToken"]["scheme"] == "bearer"
+
+
+def test_docs_page_loads_its_scripts_from_our_static_files(client, owner):
+    client.force_login(owner)
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    script_sources = re.findall(r'src="([^"]+)"', html)
+    assert script_sources, html
+    assert all(src.startswith("/static/") for src in script_sources), script_sources
+
+
+def test_schema_and_docs_require_sign_in(client):
+    assert client.get("/api/schema/").status_code in {401, 403}
+    assert client.get("/api/docs/").status_code in {401, 403}
