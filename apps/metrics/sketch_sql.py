@@ -1,0 +1,253 @@
+"""SQL twins of ``apps/metrics/sketch.py`` for rollups computed inside PostgreSQL 15 (no extensions).
+
+Every helper returns a SQL *fragment* (an expression or a SELECT) rather than a function to install:
+rollups and queries inline them, so no migration has to ship DDL (hence no ``CREATE_FUNCTIONS_SQL``),
+nothing can drift between the Python constants and an installed function body, and the planner sees
+plain expressions. All fragments produce exactly what :class:`~apps.metrics.sketch.QuantileSketch`
+produces for the same floats; ``tests/metrics/test_sketch_sql.py`` checks that key by key.
+
+Where quantiles are extracted: merge in SQL (``merge_sketches_sql``), then read the few merged arrays
+and call ``QuantileSketch.quantiles`` in Python; ``quantiles_sql`` exists for SQL-only consumers and for
+per-bucket series, where it saves shipping every bucket's arrays (numbers in ``bench/sketch.py``).
+
+Column contract: ``sketch_keys int[]`` and ``sketch_counts int[]``, same length, keys strictly
+increasing. Stored counts are int4 to keep 1-minute buckets small; a single bin would need 2**31
+samples (about 25 000 samples/s into one 2 % bin of one series for a day) to overflow, and then the
+``::int`` cast fails the rollup loudly instead of wrapping. Merges for range queries return bigint[].
+
+Identifiers and expressions passed to these helpers are interpolated verbatim (hence the S608 noqa
+markers): pass trusted code such as column names and ``date_bin(...)`` expressions, never user input;
+bind values with query parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from apps.metrics.sketch import (
+    BINS_PER_BINADE,
+    KEY_OFFSET,
+    MANTISSA_THRESHOLDS,
+    MAX_BINS_PER_SIGN,
+    REPRESENTATIVES,
+)
+
+_MANTISSA_MASK = (1 << 52) - 1
+_THRESHOLDS_SQL = "ARRAY[" + ",".join(str(t) for t in MANTISSA_THRESHOLDS) + "]::bigint[]"
+# repr() of a float round-trips exactly through PostgreSQL's float8 input (strtod is correctly rounded).
+_REPRESENTATIVES_SQL = "ARRAY[" + ",".join(repr(r) for r in REPRESENTATIVES) + "]::float8[]"
+# Any float near ln(2)/35 works: the edge window below absorbs its rounding.
+_LN_GAMMA = math.log(2.0) / BINS_PER_BINADE
+_EDGE_WINDOW = 1e-9
+_FINITE_CHECK = "abs({v}) < 'Infinity'::float8"  # false for NaN too: PostgreSQL sorts NaN above Infinity
+
+
+def _bits_sql(value_expr: str) -> str:
+    """The float's IEEE-754 bit pattern as bigint; identical to Python's struct view on every platform."""
+    return f"(('x' || encode(float8send({value_expr}), 'hex'))::bit(64)::bigint)"
+
+
+def _normal_magnitude_key_sql(value_expr: str) -> str:
+    bits = _bits_sql(value_expr)
+    # width_bucket(m - 1, T) counts thresholds <= m - 1, i.e. strictly below m: Python's bisect_left.
+    return (
+        f"({BINS_PER_BINADE} * (({bits} >> 52) - 1023)"
+        f" + width_bucket(({bits} & {_MANTISSA_MASK}) - 1, {_THRESHOLDS_SQL}))"
+    )
+
+
+def _magnitude_key_sql(value_expr: str) -> str:
+    """Key of a positive finite float; subnormals are scaled by 2**64 (exact) like the Python side."""
+    scaled = f"({value_expr} * 18446744073709551616::float8)"
+    return (
+        f"(CASE WHEN {value_expr} < '2.2250738585072014e-308'::float8"
+        f" THEN {_normal_magnitude_key_sql(scaled)} - {64 * BINS_PER_BINADE}"
+        f" ELSE {_normal_magnitude_key_sql(value_expr)} END)"
+    )
+
+
+def _fast_magnitude_key_sql(value_expr: str) -> str:
+    """ceil(log_gamma(v)) via ln() when v is clearly inside a bin, else the exact bit-pattern key.
+
+    The computed ``x = ln(v) / ln(gamma)`` is off from the true logarithm by at most a few ulps of
+    ``|x| <= 37590`` (~1e-11) for any libm within ~100 ulps, and the table edges are within 1e-14 of
+    integer x; so when x is more than 1e-9 from an integer, ``ceil(x)`` *is* the exact key. Only values
+    within 1e-9 of an edge (powers of two, edges themselves, ~2e-9 of random values) pay for the exact
+    path, which makes the key ~7x cheaper than always decoding float bits (``bench/sketch.py``).
+    """
+    x = f"(ln({value_expr}) / {_LN_GAMMA!r}::float8)"
+    return (
+        f"(CASE WHEN abs({x} - round({x})) > {_EDGE_WINDOW!r}::float8 THEN ceil({x})::int"
+        f" ELSE {_magnitude_key_sql(value_expr)} END)"
+    )
+
+
+def bin_key_sql(value_expr: str) -> str:
+    """int expression: the encoded bin key of a float8 value, equal to ``sketch.key_for_value``.
+
+    NULL for NaN and +-Infinity (the Python side raises; SQL cannot raise per row in a rollup). The
+    expression is repeated inside the fragment, so pass a column or another cheap expression.
+    """
+    v = f"({value_expr})::float8"
+    neg = f"(-({value_expr})::float8)"
+    return (
+        f"(CASE WHEN {v} > 0 AND {v} < 'Infinity'::float8 THEN {KEY_OFFSET} + {_fast_magnitude_key_sql(v)}"
+        f" WHEN {v} < 0 AND {v} > '-Infinity'::float8 THEN -({KEY_OFFSET} + {_fast_magnitude_key_sql(neg)})"
+        f" WHEN {v} = 0 THEN 0 END)::int"
+    )
+
+
+def key_value_sql(key_expr: str) -> str:
+    """float8 expression: the representative value of a key (``sketch.value_for_key``); NULL for NULL.
+
+    ``power(2, q)`` is exact for normal powers of two; below 2**-1022 the value is formed from a normal
+    product and one final scaling so it rounds once, like Python's ``math.ldexp``.
+    """
+    m = f"(abs({key_expr}) - {KEY_OFFSET} - 1)"
+    # Integer division truncates toward zero; shifting by a multiple of 35 makes it a floor division.
+    shift = 1100
+    binade = f"(({m} + {shift * BINS_PER_BINADE}) / {BINS_PER_BINADE} - {shift})"
+    rep = f"({_REPRESENTATIVES_SQL})[{m} - {BINS_PER_BINADE} * {binade} + 1]"
+    magnitude = (
+        f"(CASE WHEN {binade} >= -1022 THEN {rep} * power(2::float8, {binade})"
+        f" ELSE ({rep} * power(2::float8, {binade} + 64)) * '5.421010862427522e-20'::float8 END)"
+    )
+    return (
+        f"(CASE WHEN {key_expr} > 0 THEN {magnitude} WHEN {key_expr} < 0 THEN -{magnitude}"
+        f" WHEN {key_expr} = 0 THEN 0::float8 END)"
+    )
+
+
+def _collapsed_select(grouped: str, passthrough: list[str], max_bins_per_sign: int, counts_type: str) -> str:
+    """Wrap a SELECT producing ``passthrough`` columns plus sketch arrays with the per-sign bin collapse.
+
+    The collapse branch sits behind a one-time filter on ``cardinality``, so ordinary buckets (far
+    below the limit) skip it entirely and pay nothing for its window function.
+    """
+    cols = ", ".join(f"g.{c}" for c in passthrough)
+    limit = max_bins_per_sign
+    sign = "CASE WHEN u.k > 0 THEN 1 WHEN u.k < 0 THEN -1 ELSE 0 END"
+    return f"""SELECT {cols}, c.sketch_keys, c.sketch_counts
+FROM ({grouped}) AS g
+CROSS JOIN LATERAL (
+    SELECT g.sketch_keys, g.sketch_counts WHERE cardinality(g.sketch_keys) <= {limit}
+    UNION ALL
+    SELECT array_agg(f.k ORDER BY f.k), array_agg(f.n ORDER BY f.k)
+    FROM (
+        SELECT CASE WHEN r.k < r.floor_k THEN r.floor_k ELSE r.k END AS k, sum(r.n)::{counts_type} AS n
+        FROM (
+            SELECT u.k, u.n, nth_value(u.k, {limit}) OVER (
+                PARTITION BY {sign} ORDER BY u.k DESC
+                ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS floor_k
+            FROM unnest(g.sketch_keys, g.sketch_counts) AS u(k, n)
+        ) AS r
+        GROUP BY 1
+    ) AS f
+    HAVING cardinality(g.sketch_keys) > {limit}  -- HAVING: an aggregate without GROUP BY always yields a row
+) AS c"""  # noqa: S608
+
+
+def build_sketches_sql(
+    *,
+    source: str,
+    bucket_expr: str,
+    series_col: str = "series_id",
+    value_col: str = "value",
+    with_stats: bool = False,
+    max_bins_per_sign: int = MAX_BINS_PER_SIGN,
+) -> str:
+    """SELECT (series_id, bucket, [count, sum, min, max,] sketch_keys, sketch_counts) from raw samples.
+
+    One row per (series, bucket). ``source`` is a table or a parenthesised filtered subquery (aliased
+    ``s``), ``bucket_expr`` e.g. ``date_bin('1 minute', s.time, 'epoch')``. Non-finite values are
+    skipped, so a bucket of only NaNs gets no row. ``with_stats`` adds count/sum/min/max of the finite
+    values from the same scan (sum is added per bin first, so it may differ from ``sum(value)`` in the
+    last bits); ``last`` is not included because an arg-max does not decompose per bin cheaply.
+
+    Large backfills: the (series, bucket, key) grouping has nearly one group per sample for gauges, so
+    give it ``work_mem`` or ``SET LOCAL enable_hashagg = off`` (``bench/sketch.py`` shows both).
+    """
+    value = f"s.{value_col}"
+    stats_inner = f", sum({value}) AS s, min({value}) AS lo, max({value}) AS hi" if with_stats else ""
+    stats_outer = (
+        ", sum(b.n)::bigint AS count, sum(b.s) AS sum, min(b.lo) AS min, max(b.hi) AS max"
+        if with_stats
+        else ""
+    )
+    grouped = f"""SELECT b.series_id, b.bucket{stats_outer},
+        array_agg(b.key ORDER BY b.key) AS sketch_keys,
+        array_agg(b.n ORDER BY b.key) AS sketch_counts
+    FROM (
+        SELECT s.{series_col} AS series_id, {bucket_expr} AS bucket,
+               {bin_key_sql(value)} AS key, count(*)::int AS n{stats_inner}
+        FROM {source} AS s
+        WHERE {_FINITE_CHECK.format(v=value)}
+        GROUP BY 1, 2, 3
+    ) AS b
+    GROUP BY b.series_id, b.bucket"""  # noqa: S608
+    passthrough = ["series_id", "bucket", *(["count", "sum", "min", "max"] if with_stats else [])]
+    return _collapsed_select(grouped, passthrough, max_bins_per_sign, "int")
+
+
+def merge_sketches_sql(
+    *,
+    source: str,
+    group_by: Mapping[str, str],
+    keys_col: str = "sketch_keys",
+    counts_col: str = "sketch_counts",
+    counts_type: str = "int",
+    max_bins_per_sign: int = MAX_BINS_PER_SIGN,
+) -> str:
+    """SELECT (<group_by aliases>, sketch_keys, sketch_counts) merging the sketches of many rows.
+
+    ``group_by`` maps output alias to an expression over ``source`` (aliased ``s``), e.g.
+    ``{"series_id": "s.series_id", "bucket": "date_bin('5 minutes', s.bucket, 'epoch')"}`` to re-roll
+    1m -> 5m, or ``{"series_id": "s.series_id"}`` to answer a range query. Use ``counts_type="bigint"``
+    for query-time merges whose totals may pass 2**31; storage re-rolls keep ``int``.
+    """
+    if not group_by:
+        raise ValueError("group_by needs at least one column")
+    if counts_type not in ("int", "bigint"):
+        raise ValueError(f"counts_type must be int or bigint, got {counts_type!r}")
+    aliases = list(group_by)
+    select_groups = ", ".join(f"{expr} AS {alias}" for alias, expr in group_by.items())
+    positions = ", ".join(str(i + 1) for i in range(len(aliases) + 1))
+    outer_groups = ", ".join(f"m.{a}" for a in aliases)
+    grouped = f"""SELECT {outer_groups},
+        array_agg(m.k ORDER BY m.k) AS sketch_keys,
+        array_agg(m.n ORDER BY m.k) AS sketch_counts
+    FROM (
+        SELECT {select_groups}, u.k, sum(u.n)::{counts_type} AS n
+        FROM {source} AS s
+        CROSS JOIN LATERAL unnest(s.{keys_col}, s.{counts_col}) AS u(k, n)
+        GROUP BY {positions}
+    ) AS m
+    GROUP BY {outer_groups}"""  # noqa: S608
+    return _collapsed_select(grouped, aliases, max_bins_per_sign, counts_type)
+
+
+def quantiles_sql(keys_expr: str, counts_expr: str, qs_expr: str) -> str:
+    """float8[] scalar subquery: ``QuantileSketch.quantiles(qs)`` computed server-side in one pass.
+
+    ``qs_expr`` is a float8[] expression or parameter (e.g. ``%(qs)s``) of values in [0, 1]. Same rank
+    as the Python side and as percentile_disc: the first key whose cumulative count reaches
+    ``max(ceil(q * n), 1)``. The result always has one element per q (NULL for an empty or NULL sketch),
+    so positions never shift.
+    """
+    return f"""(SELECT array_agg({key_value_sql("x.k")} ORDER BY x.i)
+    FROM (
+        SELECT t.i, min(c.k) AS k
+        FROM (
+            SELECT u.k, sum(u.n) OVER (ORDER BY u.k) AS seen, sum(u.n) OVER () AS total
+            FROM unnest({keys_expr}, {counts_expr}) AS u(k, n)
+        ) AS c
+        RIGHT JOIN unnest(({qs_expr})::float8[]) WITH ORDINALITY AS t(q, i)
+            ON c.seen >= greatest(ceil(t.q * c.total::float8), 1)
+        GROUP BY t.i
+    ) AS x)"""  # noqa: S608
+
+
+def quantile_sql(keys_expr: str, counts_expr: str, q_expr: str) -> str:
+    """float8 scalar subquery: ``QuantileSketch.quantile(q)`` server-side; NULL for an empty sketch."""
+    return f"({quantiles_sql(keys_expr, counts_expr, f'ARRAY[({q_expr})::float8]')})[1]"
