@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 from apps.audit.services import record_event, snapshot
+from apps.hosts import cache_scope
 from apps.hosts.graph import cycle_error
 from apps.hosts.live import broadcast_hosts_update, host_payload
 from apps.hosts.models import Host, NodeRef, Service, ServiceDependency
@@ -32,12 +33,14 @@ AGENT_ATTRIBUTE_FIELDS = frozenset(INVENTORY_FIELDS) - {"is_active"}
 SERVICE_FIELDS = ("name", "kind", "health_check_url", "description", "host")
 
 # name→id cache: Redis for the fleet of workers, plus a per-process dict in front of it. The local
-# entries expire quickly because a host deleted in another process is only evicted from Redis.
+# entries expire quickly because a host deleted in another process is only evicted from Redis. Both are
+# keyed by cache_scope.org_scope() (database identity + organization public_id), never by the bare pk: a
+# re-created or restored database, or a re-created organization, must not read ids cached for another.
 HOST_ID_CACHE_TIMEOUT = 3600
 LOCAL_CACHE_TTL = 60.0
 LOCAL_CACHE_MAX = 100_000
-_local_ids: dict[tuple[int, str], tuple[int, float]] = {}
-_local_fingerprints: dict[int, tuple[str, float]] = {}
+_local_ids: dict[tuple[str, str], tuple[int, float]] = {}
+_local_fingerprints: dict[tuple[str, int], tuple[str, float]] = {}
 SEEN_RESOLUTION_SECONDS = 30
 
 
@@ -57,14 +60,28 @@ def _normalize_host(host: Host) -> None:
     host.country = (host.country or "").strip().upper()
 
 
-def _id_key(organization_id: int, name: str) -> str:
+def _id_key(scope: str, name: str) -> str:
     digest = hashlib.blake2b(name.encode(), digest_size=12).hexdigest()
-    return f"hosts:id:{organization_id}:{digest}"
+    return f"hosts:id:{scope}:{digest}"
 
 
-def _forget_host(organization_id: int, name: str) -> None:
-    _local_ids.pop((organization_id, name), None)
-    cache.delete(_id_key(organization_id, name))
+def _attrs_key(epoch: str, pk: int) -> str:
+    return f"hosts:attrs:{epoch}:{pk}"
+
+
+def seen_key(pk: int) -> str:
+    """Cache key that throttles last_seen writes of one host (tests clear it to open the window)."""
+    return f"hosts:seen:{cache_scope.epoch()}:{pk}"
+
+
+def _org_scope(organization_id: int) -> str:
+    public_id = Organization.objects.filter(pk=organization_id).values_list("public_id", flat=True).first()
+    return f"{cache_scope.epoch()}:{public_id.hex if public_id else 'gone'}"
+
+
+def _forget_host(scope: str, name: str) -> None:
+    _local_ids.pop((scope, name), None)
+    cache.delete(_id_key(scope, name))
 
 
 def _broadcast_on_commit(organization_id: int, payload: dict[str, Any]) -> None:
@@ -107,7 +124,8 @@ def update_host(*, host: Host, actor: Any, **changes: Any) -> Host:
         record_event(action="host.updated", actor=actor, organization=locked.organization_id, target=locked,
                      before=before, after=after)
     if locked.name != old_name:
-        transaction.on_commit(lambda: _forget_host(locked.organization_id, old_name))
+        scope = _org_scope(locked.organization_id)
+        transaction.on_commit(lambda: _forget_host(scope, old_name))
     _broadcast_on_commit(locked.organization_id, {"hosts": [host_payload(locked)]})
     host.__dict__.update(locked.__dict__)
     return host
@@ -118,10 +136,11 @@ def delete_host(*, host: Host, actor: Any) -> None:
     """Remove a host with its services and dependency edges. Prefer deactivating a host whose history
     matters; deletion is for mistakes and decommissioned test machines."""
     organization_id, name, public_id = host.organization_id, host.name, str(host.public_id)
+    scope = _org_scope(organization_id)
     record_event(action="host.deleted", actor=actor, organization=organization_id, target=host,
                  before=snapshot(host))
     host.delete()
-    transaction.on_commit(lambda: _forget_host(organization_id, name))
+    transaction.on_commit(lambda: _forget_host(scope, name))
     _broadcast_on_commit(organization_id, {"removed": [public_id]})
 
 
@@ -243,56 +262,56 @@ def _fingerprint(attributes: Mapping[str, Any]) -> str:
     return hashlib.blake2b(encoded, digest_size=16).hexdigest()
 
 
-def _remember_ids(organization_id: int, ids: Mapping[str, int], *, redis: bool) -> None:
+def _remember_ids(scope: str, ids: Mapping[str, int], *, redis: bool) -> None:
     if len(_local_ids) > LOCAL_CACHE_MAX:
         _local_ids.clear()
     expires = time.monotonic() + LOCAL_CACHE_TTL
     for name, pk in ids.items():
-        _local_ids[(organization_id, name)] = (pk, expires)
+        _local_ids[(scope, name)] = (pk, expires)
     if redis and ids:
-        cache.set_many({_id_key(organization_id, name): pk for name, pk in ids.items()},
-                       timeout=HOST_ID_CACHE_TIMEOUT)
+        cache.set_many({_id_key(scope, name): pk for name, pk in ids.items()}, timeout=HOST_ID_CACHE_TIMEOUT)
 
 
-def _remember_fingerprints(fingerprints: Mapping[int, str]) -> None:
+def _remember_fingerprints(epoch: str, fingerprints: Mapping[int, str]) -> None:
     if len(_local_fingerprints) > LOCAL_CACHE_MAX:
         _local_fingerprints.clear()
     expires = time.monotonic() + LOCAL_CACHE_TTL
     for pk, value in fingerprints.items():
-        _local_fingerprints[pk] = (value, expires)
-    cache.set_many({f"hosts:attrs:{pk}": value for pk, value in fingerprints.items()},
+        _local_fingerprints[(epoch, pk)] = (value, expires)
+    cache.set_many({_attrs_key(epoch, pk): value for pk, value in fingerprints.items()},
                    timeout=HOST_ID_CACHE_TIMEOUT)
 
 
-def _lookup_ids(organization_id: int, names: set[str]) -> tuple[dict[str, int], list[str]]:
+def _lookup_ids(organization: Organization, scope: str, names: set[str]) -> tuple[dict[str, int], list[str]]:
     """Known ids from the local dict, then Redis, then one SELECT; returns (found, not found)."""
+    organization_id = organization.pk
     now = time.monotonic()
     found: dict[str, int] = {}
     missing: list[str] = []
     for name in names:
-        hit = _local_ids.get((organization_id, name))
+        hit = _local_ids.get((scope, name))
         if hit is not None and hit[1] > now:
             found[name] = hit[0]
         else:
             missing.append(name)
     if not missing:
         return found, []
-    keys = {_id_key(organization_id, name): name for name in missing}
+    keys = {_id_key(scope, name): name for name in missing}
     from_redis = {keys[key]: pk for key, pk in cache.get_many(list(keys)).items()}
-    _remember_ids(organization_id, from_redis, redis=False)
+    _remember_ids(scope, from_redis, redis=False)
     found.update(from_redis)
     missing = [name for name in missing if name not in from_redis]
     if not missing:
         return found, []
     from_db = dict(Host.objects.filter(organization_id=organization_id, name__in=missing).values_list("name", "id"))
     # Inside a caller's transaction these rows may be its own uncommitted registrations: cache on commit.
-    transaction.on_commit(lambda: _remember_ids(organization_id, from_db, redis=True))
+    transaction.on_commit(lambda: _remember_ids(scope, from_db, redis=True))
     found.update(from_db)
     return found, [name for name in missing if name not in from_db]
 
 
-def _register_unknown(organization: Organization, names: list[str], attributes: Mapping[str, dict[str, Any]],
-                      actor: Any) -> dict[str, int]:
+def _register_unknown(organization: Organization, scope: str, names: list[str],
+                      attributes: Mapping[str, dict[str, Any]], actor: Any) -> dict[str, int]:
     registered: dict[str, int] = {}
     with transaction.atomic():
         for name in sorted(names):
@@ -306,7 +325,7 @@ def _register_unknown(organization: Organization, names: list[str], attributes: 
                              after=snapshot(host))
                 _broadcast_on_commit(organization.pk, {"hosts": [host_payload(host)]})
         # Cache only what committed: an id from a rolled-back push would point at nothing.
-        transaction.on_commit(lambda: _remember_ids(organization.pk, registered, redis=True))
+        transaction.on_commit(lambda: _remember_ids(scope, registered, redis=True))
     return registered
 
 
@@ -318,17 +337,18 @@ def _apply_attributes(organization: Organization, ids: Mapping[str, int], attrib
               if attrs and name in ids}
     if not wanted:
         return
+    epoch = cache_scope.epoch()
     now = time.monotonic()
     stale: dict[int, tuple[str, dict[str, Any], str]] = {}
     for pk, entry in wanted.items():
-        hit = _local_fingerprints.get(pk)
+        hit = _local_fingerprints.get((epoch, pk))
         if hit is None or hit[1] <= now or hit[0] != entry[2]:
             stale[pk] = entry
     if stale:
-        remote = cache.get_many([f"hosts:attrs:{pk}" for pk in stale])
-        _remember_fingerprints({pk: entry[2] for pk, entry in stale.items()
-                                if remote.get(f"hosts:attrs:{pk}") == entry[2]})
-        stale = {pk: entry for pk, entry in stale.items() if remote.get(f"hosts:attrs:{pk}") != entry[2]}
+        remote = cache.get_many([_attrs_key(epoch, pk) for pk in stale])
+        _remember_fingerprints(epoch, {pk: entry[2] for pk, entry in stale.items()
+                                       if remote.get(_attrs_key(epoch, pk)) == entry[2]})
+        stale = {pk: entry for pk, entry in stale.items() if remote.get(_attrs_key(epoch, pk)) != entry[2]}
     if not stale:
         return
     applied: dict[int, str] = {}
@@ -344,7 +364,7 @@ def _apply_attributes(organization: Organization, ids: Mapping[str, int], attrib
                 record_event(action="host.updated", actor=actor, organization=organization, target=host,
                              before=before, after=snapshot(host))
             applied[host.pk] = fingerprint
-        transaction.on_commit(lambda: _remember_fingerprints(applied))
+        transaction.on_commit(lambda: _remember_fingerprints(epoch, applied))
 
 
 def resolve_hosts(*, organization: Organization, names: Iterable[str],
@@ -358,17 +378,19 @@ def resolve_hosts(*, organization: Organization, names: Iterable[str],
     if bad:
         raise ValueError(f"Invalid host names (empty or longer than 200 characters): {bad!r}")
     cleaned = {name: _clean_attributes(name, attrs) for name, attrs in (attributes or {}).items() if name in wanted}
-    found, unknown = _lookup_ids(organization.pk, wanted)
+    scope = cache_scope.org_scope(organization)
+    found, unknown = _lookup_ids(organization, scope, wanted)
     registered: dict[str, int] = {}
     if unknown:
         if not organization.auto_register_hosts:
             raise UnknownHostsError(unknown)
-        registered = _register_unknown(organization, unknown, cleaned, actor)
+        registered = _register_unknown(organization, scope, unknown, cleaned, actor)
         found.update(registered)
     _apply_attributes(organization, found, {n: a for n, a in cleaned.items() if n not in registered}, actor)
     if registered and cleaned:
+        epoch = cache_scope.epoch()
         transaction.on_commit(lambda: _remember_fingerprints(
-            {registered[n]: _fingerprint(a) for n, a in cleaned.items() if n in registered and a}))
+            epoch, {registered[n]: _fingerprint(a) for n, a in cleaned.items() if n in registered and a}))
     return found
 
 
@@ -381,7 +403,7 @@ def mark_hosts_seen(*, organization_id: int, host_ids: Iterable[int], when: date
     for pk in set(host_ids):
         # cache.add is SET NX: only the first push in the window claims the write. With Redis down the
         # django-redis client swallows the error and returns None, which counts as claimed.
-        if cache.add(f"hosts:seen:{pk}", 1, timeout=SEEN_RESOLUTION_SECONDS) is not False:
+        if cache.add(seen_key(pk), 1, timeout=SEEN_RESOLUTION_SECONDS) is not False:
             due.append(pk)
     if not due:
         return

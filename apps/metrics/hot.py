@@ -14,6 +14,8 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.hosts.cache_scope import epoch
+
 logger = logging.getLogger(__name__)
 
 # ARGV: field, time_us, value, field, time_us, value, ... ; sets field only if time_us is newer.
@@ -43,7 +45,9 @@ def _redis() -> Any:
 
 
 def org_key(org_id: int) -> str:
-    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:metrics:hot:{org_id}"
+    # The database identity keeps another database's "organization 1" (same Redis, re-created or restored
+    # database) from reading these series ids; series ids are never reused within one database.
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:metrics:hot:{epoch()}:{org_id}"
 
 
 def host_key(org_id: int, host_id: int) -> str:

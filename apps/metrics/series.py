@@ -2,7 +2,7 @@
 
 Lookups go through three layers, each batched for the whole request (never one query per series):
 
-1. an in-process dict ``(org_id, key) -> id`` (bounded; cleared when full, which only costs refills);
+1. an in-process dict ``(scope, key) -> id`` (bounded; cleared when full, which only costs refills);
 2. a Redis hash per organization, ``sha256(key) -> id`` (one HMGET), shared by every web process;
 3. PostgreSQL: one ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` for all misses, then one SELECT for
    the rows that already existed or that a concurrent request inserted first.
@@ -13,7 +13,10 @@ under READ COMMITTED) sees the committed row. Rows are inserted in key-hash orde
 creating overlapping sets of series lock them in the same order and cannot deadlock.
 
 Caches are filled only after the request's transaction commits (``on_commit``): an id from a rolled-back
-INSERT must never be handed out.
+INSERT must never be handed out. Both caches are keyed by ``apps.hosts.cache_scope.org_scope``
+(database identity + the organization's public_id), never by the organization's pk alone: Redis outlives
+a re-created or restored database, and an id cached for another database's "organization 1" would
+store samples under a series that does not exist or belongs to someone else.
 """
 
 from __future__ import annotations
@@ -25,13 +28,14 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
+from apps.hosts.cache_scope import org_scope
 from apps.metrics.ingest.types import SeriesKey
 from apps.metrics.models import series_key_hash
 
 logger = logging.getLogger(__name__)
 
 LOCAL_CACHE_MAX = 500_000
-_local: dict[tuple[int, SeriesKey], int] = {}
+_local: dict[tuple[str, SeriesKey], int] = {}
 # key -> sha256 of its canonical text; pure function of the key, so it may be cached across organizations.
 _hash_cache: dict[SeriesKey, bytes] = {}
 
@@ -60,9 +64,10 @@ def key_hash(key: SeriesKey) -> bytes:
     return found
 
 
-def redis_key(org_id: int) -> str:
+def redis_key(scope: str) -> str:
+    """The organization's Redis hash; ``scope`` is ``org_scope(organization)``."""
     prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
-    return f"{prefix}:metrics:series:{org_id}"
+    return f"{prefix}:metrics:series:{scope}"
 
 
 def _redis() -> Any:
@@ -72,7 +77,7 @@ def _redis() -> Any:
 
 
 def resolve_series(
-    org_id: int,
+    organization: Any,
     keys: Iterable[SeriesKey],
     *,
     host_of: Callable[[SeriesKey], int | None],
@@ -82,11 +87,13 @@ def resolve_series(
 
     ``host_of(key)`` gives the Host id for a new series (the caller resolved hosts already); ``units``
     gives the unit of new series (JSON doors). Must run inside the request's transaction."""
+    org_id = organization.pk
+    scope = org_scope(organization)
     ids: dict[SeriesKey, int] = {}
     misses: list[SeriesKey] = []
     local = _local
     for key in keys:
-        found = local.get((org_id, key))
+        found = local.get((scope, key))
         if found is None:
             misses.append(key)
         else:
@@ -95,7 +102,7 @@ def resolve_series(
         return ids, 0
 
     hashes = [key_hash(key) for key in misses]
-    from_redis = _redis_lookup(org_id, hashes)
+    from_redis = _redis_lookup(scope, hashes)
     still: list[tuple[SeriesKey, bytes]] = []
     learnt: dict[SeriesKey, int] = {}
     for key, digest, cached in zip(misses, hashes, from_redis, strict=True):
@@ -114,9 +121,9 @@ def resolve_series(
         if len(local) + len(learnt) > LOCAL_CACHE_MAX:
             local.clear()
         for key, series_id in learnt.items():
-            local[(org_id, key)] = series_id
+            local[(scope, key)] = series_id
         if fresh:
-            _redis_store(org_id, fresh)
+            _redis_store(scope, fresh)
 
     transaction.on_commit(fill_caches)
     return ids, created
@@ -155,17 +162,17 @@ def _resolve_in_database(
     return found, created
 
 
-def _redis_lookup(org_id: int, hashes: list[bytes]) -> list[Any]:
+def _redis_lookup(scope: str, hashes: list[bytes]) -> list[Any]:
     try:
-        return _redis().hmget(redis_key(org_id), hashes)
+        return _redis().hmget(redis_key(scope), hashes)
     except Exception as exc:  # Redis down: fall through to PostgreSQL (DESIGN "Redis")
         logger.warning("series cache unavailable, resolving in PostgreSQL: %s", exc)
         return [None] * len(hashes)
 
 
-def _redis_store(org_id: int, fresh: dict[bytes, int]) -> None:
+def _redis_store(scope: str, fresh: dict[bytes, int]) -> None:
     try:
-        _redis().hset(redis_key(org_id), mapping=fresh)
+        _redis().hset(redis_key(scope), mapping=fresh)
     except Exception as exc:
         logger.warning("series cache unavailable, not storing %d ids: %s", len(fresh), exc)
 

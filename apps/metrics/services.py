@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
+from apps.hosts import cache_scope
 from apps.metrics import hot, storage
 from apps.metrics.ingest.types import MetricMetadata, ParseError, ParseResult, SeriesKey
 from apps.metrics.series import resolve_series
@@ -95,7 +96,7 @@ def ingest(*, token: Any, result: ParseResult, now: dt.datetime) -> IngestSummar
 
     if unique:
         ids, summary.series_created = resolve_series(
-            org_id, unique, host_of=lambda key: host_ids.get(host_by_key[key] or ""), units=result.units
+            organization, unique, host_of=lambda key: host_ids.get(host_by_key[key] or ""), units=result.units
         )
         if result.units:
             _update_units(ids, result.units)
@@ -192,12 +193,13 @@ def _claim_hosts(org_id: int, host_ids: list[int]) -> list[int] | None:
     None when Redis is unavailable."""
     interval = int(getattr(settings, "FIBERSTACK_HOST_BROADCAST_INTERVAL", 5))
     prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    epoch = cache_scope.epoch()
     try:
         from django_redis import get_redis_connection
 
         pipe = get_redis_connection("default").pipeline(transaction=False)
         for host_id in host_ids:
-            pipe.set(f"{prefix}:metrics:live:{org_id}:{host_id}", 1, nx=True, ex=interval)
+            pipe.set(f"{prefix}:metrics:live:{epoch}:{org_id}:{host_id}", 1, nx=True, ex=interval)
         return [host_id for host_id, ok in zip(host_ids, pipe.execute(), strict=True) if ok]
     except Exception as exc:
         logger.warning("live host updates skipped, Redis unavailable: %s", exc)
