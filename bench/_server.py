@@ -118,7 +118,8 @@ class BenchServer:
             ALLOWED_HOSTS="127.0.0.1",
             DEBUG="false",
             LOG_LEVEL="WARNING",
-            PYTHONPATH=str(ROOT),
+            # The caller's PYTHONPATH stays behind ours (a settings module for --settings may live there).
+            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])),
         )
         env.update(self.extra_env)
         return env

@@ -61,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep-db", action="store_true", help="do not drop the bench database at the end")
     parser.add_argument("--gzip", action="store_true", help="gzip the bodies (Content-Encoding: gzip)")
     parser.add_argument("--seed", type=int, default=123)
+    parser.add_argument("--settings", default="fiberstack.settings.prod",
+                        help="DJANGO_SETTINGS_MODULE of the own server (e.g. a module on PYTHONPATH that imports "
+                             "prod and changes one setting, to measure it before committing it)")
     parser.add_argument("--profile", metavar="DIR", help="py-spy every worker during the timed phase into DIR")
     args = parser.parse_args(argv)
     if args.url and not args.token:
@@ -313,12 +316,12 @@ def main(argv: list[str] | None = None) -> int:
         server = BenchServer(os.environ["DATABASE_URL"],
                              base_redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
                              redis_db=args.redis_db, db_name=args.db_name, workers=args.workers,
-                             keep_db=args.keep_db)
+                             keep_db=args.keep_db, extra_env={"DJANGO_SETTINGS_MODULE": args.settings})
         print(f"preparing database {args.db_name} (migrate, org, tokens) …", flush=True)
         server.prepare()
         server.start()
         url, token = server.url, server.write_token
-        print(f"server: {args.workers} daphne workers, production settings, on {url}", flush=True)
+        print(f"server: {args.workers} daphne workers, settings {args.settings}, on {url}", flush=True)
     try:
         return run(args, workload, url, token, server)
     finally:
@@ -365,7 +368,7 @@ def run(args: argparse.Namespace, workload: _tsbs.Workload, url: str, token: str
     rows = [
         ("workload", f"TSBS devops cpu-only: {workload.hosts} hosts, {args.interval} s, {args.hours:g} h ending now"),
         ("lines / values sent", f"{workload.lines:,} / {sent_values:,} in {requests} requests of {args.batch} lines"),
-        ("server", f"{args.workers} daphne workers (prod settings)" if server else url),
+        ("server", f"{args.workers} daphne workers ({args.settings})" if server else url),
         ("clients", f"{args.clients} keep-alive connections{', gzip' if args.gzip else ''}"),
         ("elapsed (posting)", f"{elapsed:.2f} s"),
         ("values/s sustained", f"{sent_values / elapsed:,.0f}"),
