@@ -266,8 +266,27 @@ def _influx_write(request: HttpRequest) -> HttpResponse:
     result = parse_line_protocol(body, parse_options(precision))
     summary = _store(token, result)
     if not summary.errors:
-        return HttpResponse(status=204)
+        return no_content(summary)
     return influx_partial_write(summary)
+
+
+SKIPPED_HEADER = "X-FiberStack-Skipped"
+
+
+def skipped_header(summary: IngestSummary) -> str:
+    """``string_fields=3, non_finite=1``: what a successful write left out, sorted by name."""
+    return ", ".join(f"{name}={count}" for name, count in sorted(summary.skipped.items()) if count)
+
+
+def no_content(summary: IngestSummary) -> HttpResponse:
+    """The 204 that InfluxDB and Prometheus clients expect. A 204 has no body, so what was skipped
+    (string fields, NaN/Inf values under the "drop" policy) travels in ``X-FiberStack-Skipped``; it is
+    absent when nothing was skipped. The 400 bodies carry the same counts under ``skipped``."""
+    response = HttpResponse(status=204)
+    skipped = skipped_header(summary)
+    if skipped:
+        response[SKIPPED_HEADER] = skipped
+    return response
 
 
 def influx_partial_write(summary: IngestSummary) -> JsonResponse:
@@ -369,7 +388,7 @@ def _prom_write(request: HttpRequest) -> HttpResponse:
 
     summary, _ = _door(request, parse=parse, encodings=("snappy",))
     if not summary.errors:
-        return HttpResponse(status=204)
+        return no_content(summary)
     body = summary_body(summary)
     message = (f"{len(summary.errors)} time series rejected, {summary.accepted} samples stored; "
                f"first: {summary.errors[0]}")

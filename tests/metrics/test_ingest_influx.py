@@ -70,6 +70,32 @@ def test_string_fields_are_skipped_and_counted_when_there_is_a_body(org: Any, wr
     assert sample_count(org) == 1
 
 
+def test_a_successful_write_reports_skipped_fields_in_a_header(org: Any, write_token: str) -> None:
+    body = lines(f'svc,host=a up=1,msg="hello",note="x" {NOW_S}', f'svc,host=b up=0,msg="bye" {NOW_S}',
+                 f"svc,host=c load=NaN,up=1 {NOW_S}")
+    response = post("/write?precision=s", body, token=write_token)
+    assert response.status_code == 204, response.content
+    assert response["X-FiberStack-Skipped"] == "non_finite=1, string_fields=3"
+    assert response.content == b""
+    assert sample_count(org) == 3
+
+
+def test_a_clean_write_has_no_skipped_header(org: Any, write_token: str) -> None:
+    response = post("/api/v2/write?precision=s", lines(f"svc,host=a up=1 {NOW_S}"), token=write_token)
+    assert response.status_code == 204
+    assert "X-FiberStack-Skipped" not in response
+
+
+def test_a_partial_write_counts_skipped_fields_in_the_body(org: Any, write_token: str) -> None:
+    body = lines(f'svc,host=a up=1,msg="hello",note="x" {NOW_S}', f"svc,host=a broken {NOW_S}")
+    response = post("/write?precision=s", body, token=write_token)
+    assert response.status_code == 400
+    data = response.json()
+    assert data["skipped"] == {"string_fields": 2}
+    assert data["accepted"] == 1
+    assert "X-FiberStack-Skipped" not in response
+
+
 # Ids must not contain the time: pytest-xdist workers would collect different tests.
 @pytest.mark.parametrize(
     ("precision", "per_second"),
