@@ -1,7 +1,8 @@
 """The SQL fragments must reproduce the Python sketch exactly; checked against a live PostgreSQL.
 
-Connects to ``SKETCH_TEST_DSN`` (default: local postgres). Everything lives in TEMP tables of one
-session, so the tests leave nothing behind and can share a database with other suites.
+Connects to ``SKETCH_TEST_DSN`` or, by default, the PostgreSQL server the suite runs against (the
+project's own database, from settings). Everything lives in TEMP tables of one session, so the tests
+leave nothing behind and can share a database with other suites.
 """
 
 from __future__ import annotations
@@ -35,7 +36,20 @@ from apps.metrics.sketch_sql import (
 
 psycopg = pytest.importorskip("psycopg")
 
-DSN = os.environ.get("SKETCH_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _dsn() -> str:
+    """The suite's own server: never a machine-wide PostgreSQL the project must not depend on."""
+    if os.environ.get("SKETCH_TEST_DSN"):
+        return os.environ["SKETCH_TEST_DSN"]
+    from django.conf import settings as django_settings
+
+    db = django_settings.DATABASES["default"]
+    return psycopg.conninfo.make_conninfo(
+        host=db.get("HOST") or None, port=str(db.get("PORT") or "") or None, user=db.get("USER") or None,
+        password=db.get("PASSWORD") or None, dbname=db["NAME"],
+    )
+
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 ORIGIN = "'2000-01-01 00:00:00+00'::timestamptz"
 MINUTE = f"date_bin('1 minute', s.time, {ORIGIN})"
@@ -55,10 +69,7 @@ samples = st.lists(st.tuples(st.integers(1, 3), st.integers(0, 299), metric_valu
 
 @pytest.fixture(scope="module")
 def conn() -> Iterator[psycopg.Connection]:
-    try:
-        connection = psycopg.connect(DSN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at SKETCH_TEST_DSN={DSN!r}: {exc}")
+    connection = psycopg.connect(_dsn(), autocommit=True, connect_timeout=10)
     connection.execute("CREATE TEMP TABLE raw (time timestamptz, series_id int, value float8)")
     connection.execute(
         "CREATE TEMP TABLE rollup (series_id int, bucket timestamptz, sketch_keys int[], sketch_counts int[])"
