@@ -11,6 +11,7 @@ import http.server
 import json
 import logging
 import math
+import platform
 import socket
 import threading
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
+from apps.hosts.models import Host
 from apps.metrics.agent import AGENT_VERSION
 from apps.metrics.agent.client import Batch, PushClient, Response
 from apps.metrics.agent.collectors import HostCollector
@@ -316,6 +318,10 @@ def test_agent_once_stores_host_metrics_for_the_host(org: Any, other_org: Any, w
     interfaces = {s.labels["interface"] for s in host_series.filter(name="net_bytes_recv")}
     assert interfaces == set(psutil.net_io_counters(pernic=True))  # one series per interface
     assert not Series.objects.for_org(other_org).exists()  # the token's organization only
+    host = Host.objects.get(organization=org, name="agent-test-1")
+    assert host.agent_version == AGENT_VERSION
+    assert host.hardware_info["os"] == platform.system().lower()
+    assert host.hardware_info["cpu_logical"] == psutil.cpu_count()
 
 
 def test_agent_once_pushes_probe_results_through_line_protocol(

@@ -108,6 +108,43 @@ def test_agent_payload_flat_and_nested(org: Any, write_token: str) -> None:
     assert core.host.name == "db-1"
 
 
+def test_agent_host_info_sets_and_updates_the_hosts_inventory(org: Any, other_org: Any, write_token: str,
+                                                                django_capture_on_commit_callbacks: Any) -> None:
+    theirs = Host.objects.create(organization=other_org, name="db-1", agent_version="9.9")
+    payload = {"timestamp": NOW, "load1": 0.5,
+               "host_info": {"agent_version": "1.2.0", "os": "linux", "hardware": {"cpu_logical": 8}}}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post("/api/v1/agents/db-1/metrics", json.dumps(payload), token=write_token,
+                        content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert response.json()["accepted"] == 1  # host_info is inventory, not metrics
+    host = Host.objects.get(organization=org, name="db-1")
+    assert (host.agent_version, host.hardware_info) == ("1.2.0", {"os": "linux", "cpu_logical": 8})
+    assert not Series.objects.for_org(org).filter(name__startswith="host_info").exists()
+
+    payload["host_info"] = {"agent_version": "1.3.0", "os": "linux", "hardware": {"cpu_logical": 16}}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post("/api/v1/agents/db-1/metrics", json.dumps(payload), token=write_token,
+                    content_type="application/json").status_code == 200
+    host.refresh_from_db()
+    assert (host.agent_version, host.hardware_info) == ("1.3.0", {"os": "linux", "cpu_logical": 16})
+    theirs.refresh_from_db()
+    assert theirs.agent_version == "9.9"  # the token's organization only
+
+
+@pytest.mark.parametrize("info", ["linux", {"agent_version": 3}, {"hardware": [1, 2]}])
+def test_agent_host_info_that_is_not_usable_is_named_and_metrics_still_stored(
+    info: Any, org: Any, write_token: str
+) -> None:
+    payload = {"timestamp": NOW, "load1": 0.5, "host_info": info}
+    response = post("/api/v1/agents/db-1/metrics", json.dumps(payload), token=write_token,
+                    content_type="application/json")
+    assert response.status_code == 400
+    assert [r["location"] for r in response.json()["rejected"]] == ["field 'host_info'"]
+    assert sample_count(org) == 1
+    assert Host.objects.get(organization=org, name="db-1").agent_version == ""
+
+
 def test_agent_payload_not_an_object_is_400(write_token: str) -> None:
     response = post("/api/v1/agents/db-1/metrics", "[1]", token=write_token, content_type="application/json")
     assert response.status_code == 400

@@ -45,6 +45,8 @@ class Collection:
     time: float
     document: dict[str, Any]
     items: list[dict[str, Any]] = field(default_factory=list)
+    #: Inventory facts sent as the host document's ``host_info`` (see :func:`host_info`).
+    host_info: dict[str, Any] = field(default_factory=dict)
 
     def value_count(self) -> int:
         return _count_numbers(self.document) + len(self.items)
@@ -66,6 +68,21 @@ def hardware_info() -> dict[str, str]:
         "kernel": uname.release,
         "arch": uname.machine,
         "python": platform.python_version(),
+    }
+
+
+def host_info(info: dict[str, str]) -> dict[str, Any]:
+    """The ``host_info`` object of the host document: the server sets the Host's ``agent_version`` and
+    ``hardware_info`` from it (inventory, not metrics; unchanged values cost the server no query)."""
+    memory_total = psutil.virtual_memory().total
+    return {
+        "agent_version": info["agent_version"],
+        **{key: value for key, value in info.items() if key != "agent_version"},
+        "hardware": {
+            "cpu_logical": psutil.cpu_count(logical=True) or 0,
+            "cpu_physical": psutil.cpu_count(logical=False) or 0,
+            "memory_bytes": int(memory_total),
+        },
     }
 
 
@@ -92,6 +109,7 @@ class HostCollector:
         psutil.cpu_times_percent(interval=None)
         self._primed_at = time.monotonic()
         self.info = hardware_info()
+        self.host_info = host_info(self.info)
 
     def collect(self) -> Collection:
         wait = CPU_WARMUP_S - (time.monotonic() - self._primed_at)
@@ -110,7 +128,7 @@ class HostCollector:
             *disk_io(),
             *net_io(),
         ]
-        return Collection(time=now, document=document, items=items)
+        return Collection(time=now, document=document, items=items, host_info=self.host_info)
 
 
 def cpu() -> dict[str, float]:

@@ -2,7 +2,8 @@
 
 Each cycle queues up to three requests, one per door that fits the data:
 
-* ``POST /api/v1/agents/<host>/metrics`` -- the host document (cpu, mem, swap, system), nested JSON;
+* ``POST /api/v1/agents/<host>/metrics`` -- the host document (cpu, mem, swap, system), nested JSON,
+  with ``host_info`` (agent version, OS, CPU/memory sizes) that keeps the Host's inventory current;
 * ``POST /api/v1/metrics`` -- labelled metrics (per mount, disk, interface; ``agent_info``), JSON batch;
 * ``POST /api/v1/write?precision=ms`` -- probe results, InfluxDB line protocol.
 
@@ -90,6 +91,8 @@ class Agent:
         collection = self.collector.collect()
         stamp = datetime.fromtimestamp(collection.time, UTC).isoformat().replace("+00:00", "Z")
         document = {"timestamp": stamp, **collection.document}
+        if collection.host_info:
+            document["host_info"] = collection.host_info
         batches = [Batch(f"/api/v1/agents/{quote(host, safe='')}/metrics", _json(document), "application/json",
                          "host metrics")]
         if collection.items:

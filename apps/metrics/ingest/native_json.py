@@ -34,6 +34,8 @@ Nested keys join with ``_`` (``cpu_percent``, ``memory_used``; sanitized, no pre
 elements of an array get the label ``index`` (``cpu_per_core{index="1"}``); strings, booleans and
 nulls are skipped and counted in ``skipped['non_numeric']``. ``timestamp`` (or ``time``) and
 ``labels`` are optional and apply to every metric; the label ``host`` is always the authenticated host.
+``host_info`` (optional, not metrics) describes the machine: ``agent_version`` and the rest (``hardware``,
+``os``...) update the Host's ``agent_version`` / ``hardware_info`` (see ``agent_host_info``).
 """
 
 from __future__ import annotations
@@ -363,7 +365,37 @@ def _probe_fields(probe: dict[str, Any], problems: list[tuple[str, str]]) -> tup
 # ---------------------------------------------------------------------------------------------------------
 # Agent payload
 
-_AGENT_RESERVED = frozenset({"timestamp", "time", "labels"})
+_AGENT_RESERVED = frozenset({"timestamp", "time", "labels", "host_info"})
+#: Upper bound on the encoded ``host_info`` object: inventory facts, not a place to ship files.
+HOST_INFO_MAX_BYTES = 16_384
+
+
+def agent_host_info(info: object) -> dict[str, object]:
+    """``host_info`` of an agent payload -> Host attributes for ``resolve_hosts``.
+
+    ``{"agent_version": "1.2", "hardware": {"cpu_logical": 8}, "os": "linux", "kernel": "6.1"}`` becomes
+    ``{"agent_version": "1.2", "hardware_info": {"cpu_logical": 8, "os": "linux", "kernel": "6.1"}}``:
+    ``agent_version`` is its own Host field; ``hardware`` and every other key are facts about the machine
+    and land in ``hardware_info`` (replacing it: the agent is the authority on its own machine). Other
+    inventory fields (environment, region...) stay with the admins. Raises ValueError with the reason."""
+    if not isinstance(info, dict):
+        raise ValueError(f"expected an object, not {json_type(info)}")
+    if len(json.dumps(info, default=str)) > HOST_INFO_MAX_BYTES:
+        raise ValueError(f"larger than {HOST_INFO_MAX_BYTES} bytes encoded")
+    attributes: dict[str, object] = {}
+    version = info.get("agent_version")
+    if version is not None:
+        if not isinstance(version, str):
+            raise ValueError(f"agent_version must be a string, not {json_type(version)}")
+        attributes["agent_version"] = version
+    hardware = info.get("hardware")
+    if hardware is not None and not isinstance(hardware, dict):
+        raise ValueError(f"hardware must be an object, not {json_type(hardware)}")
+    facts = {key: value for key, value in info.items() if key not in ("agent_version", "hardware")}
+    facts.update(hardware or {})
+    if facts:
+        attributes["hardware_info"] = facts
+    return attributes
 
 
 def parse_agent_payload(host: str, body: bytes | str, options: ParseOptions) -> ParseResult:
@@ -395,6 +427,11 @@ def parse_agent_payload(host: str, body: bytes | str, options: ParseOptions) -> 
         sink.error("field 'labels'", str(exc))
         return result
     base["host"] = host
+    if data.get("host_info") is not None:
+        try:
+            result.hosts[host] = agent_host_info(data["host_info"])
+        except ValueError as exc:  # the metrics are still stored; the 400 names the field
+            sink.error("field 'host_info'", str(exc))
     walker = _AgentWalker(result, sink, t_us, base)
     for key, value in data.items():
         if key not in _AGENT_RESERVED and not walker.walk(value, [key], key, None, 1):
