@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 MAINTENANCE_PREFIXES = ("metrics.rollup", "metrics.apply_retention", "metrics.ensure_partitions",
-                        "audit.apply_retention")
+                        "metrics.compress_chunks", "audit.apply_retention")
 
 
 def route_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **kw: Any) -> dict | None:

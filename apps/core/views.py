@@ -11,8 +11,9 @@ from django.utils.module_loading import import_string
 from django.views.decorators.http import require_GET
 from django_redis import get_redis_connection
 
-# Apps add readiness details (e.g. rollup lag) by naming a callable returning a dict here.
-READINESS_DETAIL_PROVIDERS: list[str] = []
+# Readiness details (e.g. rollup lag) come from callables named here by dotted path, so core imports no
+# domain app.
+READINESS_DETAIL_PROVIDERS: list[str] = ["apps.metrics.rollups.jobs.readiness_details"]
 
 
 @require_GET

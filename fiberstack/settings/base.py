@@ -190,6 +190,21 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": timedelta(hours=1),
         "options": {"expires": 3600},
     },
+    "metrics.rollup": {
+        "task": "metrics.rollup",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 60},
+    },
+    "metrics.apply_retention": {
+        "task": "metrics.apply_retention",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 3600},
+    },
+    "metrics.compress_chunks": {
+        "task": "metrics.compress_chunks",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 3600},
+    },
     "audit.apply_retention": {
         "task": "audit.apply_retention",
         "schedule": crontab(minute=17, hour=3),
@@ -216,6 +231,12 @@ FIBERSTACK_INGEST_RATE_WINDOW = env_int("FIBERSTACK_INGEST_RATE_WINDOW", 1)  # s
 FIBERSTACK_HOST_BROADCAST_INTERVAL = env_int("FIBERSTACK_HOST_BROADCAST_INTERVAL", 5)
 FIBERSTACK_QUERY_MAX_SERIES = env_int("FIBERSTACK_QUERY_MAX_SERIES", 1000)
 FIBERSTACK_QUERY_MAX_POINTS = env_int("FIBERSTACK_QUERY_MAX_POINTS", 500_000)
+# Rollups and retention (apps/metrics/rollups/, apps/metrics/retention.py).
+FIBERSTACK_ROLLUP_LATENESS_SECONDS = env_int("FIBERSTACK_ROLLUP_LATENESS_SECONDS", 600)  # late samples re-rolled
+FIBERSTACK_ROLLUP_TIME_BUDGET_SECONDS = env_int("FIBERSTACK_ROLLUP_TIME_BUDGET_SECONDS", 45)  # per beat run
+FIBERSTACK_COMPRESS_AFTER_DAYS = env_int("FIBERSTACK_COMPRESS_AFTER_DAYS", 3)  # TimescaleDB raw chunks
+FIBERSTACK_QUERY_MAX_POINTS_PER_SERIES = env_int("FIBERSTACK_QUERY_MAX_POINTS_PER_SERIES", 11_000)
+
 FIBERSTACK_HOST_STALE_AFTER_SECONDS = env_int("FIBERSTACK_HOST_STALE_AFTER_SECONDS", 300)  # then a host is "down"
 
 OTP_TOTP_ISSUER = "FiberStack"
