@@ -27,6 +27,8 @@ from django.conf import settings
 from django.db import DataError, connection
 from django.http import HttpResponse
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -55,6 +57,15 @@ class SeedMetricsView(OrgScopedMixin, APIView):
 
     required_roles = READ_ROLES
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("node_id", str, required=True, description="The probe's node id (host name)."),
+            OpenApiParameter("start", str, description="Epoch seconds or RFC 3339; default end - 24 h."),
+            OpenApiParameter("end", str, description="Epoch seconds or RFC 3339; default now."),
+            OpenApiParameter("aggregation", str, enum=["raw", "hourly", "daily"]),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request: Request) -> Response:
         try:
             return self._answer(request)
@@ -141,6 +152,15 @@ class LatestValuesView(OrgScopedMixin, APIView):
 
     required_roles = READ_ROLES
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("name", str, description="Metric name."),
+            OpenApiParameter("host", str, description="Host name."),
+            OpenApiParameter("labels", str, description='Label matchers, e.g. job="node",instance=~"10\\..*".'),
+            OpenApiParameter("match[]", str, many=True, description="PromQL-style series selectors (ORed)."),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request: Request) -> Response:
         params = request.query_params
         max_series = int(getattr(settings, "FIBERSTACK_QUERY_MAX_SERIES", 1000))
