@@ -341,3 +341,33 @@ def test_fast_and_careful_paths_agree(line: str) -> None:
 def test_str_and_bytes_bodies_parse_the_same() -> None:
     body = f"m,h=ä v=1 {NOW_NS}"
     assert samples(parse(body)) == samples(parse(body.encode()))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "m,host=a x=1i,y=-2i,z=3u,w=1.5e3,v=-.5,u=7.",  # mixed numbers: the bulk path
+        "m,host=a x=1i,foo,7=b=2i",  # a field without "=" and one with two: invalid, never realigned
+        "m,host=a x=1e308,y=1e308",  # each finite, the sum overflows: per-field path, both kept
+        "m,host=a x=1e400",  # overflow: NaN policy
+        "m,host=a x=1234567890123456789i",  # 19 digits: out of the fast range, careful path decides
+        "m,host=a x=1i,x=2i",  # duplicate field key
+        "m,host=a x=1i,y=t",  # a boolean: per-field path
+        "m,host=a 1x=1i,__y=2i",  # names that need sanitizing or are refused
+    ],
+)
+def test_bulk_numeric_path_agrees_with_the_careful_scanner(line: str) -> None:
+    from apps.metrics.ingest import influx
+
+    options = opts()
+    fast = parse_line_protocol(line, options)
+    careful = ParseResult()
+    try:
+        influx._parse_line_slow(line, careful, options, 1, 1)
+    except influx._LineError:
+        assert fast.errors and len(fast) == 0, (line, fast)
+        return
+    assert not fast.errors, (line, fast.errors)
+    assert (fast.keys, fast.times_us, fast.values) == (careful.keys, careful.times_us, careful.values)
+    assert fast.skipped == careful.skipped
+    assert len(fast) > 0 or "1e400" in line
