@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import shlex
 from pathlib import Path
@@ -34,7 +35,7 @@ class Command(BaseCommand):
     help = "Create the demo organization, an admin user and an agent token (idempotent)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--url", default=f"http://127.0.0.1:{getattr(settings, 'PORT', 8000)}")
+        parser.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT') or 8000}")
         parser.add_argument("--credentials-file", default=str(settings.VAR_DIR / "demo-credentials"))
 
     @transaction.atomic
