@@ -18,10 +18,12 @@ from apps.hosts.cache_scope import epoch
 
 logger = logging.getLogger(__name__)
 
-# ARGV: field, time_us, value, field, time_us, value, ... ; sets field only if time_us is newer.
+# KEYS[1]: the organization hash, KEYS[2..]: host hashes. ARGV: field, time_us, value, host (an index into
+# KEYS, 0 for none), repeated. A field is set only if time_us is newer than the organization hash's; the
+# host hash gets the same value in the same step, so the two never disagree. One call per request.
 _SET_IF_NEWER = """
 local n = 0
-for i = 1, #ARGV, 3 do
+for i = 1, #ARGV, 4 do
   local old = redis.call('HGET', KEYS[1], ARGV[i])
   local newer = true
   if old then
@@ -29,7 +31,10 @@ for i = 1, #ARGV, 3 do
     if t and t > tonumber(ARGV[i + 1]) then newer = false end
   end
   if newer then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1] .. ' ' .. ARGV[i + 2])
+    local value = ARGV[i + 1] .. ' ' .. ARGV[i + 2]
+    redis.call('HSET', KEYS[1], ARGV[i], value)
+    local host = tonumber(ARGV[i + 3])
+    if host > 0 then redis.call('HSET', KEYS[host + 1], ARGV[i], value) end
     n = n + 1
   end
 end
@@ -54,19 +59,9 @@ def host_key(org_id: int, host_id: int) -> str:
     return f"{org_key(org_id)}:host:{host_id}"
 
 
-def latest_per_series(series_ids: list[int], times_us: list[int], values: list[float]) -> dict[int, tuple[int, float]]:
-    """The newest (time_us, value) per series id among one request's samples."""
-    latest: dict[int, tuple[int, float]] = {}
-    get = latest.get
-    for sid, t, v in zip(series_ids, times_us, values, strict=True):
-        old = get(sid)
-        if old is None or t >= old[0]:
-            latest[sid] = (t, v)
-    return latest
-
-
 def store_latest(org_id: int, latest: dict[int, tuple[int, float]], host_of_series: dict[int, int | None]) -> None:
-    """Write the newest values to the organization hash and to each host's hash (one pipeline)."""
+    """Write the newest values to the organization hash and to each host's hash: one script call, one
+    round trip, whatever the number of hosts."""
     global _script
     if not latest:
         return
@@ -74,19 +69,22 @@ def store_latest(org_id: int, latest: dict[int, tuple[int, float]], host_of_seri
         client = _redis()
         if _script is None:
             _script = client.register_script(_SET_IF_NEWER)
-        by_host: dict[int, list[Any]] = {}
-        everything: list[Any] = []
+        keys = [org_key(org_id)]
+        host_prefix = f"{keys[0]}:host:"
+        slot: dict[int, int] = {}
+        args: list[Any] = []
+        extend = args.extend
         for sid, (t, v) in latest.items():
-            triple = (sid, t, repr(v))
-            everything.extend(triple)
             host_id = host_of_series.get(sid)
-            if host_id is not None:
-                by_host.setdefault(host_id, []).extend(triple)
-        pipe = client.pipeline(transaction=False)
-        _script(keys=[org_key(org_id)], args=everything, client=pipe)
-        for host_id, args in by_host.items():
-            _script(keys=[host_key(org_id, host_id)], args=args, client=pipe)
-        pipe.execute()
+            if host_id is None:
+                index = 0
+            else:
+                index = slot.get(host_id, 0)
+                if not index:
+                    keys.append(f"{host_prefix}{host_id}")
+                    index = slot[host_id] = len(keys) - 1
+            extend((sid, t, repr(v), index))
+        _script(keys=keys, args=args, client=client)
     except Exception as exc:
         logger.warning("hot tier unavailable, latest values not updated: %s", exc)
 

@@ -100,11 +100,12 @@ def ingest(*, token: Any, result: ParseResult, now: dt.datetime) -> IngestSummar
         )
         if result.units:
             _update_units(ids, result.units)
-        series_ids = [ids[key] for key in result.keys]
+        series_ids = list(map(ids.__getitem__, result.keys))
+        latest: dict[int, tuple[int, float]] = {}
         with connection.cursor() as cursor:
-            summary.accepted = storage.copy_samples(cursor, result.times_us, series_ids, result.values)
+            summary.accepted = storage.copy_samples(cursor, result.times_us, series_ids, result.values,
+                                                    latest=latest)
         host_of_series = {ids[key]: host_ids.get(name or "") for key, name in host_by_key.items()}
-        latest = hot.latest_per_series(series_ids, result.times_us, result.values)
         transaction.on_commit(lambda: hot.store_latest(org_id, latest, host_of_series), robust=True)
 
     seen = sorted(set(host_ids.values()))

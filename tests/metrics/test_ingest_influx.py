@@ -96,6 +96,31 @@ def test_a_partial_write_counts_skipped_fields_in_the_body(org: Any, write_token
     assert "X-FiberStack-Skipped" not in response
 
 
+def test_hot_tier_keeps_the_newest_sample_of_an_out_of_order_request(
+    org: Any, write_token: str, django_capture_on_commit_callbacks: Any
+) -> None:
+    from apps.hosts.models import Host
+    from apps.metrics import hot
+
+    body = lines(f"cpu,host=web-9 idle=2,user=5 {NOW_S}", f"cpu,host=web-9 idle=1 {NOW_S - 20}",
+                 f"cpu,host=web-9 idle=3 {NOW_S - 10}")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post("/write?precision=s", body, token=write_token)
+    assert response.status_code == 204
+    idle = Series.objects.get(organization=org, name="cpu_idle")
+    user = Series.objects.get(organization=org, name="cpu_user")
+    assert samples_of(idle) == [(float(NOW_S - 20), 1.0), (float(NOW_S - 10), 3.0), (float(NOW_S), 2.0)]
+    expected = {idle.id: (float(NOW_S), 2.0), user.id: (float(NOW_S), 5.0)}
+    assert hot.latest_values(org.pk, [idle.id, user.id]) == expected
+    host = Host.objects.get(organization=org, name="web-9")
+    assert hot.latest_for_host(org.pk, host.pk) == expected
+    # An older batch afterwards never moves "latest" back.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post("/write?precision=s", lines(f"cpu,host=web-9 idle=9 {NOW_S - 30}"),
+                    token=write_token).status_code == 204
+    assert hot.latest_values(org.pk, [idle.id]) == {idle.id: (float(NOW_S), 2.0)}
+
+
 # Ids must not contain the time: pytest-xdist workers would collect different tests.
 @pytest.mark.parametrize(
     ("precision", "per_second"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from itertools import islice, repeat
+from operator import itemgetter, le, sub
 from typing import Any
 
 TABLE = "metrics_sample"
@@ -15,55 +17,80 @@ COPY_SQL = f"COPY {TABLE} (time, series_id, value) FROM STDIN (FORMAT BINARY)"
 # int16 field count then (int32 length, bytes) per field; int16 -1 ends the stream.
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _TRAILER = struct.pack(">h", -1)
-# 3 fields: timestamptz (int64 us since 2000-01-01), int4, float8.
+# 3 fields: timestamptz (int64 us since 2000-01-01), int4, float8: 34 bytes a row.
 _ROW = struct.Struct(">hiqiiid")
-_ROWS_PER_PACK = 1024
+_ROW_SIZE = _ROW.size
+# Every row with zero time, id and value: the constant field count and lengths come from here.
+_TEMPLATE = _ROW.pack(3, 8, 0, 4, 0, 8, 0.0)
+_TIME_AT, _SID_AT, _VALUE_AT = 6, 18, 26
 _PG_EPOCH_US = 946_684_800_000_000
 
 
-def _pack_chunk(count: int) -> struct.Struct:
-    return struct.Struct(">" + "hiqiiid" * count)
-
-
-_CHUNK = _pack_chunk(_ROWS_PER_PACK)
-
-
 def binary_copy_buffer(times_us: Sequence[int], series_ids: Sequence[int], values: Sequence[float]) -> bytes:
-    """The whole COPY stream for the three columns, built with struct (faster than psycopg's
-    ``write_row``, which adapts every value separately; see tests/metrics/test_storage.py for numbers).
-
-    Rows are packed 1024 at a time with one pre-compiled Struct so the per-row cost is a tuple of seven
-    items, not a Python call."""
+    """The whole COPY stream for the three columns, in the given row order, without a Python statement
+    per row: each column is packed in one ``struct.pack`` call and its bytes are then laid into a buffer
+    of template rows with extended-slice assignments (byte k of every row's field in one C loop). For a
+    50,000-row request that is ~5 ms instead of ~15 ms for per-row packing (and psycopg's ``write_row``
+    is slower still; see tests/metrics/test_storage.py)."""
     n = len(values)
-    parts = [_HEADER]
-    epoch = _PG_EPOCH_US
-    for start in range(0, n, _ROWS_PER_PACK):
-        stop = min(start + _ROWS_PER_PACK, n)
-        flat: list[Any] = []
-        extend = flat.extend
-        for t, sid, v in zip(times_us[start:stop], series_ids[start:stop], values[start:stop], strict=True):
-            extend((3, 8, t - epoch, 4, sid, 8, v))
-        packer = _CHUNK if stop - start == _ROWS_PER_PACK else _pack_chunk(stop - start)
-        parts.append(packer.pack(*flat))
-    parts.append(_TRAILER)
-    return b"".join(parts)
+    if not n:
+        return _HEADER + _TRAILER
+    buf = bytearray(_TEMPLATE * n)
+    stride = _ROW_SIZE
+    times = struct.pack(f">{n}q", *map(sub, times_us, repeat(_PG_EPOCH_US, n)))
+    for k in range(8):
+        buf[_TIME_AT + k::stride] = times[k::8]
+    ids = struct.pack(f">{n}i", *series_ids)
+    for k in range(4):
+        buf[_SID_AT + k::stride] = ids[k::4]
+    floats = struct.pack(f">{n}d", *values)
+    for k in range(8):
+        buf[_VALUE_AT + k::stride] = floats[k::8]
+    return b"".join((_HEADER, buf, _TRAILER))
 
 
-def copy_samples(cursor: Any, times_us: Sequence[int], series_ids: Sequence[int], values: Sequence[float]) -> int:
+def sort_rows(
+    times_us: Sequence[int], series_ids: Sequence[int], values: Sequence[float]
+) -> tuple[Sequence[int], Sequence[int], Sequence[float]]:
+    """The rows ordered by (series_id, time), as three sequences.
+
+    Rows sorted by series make consecutive index insertions land on the same B-tree leaf: measured 2x
+    faster COPY into the (series_id, time) index than the arrival order (usually all series of one
+    timestamp, then the next). Requests nearly always arrive in time order, so one stable sort by series
+    id is enough (checked in C first); otherwise a sort by time comes first. The order also makes the last
+    row of each series its newest sample, which the hot tier wants."""
+    n = len(values)
+    if n < 2:
+        return times_us, series_ids, values
+    if all(map(le, times_us, islice(times_us, 1, None))):
+        order = sorted(range(n), key=series_ids.__getitem__)
+    else:
+        order = sorted(range(n), key=times_us.__getitem__)
+        order.sort(key=series_ids.__getitem__)
+    pick = itemgetter(*order)
+    return pick(times_us), pick(series_ids), pick(values)
+
+
+def copy_samples(
+    cursor: Any,
+    times_us: Sequence[int],
+    series_ids: Sequence[int],
+    values: Sequence[float],
+    *,
+    latest: dict[int, tuple[int, float]] | None = None,
+) -> int:
     """Binary COPY the samples through ``cursor`` (a Django cursor on the psycopg 3 connection), inside
-    the caller's transaction; returns the row count."""
+    the caller's transaction, in one COPY statement; returns the row count. When ``latest`` is given it is
+    filled with the newest ``(time_us, value)`` of each series id (from the sorted rows, at C speed)."""
     if not values:
         return 0
-    # Rows sorted by series make consecutive index insertions land on the same B-tree leaf: measured 2x
-    # faster COPY into the (series_id, time) index than the arrival order (usually all series of one
-    # timestamp, then the next). A stable sort keeps each series' samples in arrival (time) order.
-    order = sorted(range(len(values)), key=series_ids.__getitem__)
-    times_us = [times_us[i] for i in order]
-    series_ids = [series_ids[i] for i in order]
-    values = [values[i] for i in order]
+    times_us, series_ids, values = sort_rows(times_us, series_ids, values)
     data = binary_copy_buffer(times_us, series_ids, values)
     with cursor.copy(COPY_SQL) as copy:
         copy.write(data)
+    if latest is not None:
+        # Rows are sorted by (series, time): the last pair kept for each id is its newest sample.
+        latest.update(zip(series_ids, zip(times_us, values, strict=True), strict=True))
     return len(values)
 
 
