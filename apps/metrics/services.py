@@ -81,7 +81,13 @@ def ingest(*, token: Any, result: ParseResult, now: dt.datetime) -> IngestSummar
     org_id = organization.pk
     summary = IngestSummary(errors=result.errors, skipped=result.skipped)
 
-    unique = dict.fromkeys(result.keys)
+    # Series keys are nested tuples whose hash CPython recomputes on every lookup (~180 ns for a TSBS key),
+    # and parsers hand out one interned object per series: so samples are mapped by object identity (an
+    # int hash) and only the distinct objects are hashed by value. ``keys`` stays referenced, so ids
+    # cannot be reused by other objects meanwhile.
+    keys = result.keys
+    objects = dict(zip(map(id, keys), keys, strict=True))
+    unique = dict.fromkeys(objects.values())
     names = host_labels()
     host_by_key: dict[SeriesKey, str | None] = {key: _host_from_labels(key[1], names) for key in unique}
     wanted = {name for name in host_by_key.values() if name} | set(result.hosts)
@@ -100,7 +106,8 @@ def ingest(*, token: Any, result: ParseResult, now: dt.datetime) -> IngestSummar
         )
         if result.units:
             _update_units(ids, result.units)
-        series_ids = list(map(ids.__getitem__, result.keys))
+        id_of_object = {oid: ids[key] for oid, key in objects.items()}
+        series_ids = list(map(id_of_object.__getitem__, map(id, keys)))
         latest: dict[int, tuple[int, float]] = {}
         with connection.cursor() as cursor:
             summary.accepted = storage.copy_samples(cursor, result.times_us, series_ids, result.values,

@@ -89,8 +89,9 @@ def copy_samples(
     with cursor.copy(COPY_SQL) as copy:
         copy.write(data)
     if latest is not None:
-        # Rows are sorted by (series, time): the last pair kept for each id is its newest sample.
-        latest.update(zip(series_ids, zip(times_us, values, strict=True), strict=True))
+        # Rows are sorted by (series, time): the last row index kept for each id is its newest sample.
+        for sid, row in dict(zip(series_ids, range(len(values)), strict=True)).items():
+            latest[sid] = (times_us[row], values[row])
     return len(values)
 
 
