@@ -2,6 +2,8 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/0 \\
       .venv/bin/python bench/query.py [--hosts 100] [--days 7] [--runs 50] [--workers 2] [--redis-db 14] [--keep-db]
+    # then, on the kept database, only the query side (seconds instead of ~12 minutes of loading):
+    ... bench/query.py --reuse [--settings MODULE] [--queries q1,q3] [--no-sizes]
 
 It starts its own server with production settings (``bench/_server.py``: fresh database
 ``fiberstack_bench_query``, Redis database ``--redis-db`` flushed first, ``--workers`` daphne processes
@@ -29,6 +31,13 @@ on one socket), then:
 5. prints bytes per stored row for raw and each tier (``pg_total_relation_size`` summed over
    partitions, indexes included, divided by rows; for tiers also per raw value represented).
 
+``--keep-db`` keeps the database (and the Redis database) after the run; ``--reuse`` then skips steps 1-3
+on it: it issues a fresh read token, takes the newest sample's time as the workload's end (the queries
+ask for the same hours as the run that loaded it), refills the hot tier from the raw table if Redis lost
+it, and measures. ``--settings`` runs the server with another ``DJANGO_SETTINGS_MODULE`` (a module on
+``PYTHONPATH`` that imports ``fiberstack.settings.prod`` and changes one thing) to measure a settings change
+before committing it.
+
 Targets (issue #4): q1 <= 5 ms, q2 <= 20 ms, q3 <= 10 ms. Exit status 1 when a query fails.
 """
 
@@ -50,7 +59,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _tsbs
-from _server import BenchServer
+from _server import ORG_SLUG, BenchServer
 
 INTERVAL = 10
 
@@ -63,7 +72,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="daphne worker processes")
     parser.add_argument("--db-name", default="fiberstack_bench_query")
     parser.add_argument("--redis-db", type=int, default=14, help="Redis database used and flushed (default 14)")
-    parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--keep-db", action="store_true", help="keep the database and Redis data afterwards")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure on a database kept by an earlier --keep-db run (no load, no rollups)")
+    parser.add_argument("--settings", default="fiberstack.settings.prod", help="DJANGO_SETTINGS_MODULE of the server")
+    parser.add_argument("--queries", default="q1,q2,q3", help="which queries to time (comma-separated)")
+    parser.add_argument("--no-sizes", action="store_true", help="skip the bytes-per-value table")
     args = parser.parse_args(argv)
     if args.runs < 20:
         parser.error("--runs must be at least 20")
@@ -190,23 +204,62 @@ def p95(values: list[float]) -> float:
     return ordered[max(math.ceil(0.95 * len(ordered)) - 1, 0)]
 
 
+def reuse(server: BenchServer) -> tuple[int, int]:
+    """Attach to a kept database: a fresh read token, the workload's end and the raw value count."""
+    env = server.env()
+    server.read_token = server.manage("issue_token", ORG_SLUG, f"bench-read-{int(time.time())}", "--scope", "read",
+                                      env=env).splitlines()[-1]
+    with psycopg.connect(server.database_url) as conn:
+        newest = conn.execute("SELECT extract(epoch FROM max(time))::bigint FROM metrics_sample").fetchone()[0]
+        values = conn.execute("SELECT count(*) FROM metrics_sample").fetchone()[0]
+    if newest is None:
+        raise SystemExit(f"{server.db_name} holds no samples: load it first with --keep-db")
+    # The hot tier lives in Redis; a flushed Redis would turn q3 into the raw-table fallback.
+    print(server.manage("shell", "-c", (
+        "from django.db import connection\n"
+        "from apps.metrics import hot\n"
+        "from apps.metrics.models import Series\n"
+        "org = Series.objects.values_list('organization_id', flat=True).first()\n"
+        "ids = list(Series.objects.filter(organization_id=org).values_list('id', flat=True))\n"
+        "if len(hot.latest_values(org, ids)) < len(ids):\n"
+        "    with connection.cursor() as c:\n"
+        "        c.execute('SELECT i.id, x.t, x.v FROM unnest(%s::int[]) i(id) CROSS JOIN LATERAL (SELECT '\n"
+        "                  '(extract(epoch FROM time) * 1000000)::bigint t, value v FROM metrics_sample '\n"
+        "                  'WHERE series_id = i.id ORDER BY time DESC LIMIT 1) x', [ids])\n"
+        "        rows = c.fetchall()\n"
+        "    hosts = dict(Series.objects.filter(id__in=ids).values_list('id', 'host_id'))\n"
+        "    hot.store_latest(org, {sid: (t, v) for sid, t, v in rows}, hosts)\n"
+        "    print(f'hot tier refilled: {len(rows)} series')\n"
+        "else:\n"
+        "    print(f'hot tier holds all {len(ids)} series')\n"
+    ), env=env).splitlines()[-1], flush=True)
+    return int(newest), int(values)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     server = BenchServer(base_database_url=os.environ["DATABASE_URL"],
                          base_redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-                         redis_db=args.redis_db, db_name=args.db_name, workers=args.workers, keep_db=args.keep_db)
-    end_s = int(time.time()) // 60 * 60 - 60
-    print(f"preparing {args.db_name} ...", flush=True)
-    server.prepare()
+                         redis_db=args.redis_db, db_name=args.db_name, workers=args.workers,
+                         keep_db=args.keep_db or args.reuse, extra_env={"DJANGO_SETTINGS_MODULE": args.settings})
+    wanted = {q.strip() for q in args.queries.split(",") if q.strip()}
+    if args.reuse:
+        print(f"reusing {args.db_name} ...", flush=True)
+        end_s, values = reuse(server)
+    else:
+        end_s = int(time.time()) // 60 * 60 - 60
+        print(f"preparing {args.db_name} ...", flush=True)
+        server.prepare()
     try:
         server.start()
-        post(server, newest_tick(args.hosts, end_s))
-        values, load_s = load_history(server, args.days, end_s)
-        print(f"loaded {values:,} raw values in {load_s:.1f} s", flush=True)
-        started = time.perf_counter()
-        rollup_note = run_rollups(server)
-        rollup_s = time.perf_counter() - started
-        print(f"rollups: {rollup_note} ({values / rollup_s:,.0f} raw values/s)", flush=True)
+        if not args.reuse:
+            post(server, newest_tick(args.hosts, end_s))
+            values, load_s = load_history(server, args.days, end_s)
+            print(f"loaded {values:,} raw values in {load_s:.1f} s", flush=True)
+            started = time.perf_counter()
+            rollup_note = run_rollups(server)
+            rollup_s = time.perf_counter() - started
+            print(f"rollups: {rollup_note} ({values / rollup_s:,.0f} raw values/s)", flush=True)
 
         hour_end = end_s // 3600 * 3600
         queries = {
@@ -221,19 +274,22 @@ def main(argv: list[str] | None = None) -> int:
         }
         targets = [5.0, 20.0, 10.0]
         print(f"\n{args.hosts} hosts x 10 fields, {args.days:g} days at {INTERVAL} s = {values:,} raw values; "
-              f"{args.workers} daphne workers, prod settings; {args.runs} runs each\n")
+              f"{args.workers} daphne workers, {args.settings}; {args.runs} runs each\n")
         print(f"{'query':46} {'tier':>5} {'series':>6} {'points':>7} {'median ms':>10} {'p95 ms':>8} {'target':>7}")
         for (label, path), target in zip(queries.items(), targets, strict=True):
+            if label[:2] not in wanted:
+                continue
             latencies, body = timed(server, path, args.runs)
             series = body.get("series", [])
             points = sum(len(s.get("points", [])) for s in series) or len(series)
             print(f"{label:46} {body.get('tier', 'hot'):>5} {len(series):>6} {points:>7} "
-                  f"{statistics.median(latencies):>10.2f} {p95(latencies):>8.2f} {target:>7.0f}")
-        print(f"\n{'storage':8} {'rows':>12} {'raw values':>12} {'MB':>9} {'B/row':>7} {'B/raw value':>12}")
-        for name, rows, represented, size in sizes(server):
-            per_value = size / represented if represented else 0
-            print(f"{name:8} {rows:>12,} {represented:>12,} {size / 2**20:>9.1f} {size / max(rows, 1):>7.1f} "
-                  f"{per_value:>12.2f}")
+                  f"{statistics.median(latencies):>10.2f} {p95(latencies):>8.2f} {target:>7.0f}", flush=True)
+        if not args.no_sizes:
+            print(f"\n{'storage':8} {'rows':>12} {'raw values':>12} {'MB':>9} {'B/row':>7} {'B/raw value':>12}")
+            for name, rows, represented, size in sizes(server):
+                per_value = size / represented if represented else 0
+                print(f"{name:8} {rows:>12,} {represented:>12,} {size / 2**20:>9.1f} {size / max(rows, 1):>7.1f} "
+                      f"{per_value:>12.2f}")
     finally:
         server.stop()
     return 0

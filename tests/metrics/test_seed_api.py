@@ -153,3 +153,19 @@ def test_latest_other_org_gets_nothing(org: Any, write_token: str, api_client: A
 def test_latest_bad_matcher_is_400(org: Any, read_token: str, api_client: Any) -> None:
     response = api_client(token=read_token).get("/api/v1/metrics/latest", {"labels": "nonsense"})
     assert response.status_code == 400 and response.json()["parameter"] == "labels"
+
+
+def test_latest_lists_series_created_after_an_earlier_read(org: Any, write_token: str, read_token: str,
+                                                           api_client: Any) -> None:
+    """The series catalogue cache (apps.metrics.query.CATALOGUE) must not hide a series born after a read."""
+    reader = api_client(token=read_token)
+    assert post("/api/v1/write?precision=ns", LINES, token=write_token).status_code == 204
+    assert len(reader.get("/api/v1/metrics/latest", {"labels": '__name__=~"cpu_.*"'}).json()["series"]) == 6
+    late = f"cpu,hostname=h9 usage_steal=1.5 {int(NOW.timestamp() * 1e9)}"
+    assert post("/api/v1/write?precision=ns", late, token=write_token).status_code == 204
+    series = reader.get("/api/v1/metrics/latest", {"labels": '__name__=~"cpu_.*"'}).json()["series"]
+    assert len(series) == 7
+    assert next(s for s in series if s["host"] == "h9")["labels"] == {"hostname": "h9"}
+    points = reader.get("/api/v1/metrics", {"name": "cpu_usage_steal", "start": int(NOW.timestamp()) - 60,
+                                            "end": int(NOW.timestamp()) + 60}).json()["series"]
+    assert [(s["host"], s["unit"], s["points"]) for s in points] == [("h9", "", [[NOW.timestamp(), 1.5]])]
