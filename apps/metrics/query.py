@@ -312,6 +312,26 @@ def _catalogue_rows(org_id: int, series_ids: list[int]) -> dict[int, CatalogueEn
 CATALOGUE = SeriesCatalogue()
 
 
-def select_series_ids(queryset: QuerySet, limit: int) -> list[int]:
-    """Ids of the selected series ordered by name then id (the read API's order), at most ``limit``."""
-    return list(queryset.order_by("name", "id").values_list("id", flat=True)[:limit])
+def select_series_ids(organization: Any, *, name: str | None = None, host: str | None = None,
+                      labels: str | None = None, selectors: list[str] | None = None, limit: int) -> list[int]:
+    """Ids of the organization's series matching the read API's filters (``select_series``), ordered by name
+    then id, at most ``limit``. The SQL Django compiles depends only on these arguments, so it is compiled
+    once per distinct filter and kept (compiling cost more than running it for a one-host query)."""
+    key = (organization.pk, name, host, labels, tuple(selectors or ()), limit)
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        from apps.metrics.models import Series
+
+        selected = select_series(Series.objects.for_org(organization), name=name, host=host, labels=labels,
+                                 selectors=selectors)
+        compiled = selected.order_by("name", "id").values_list("id", flat=True)[:limit].query.sql_with_params()
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.clear()
+        _COMPILED[key] = compiled
+    with connection.cursor() as cursor:
+        cursor.execute(*compiled)
+        return [row[0] for row in cursor.fetchall()]
+
+
+_COMPILED: dict[tuple, tuple[str, tuple]] = {}
+_COMPILED_MAX = 512

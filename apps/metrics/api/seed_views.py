@@ -164,10 +164,9 @@ class LatestValuesView(OrgScopedMixin, APIView):
         params = request.query_params
         max_series = int(getattr(settings, "FIBERSTACK_QUERY_MAX_SERIES", 1000))
         try:
-            selected = query.select_series(Series.objects.for_org(request.organization), name=params.get("name"),
-                                           host=params.get("host"), labels=params.get("labels"),
-                                           selectors=_selectors(request))
-            ids = query.select_series_ids(selected, max_series + 1)
+            ids = query.select_series_ids(request.organization, name=params.get("name"), host=params.get("host"),
+                                          labels=params.get("labels"), selectors=_selectors(request),
+                                          limit=max_series + 1)
         except query.QueryError as exc:
             return _bad_parameter(exc)
         except DataError as exc:

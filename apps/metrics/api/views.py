@@ -97,11 +97,9 @@ class MetricsQueryView(OrgScopedMixin, APIView):
         percentiles = read.parse_percentiles(params.get("percentiles"), agg)
         max_series = int(getattr(settings, "FIBERSTACK_QUERY_MAX_SERIES", 1000))
         max_points = int(getattr(settings, "FIBERSTACK_QUERY_MAX_POINTS", 500_000))
-        selected = query.select_series(
-            Series.objects.for_org(request.organization), name=params.get("name"), host=params.get("host"),
-            labels=params.get("labels"), selectors=_selectors(request),
-        )
-        ids = query.select_series_ids(selected, max_series + 1)
+        ids = query.select_series_ids(request.organization, name=params.get("name"), host=params.get("host"),
+                                      labels=params.get("labels"), selectors=_selectors(request),
+                                      limit=max_series + 1)
         if len(ids) > max_series:
             raise query.QueryError("name", f"more than {max_series} series match: narrow the query with name, "
                                            "host or labels")
