@@ -41,7 +41,7 @@ from apps.metrics import retention
 from apps.metrics.query import QueryError
 from apps.metrics.rollups.sql import raw_buckets_select
 from apps.metrics.rollups.storage import COLUMNS
-from apps.metrics.rollups.tiers import BY_NAME, RAW_NAME, TIER_NAMES, TIERS
+from apps.metrics.rollups.tiers import BY_NAME, EPOCH_SQL, RAW_NAME, TIER_NAMES, TIERS
 from apps.metrics.sketch_sql import merge_sketches_sql, quantile_sql
 from apps.metrics.storage import TABLE as RAW_TABLE
 
@@ -218,7 +218,9 @@ def _fetch_raw_steps(plan: Plan, series_ids: list[int], agg: str) -> Answer:
 
 
 def _step_bucket(step: int) -> str:
-    return f"(floor(extract(epoch FROM bucket) / {int(step)}) * {int(step)})"
+    # Grouped as a timestamp and turned into epoch seconds only per output row: floor(extract(...) / step)
+    # did numeric division on every rollup row (and psycopg parsed the numeric results as Decimal).
+    return f"date_bin(INTERVAL '{int(step)} seconds', bucket, {EPOCH_SQL})"
 
 
 def tier_watermark(tier: str) -> dt.datetime | None:
@@ -256,7 +258,7 @@ def _fetch_rollup_steps(plan: Plan, series_ids: list[int], agg: str) -> Answer:
             group_by={"series_id": "s.series_id", "b": _step_bucket(step).replace("bucket", "s.bucket")},
             counts_type="bigint",
         )
-        sql = f"""SELECT st.series_id, st.b, st.c, st.s, st.lo, st.hi,
+        sql = f"""SELECT st.series_id, extract(epoch FROM st.b)::bigint, st.c, st.s, st.lo, st.hi,
             {quantile_sql("m.sketch_keys", "m.sketch_counts", str(PERCENTILES[agg]))}
         FROM (SELECT series_id, {_step_bucket(step)} AS b, sum(count) AS c, sum(sum) AS s, min(min) AS lo,
                      max(max) AS hi
@@ -264,9 +266,9 @@ def _fetch_rollup_steps(plan: Plan, series_ids: list[int], agg: str) -> Answer:
         JOIN ({merged}) AS m ON m.series_id = st.series_id AND m.b = st.b
         ORDER BY 1, 2"""  # noqa: S608
     else:
-        sql = f"""SELECT series_id, {_step_bucket(step)} AS b, sum(count), sum(sum), min(min), max(max),
-            {_ROLLUP_STEP_AGGS[agg]}
-        FROM {source} AS r GROUP BY 1, 2 ORDER BY 1, 2"""  # noqa: S608
+        sql = f"""SELECT series_id, extract(epoch FROM {_step_bucket(step)})::bigint AS b, sum(count), sum(sum),
+            min(min), max(max), {_ROLLUP_STEP_AGGS[agg]}
+        FROM {source} AS r GROUP BY series_id, {_step_bucket(step)} ORDER BY 1, 2"""  # noqa: S608
     return _collect(sql, params)
 
 
