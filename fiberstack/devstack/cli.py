@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +31,14 @@ from fiberstack.devstack.config import (
 from fiberstack.devstack.postgres import PostgresCluster
 from fiberstack.devstack.processes import Supervisor
 from fiberstack.devstack.redis import RedisServer
-from fiberstack.devstack.system import DevstackError, exclusive_lock, port_accepts, say
+from fiberstack.devstack.system import (
+    DevstackError,
+    apt_install,
+    exclusive_lock,
+    is_root,
+    port_accepts,
+    say,
+)
 
 PYTEST_NO_TESTS_COLLECTED = 5
 WEB_START_TIMEOUT = 90
@@ -233,7 +241,23 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+# Real agent clients some tests drive end to end (tests skip, naming the package, where it is missing).
+TEST_CLIENT_PACKAGES = {"influx": "influxdb-client"}
+
+
+def install_test_clients() -> None:
+    """Best effort: as root on Debian, install the agent clients the suite drives for real."""
+    missing = [package for binary, package in TEST_CLIENT_PACKAGES.items() if shutil.which(binary) is None]
+    if not missing or not is_root():
+        return
+    try:
+        apt_install(missing, "test clients missing")
+    except DevstackError as exc:
+        say(f"warning: {exc}; the tests that need {', '.join(missing)} will be skipped")
+
+
 def cmd_test(args: Sequence[str]) -> int:
+    install_test_clients()
     layout = layout_from_env()
     env = stack_env(layout, redis_db=REDIS_DB_TEST)
     env["DJANGO_SETTINGS_MODULE"] = SETTINGS_TEST
