@@ -1,6 +1,6 @@
-"""Building metric queries: series selection (name, host, label matchers) and point retrieval from a
-storage *tier*. Only the raw tier exists so far; the rollups issue adds 1m/5m/1h/1d tiers as further
-``Tier`` implementations and teaches ``pick_tier`` to choose among them — the API view does not change.
+"""Building metric queries: parameter parsing, series selection (name, host, label matchers) and the
+per-process series catalogue. Which tier answers, and the point retrieval from it, live in
+``apps/metrics/rollups/read.py``.
 
 Label matchers follow PromQL: ``name="v"``, ``name!="v"``, ``name=~"re"``, ``name!~"re"``; regexes are
 fully anchored, a missing label counts as the empty string (so ``x=""`` matches series without ``x``),
@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from django.db import connection
 from django.db.models import Q, QuerySet, TextField, Value
@@ -25,16 +25,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce
 
 from apps.metrics.ingest.native_json import parse_timestamp
-from apps.metrics.storage import TABLE
 
-AGGREGATES: dict[str, str] = {
-    "avg": "avg(value)",
-    "min": "min(value)",
-    "max": "max(value)",
-    "sum": "sum(value)",
-    "count": "count(*)::float8",
-    "last": "(array_agg(value ORDER BY time DESC))[1]",
-}
 DEFAULT_RANGE = dt.timedelta(hours=1)
 
 _MATCHER_RE = re.compile(
@@ -179,59 +170,6 @@ def parse_step(value: str | None) -> int | None:
     if not math.isfinite(step) or step < 1 or step != int(step):
         raise QueryError("step", "step must be a whole number of seconds, at least 1")
     return int(step)
-
-
-def parse_agg(value: str | None, step: int | None) -> str:
-    agg = (value or "avg").lower()
-    if agg not in AGGREGATES:
-        raise QueryError("agg", f"agg must be one of {', '.join(AGGREGATES)}, not {value!r}")
-    return agg
-
-
-class Tier(Protocol):
-    name: str
-
-    def fetch(self, series_ids: list[int], start: dt.datetime, end: dt.datetime, step: int | None, agg: str,
-              max_points: int) -> dict[int, list[list[float]]]: ...
-
-
-class RawTier:
-    """Points straight from the raw samples table; with a step, buckets aligned to multiples of the step
-    since the epoch (so the same bucket means the same thing in every query and, later, every tier)."""
-
-    name = "raw"
-
-    def fetch(self, series_ids: list[int], start: dt.datetime, end: dt.datetime, step: int | None, agg: str,
-              max_points: int) -> dict[int, list[list[float]]]:
-        if not series_ids:
-            return {}
-        if step is None:
-            sql = (f"SELECT series_id, extract(epoch FROM time)::float8, value FROM {TABLE} "  # noqa: S608
-                   "WHERE series_id = ANY(%s) AND time >= %s AND time <= %s ORDER BY series_id, time LIMIT %s")
-            params: list[Any] = [series_ids, start, end, max_points + 1]
-        else:
-            bucket = "floor(extract(epoch FROM time)::float8 / %s) * %s"
-            sql = (f"SELECT series_id, {bucket} AS bucket, {AGGREGATES[agg]} FROM {TABLE} "  # noqa: S608
-                   "WHERE series_id = ANY(%s) AND time >= %s AND time <= %s "
-                   "GROUP BY series_id, bucket ORDER BY series_id, bucket LIMIT %s")
-            params = [step, step, series_ids, start, end, max_points + 1]
-        out: dict[int, list[list[float]]] = {}
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        if len(rows) > max_points:
-            raise QueryError("step", f"more than {max_points} points in range: shorten it or use a larger step")
-        for series_id, t, value in rows:
-            out.setdefault(series_id, []).append([int(t) if step else t, value])
-        return out
-
-
-RAW = RawTier()
-
-
-def pick_tier(start: dt.datetime, end: dt.datetime, step: int | None) -> Tier:
-    """The tier that answers a range at a resolution. Raw only, until rollups exist."""
-    return RAW
 
 
 class SeriesCatalogue:
