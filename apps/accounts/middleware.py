@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 
 from apps.accounts.services import record_session_activity
@@ -22,6 +22,9 @@ from apps.core.middleware import client_ip
 # Token-authenticated doors (REST API, Influx/Prometheus-compatible ingest) and probes: no session to
 # verify. Matched as whole path segments so an organization slug like "writers" is not exempt.
 EXEMPT_PATHS = ("/api", "/write", "/ping", "/query", "/healthz", "/readyz")
+# Of those, the ones that also answer a session cookie: an unverified session gets a JSON 403 there, so
+# the API is not a way around the second factor.
+SESSION_API_PATHS = ("/api",)
 SESSION_TOUCH_SECONDS = 60
 
 
@@ -29,7 +32,11 @@ def _is_exempt(path: str) -> bool:
     static_url = settings.STATIC_URL or ""
     if static_url.startswith("/") and path.startswith(static_url):
         return True
-    return any(path == prefix or path.startswith(prefix + "/") for prefix in EXEMPT_PATHS)
+    return _matches(path, EXEMPT_PATHS)
+
+
+def _matches(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
 
 
 def _redirect_with_next(url_name: str, next_url: str) -> HttpResponseRedirect:
@@ -60,7 +67,16 @@ class TwoFactorEnforcementMiddleware:
         if match is not None and match.view_name == "admin:login":
             return _redirect_with_next("accounts:login", request.GET.get("next") or reverse("admin:index"))
         user = request.user
-        if not user.is_authenticated or _is_exempt(request.path_info):
+        if not user.is_authenticated:
+            return None
+        if _is_exempt(request.path_info):
+            # request.user here comes from the session cookie (tokens are checked later, by DRF).
+            if _matches(request.path_info, SESSION_API_PATHS) and not user.is_verified() and (  # type: ignore[union-attr]
+                has_two_factor(user) or two_factor_required(user)
+            ):
+                return JsonResponse({"detail": "Two-factor verification is required for this session: sign in "
+                                               "again with your authenticator code, or use an agent token."},
+                                    status=403)
             return None
         if match is not None and match.namespace == "accounts":
             return None
