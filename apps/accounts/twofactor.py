@@ -67,3 +67,14 @@ def qr_svg(data: str) -> str:
 def backup_codes_remaining(user: Any) -> int:
     device = StaticDevice.objects.filter(user=user, confirmed=True).first()
     return device.token_set.count() if device else 0
+
+
+def session_passes_two_factor(user: Any, session: Any) -> bool:
+    """For websockets, which OTPMiddleware never sees: whether this session may act as `user` — it was
+    verified with a code (django_otp keeps the device id in the session), or the user neither has a
+    device nor is forced to enrol."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    if session is not None and session.get(DEVICE_ID_SESSION_KEY):
+        return True
+    return not has_two_factor(user) and not two_factor_required(user)

@@ -7,6 +7,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from apps.accounts.twofactor import session_passes_two_factor
 from apps.hosts.live import hosts_group
 from apps.organizations.models import Membership
 
@@ -15,21 +16,26 @@ CLOSE_FORBIDDEN = 4403
 
 
 @database_sync_to_async
-def _membership_org_id(user: Any, slug: str) -> int | None:
+def _membership_org_id(user: Any, slug: str, session: Any) -> int | None:
+    """The organization id when `user` is a member and this session passed two-factor where required."""
+    if not session_passes_two_factor(user, session):
+        return None
     return (Membership.objects.filter(user=user, organization__slug=slug, organization__is_active=True)
             .values_list("organization_id", flat=True).first())
 
 
 class HostsConsumer(AsyncJsonWebsocketConsumer):
-    """Relays `hosts.update` events of one organization to a member's browser. Anonymous users and
-    non-members are refused the same way, so the socket does not reveal which organizations exist."""
+    """Relays `hosts.update` events of one organization to a member's browser. Anonymous users,
+    non-members and sessions that skipped a required second factor are refused the same way, so the
+    socket does not reveal which organizations exist."""
 
     group_name: str | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         slug = self.scope["url_route"]["kwargs"]["org_slug"]
-        org_id = await _membership_org_id(user, slug) if user is not None and user.is_authenticated else None
+        authenticated = user is not None and user.is_authenticated
+        org_id = await _membership_org_id(user, slug, self.scope.get("session")) if authenticated else None
         if org_id is None:
             # Accept, then close with 4403: a refused handshake reaches the browser only as 1006, which
             # it cannot tell from a network error and would retry forever.

@@ -79,3 +79,17 @@ async def test_session_cookie_authenticates_through_the_asgi_application(org, ed
     await sync_to_async(broadcast_hosts_update)(org.pk, {"removed": ["x"]})
     assert await communicator.receive_json_from(timeout=2) == {"type": "hosts.update", "removed": ["x"]}
     await communicator.disconnect()
+
+
+async def test_a_session_that_skipped_a_required_second_factor_is_refused(org, owner, settings):
+    """An owner under enforced 2FA who signed in with the password only must not get live data."""
+    from fiberstack.asgi import application as asgi_application
+
+    settings.FIBERSTACK_REQUIRE_2FA_FOR_ADMINS = True
+    client = Client()
+    await sync_to_async(client.force_login)(owner)  # password-only session: not OTP-verified
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    communicator = WebsocketCommunicator(asgi_application, f"/ws/{org.slug}/hosts/",
+                                         headers=[(b"cookie", cookie), (b"origin", b"http://localhost")])
+    await communicator.connect()
+    await _assert_refused(communicator)
