@@ -26,6 +26,7 @@ urlpatterns = [
     path("", include("apps.metrics.compat_urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("", include("apps.accounts.home_urls")),
+    path("<slug:org_slug>/", include("apps.dashboards.urls")),
     path("<slug:org_slug>/", include("apps.organizations.urls")),
     path("<slug:org_slug>/audit/", include("apps.audit.urls")),
     path("<slug:org_slug>/hosts/", include("apps.hosts.urls")),

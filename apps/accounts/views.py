@@ -75,7 +75,7 @@ def home(request: HttpRequest) -> HttpResponse:
     """Send the user to their first organization, or show that they have none."""
     membership = request.user.memberships.select_related("organization").order_by("organization__name").first()
     if membership is not None:
-        return redirect("organizations:overview", org_slug=membership.organization.slug)
+        return redirect("dashboards:overview", org_slug=membership.organization.slug)
     return render(request, "accounts/no_organization.html")
 
 

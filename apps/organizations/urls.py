@@ -9,6 +9,5 @@ from apps.organizations import views
 app_name = "organizations"
 
 urlpatterns = [
-    path("", views.overview, name="overview"),
     path("tokens/", views.token_list, name="tokens"),
 ]

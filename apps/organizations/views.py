@@ -1,4 +1,4 @@
-"""Organization pages: the overview and the organization's agent tokens."""
+"""Organization pages: the organization's agent tokens (the overview at /<org_slug>/ is apps.dashboards)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,6 @@ from apps.core.roles import Role
 from apps.organizations.forms import TokenForm
 from apps.organizations.models import AgentToken
 from apps.organizations.services import issue_token, revoke_token
-
-
-@login_required
-def overview(request: HttpRequest, org_slug: str) -> HttpResponse:
-    require_role(request, Role.VIEWER)
-    return render(request, "organizations/overview.html", {"organization": request.organization})
 
 
 @login_required

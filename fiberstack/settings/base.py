@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.hosts",
     "apps.metrics",
+    "apps.dashboards",
 ]
 
 MIDDLEWARE = [
@@ -131,8 +132,12 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
 NODE_MODULES_DIR = BASE_DIR / "node_modules"
+# Browser libraries come from npm (package.json "dependencies", `npm ci`) and are served like our own
+# static files: no CDN, works offline, and collectstatic/whitenoise version them. A checkout without
+# node_modules still starts (charts say the library is missing) instead of failing the system checks.
+_NPM_STATIC = [("vendor/uplot", NODE_MODULES_DIR / "uplot" / "dist")]
+STATICFILES_DIRS = [BASE_DIR / "static", *(entry for entry in _NPM_STATIC if entry[1].is_dir())]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

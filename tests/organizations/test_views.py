@@ -1,5 +1,5 @@
-"""Organization pages (/<org>/ and /<org>/tokens/): roles, other organizations, sign-in, tokens shown
-once, audited revocation, and CSRF."""
+"""Organization pages (/<org>/tokens/; the overview at /<org>/ is tests/dashboards): roles, other
+organizations, sign-in, tokens shown once, audited revocation, and CSRF."""
 
 from __future__ import annotations
 
@@ -27,10 +27,6 @@ def _tokens_url(org) -> str:
 
 
 @pytest.mark.parametrize(("name", "role", "status"), [
-    ("organizations:overview", Role.OWNER, 200),
-    ("organizations:overview", Role.ADMIN, 200),
-    ("organizations:overview", Role.EDITOR, 200),
-    ("organizations:overview", Role.VIEWER, 200),
     ("organizations:tokens", Role.OWNER, 200),
     ("organizations:tokens", Role.ADMIN, 200),
     ("organizations:tokens", Role.EDITOR, 403),
@@ -49,12 +45,12 @@ def test_issuing_a_token_needs_admin(user_with_role, org, role, status):
     assert AgentToken.objects.for_org(org).filter(name="ci").exists() == (status == 200)
 
 
-@pytest.mark.parametrize("name", ["organizations:overview", "organizations:tokens"])
+@pytest.mark.parametrize("name", ["organizations:tokens"])
 def test_pages_other_org_gets_404(other_org_user, org, name):
     assert _client(other_org_user).get(reverse(name, args=[org.slug])).status_code == 404
 
 
-@pytest.mark.parametrize("name", ["organizations:overview", "organizations:tokens"])
+@pytest.mark.parametrize("name", ["organizations:tokens"])
 def test_unknown_org_gets_the_same_404(owner, name):
     assert _client(owner).get(reverse(name, args=["no-such-org"])).status_code == 404
 
@@ -75,7 +71,7 @@ def test_revoking_another_orgs_token_from_my_page_gets_404(owner, org, other_org
     assert foreign.revoked_at is None
 
 
-@pytest.mark.parametrize("name", ["organizations:overview", "organizations:tokens"])
+@pytest.mark.parametrize("name", ["organizations:tokens"])
 def test_anonymous_users_are_sent_to_login(client, org, name):
     url = reverse(name, args=[org.slug])
     response = client.get(url)

@@ -1,0 +1,175 @@
+"""What the overview page shows, as plain data: host status counts, the down hosts, the inventory by
+environment/datacenter, ingest activity and rollup lag. Every read is an indexed query on one
+organization's rows, so the page stays cheap for large fleets; the ingest figures (the only ones that
+scan samples) are cached for ``INGEST_CACHE_SECONDS``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.hosts.models import Host, HostStatus, stale_after
+from apps.metrics.models import Series
+from apps.metrics.rollups.jobs import lag_seconds
+from apps.metrics.rollups.read import tier_watermark
+from apps.metrics.rollups.tiers import BY_NAME, EPOCH_SQL, TIERS
+from apps.metrics.storage import TABLE as RAW_TABLE
+
+DOWN_LIST_LIMIT = 50
+GROUP_LIMIT = 100
+METRIC_NAMES_LIMIT = 500
+INGEST_WINDOW = dt.timedelta(hours=1)
+INGEST_CACHE_SECONDS = 30
+# A tier counts as lagging when it is this many buckets (plus the rollup lateness window) behind.
+LAG_WARN_BUCKETS = 2
+LAG_WARN_GRACE_SECONDS = 600
+
+
+def _status_filters(now: dt.datetime) -> dict[str, Q]:
+    """The same range conditions as HostQuerySet.filter_status, as Q objects for one aggregate pass."""
+    cutoff = now - stale_after()
+    return {
+        HostStatus.UP: Q(last_seen_at__gte=cutoff),
+        HostStatus.DOWN: Q(last_seen_at__lt=cutoff),
+        HostStatus.UNKNOWN: Q(last_seen_at__isnull=True),
+    }
+
+
+def status_counts(organization: Any, now: dt.datetime) -> dict[str, int]:
+    """Hosts per derived status (up/down/unknown) and the total, in one query."""
+    counts = Host.objects.for_org(organization).aggregate(
+        total=Count("id"), **{str(s): Count("id", filter=q) for s, q in _status_filters(now).items()}
+    )
+    return {key: int(value or 0) for key, value in counts.items()}
+
+
+def down_hosts(organization: Any, now: dt.datetime, limit: int = DOWN_LIST_LIMIT) -> list[Host]:
+    """Down hosts, longest-silent first (ascending last_seen_at: the (organization, last_seen_at) index)."""
+    return list(Host.objects.for_org(organization).filter_status(HostStatus.DOWN, now).order_by("last_seen_at", "id")
+                [:limit])
+
+
+def down_host_payload(host: Host, org_slug: str, now: dt.datetime) -> dict[str, Any]:
+    """One down host as the overview's live script renders it (JSON-safe)."""
+    assert host.last_seen_at is not None
+    return {
+        "id": str(host.public_id),
+        "label": host.label,
+        "environment": host.environment,
+        "datacenter": host.datacenter,
+        "is_active": host.is_active,
+        "last_seen_at": host.last_seen_at.isoformat(),
+        "silent_for": human_seconds((now - host.last_seen_at).total_seconds()),
+        "url": reverse("hosts:detail", args=[org_slug, host.public_id]),
+    }
+
+
+def human_seconds(seconds: float | None) -> str:
+    """A short duration ("45 s", "12 min", "3 h", "2 d"), the same steps as static/js/overview_live.js."""
+    if seconds is None:
+        return "—"
+    s = max(0, round(seconds))
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{round(s / 60)} min"
+    if s < 172800:
+        return f"{round(s / 3600)} h"
+    return f"{round(s / 86400)} d"
+
+
+def hosts_by_location(organization: Any, now: dt.datetime, limit: int = GROUP_LIMIT) -> list[dict[str, Any]]:
+    """Host counts per (environment, datacenter) with their status split; groups with down hosts first."""
+    filters = _status_filters(now)
+    rows = (
+        Host.objects.for_org(organization).order_by().values("environment", "datacenter")
+        .annotate(total=Count("id"), **{str(s): Count("id", filter=q) for s, q in filters.items()})
+        .order_by("-down", "environment", "datacenter")[:limit]
+    )
+    return list(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestActivity:
+    """Series count, samples received in the window and per-minute sample counts (epoch seconds, count)."""
+
+    series: int
+    samples: int
+    window_seconds: int
+    per_minute: list[tuple[int, int]]
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples / self.window_seconds if self.window_seconds else 0.0
+
+
+def ingest_activity(organization: Any, now: dt.datetime | None = None) -> IngestActivity:
+    """Cached per organization for a few seconds: several on-call screens polling the same page must
+    not multiply the sample scan."""
+    key = f"dashboards:ingest:{organization.public_id.hex}"
+    found = cache.get(key)
+    if isinstance(found, tuple) and len(found) == 4:
+        return IngestActivity(*found)
+    activity = _ingest_activity(organization, now or timezone.now())
+    cache.set(key, (activity.series, activity.samples, activity.window_seconds, activity.per_minute),
+              INGEST_CACHE_SECONDS)
+    return activity
+
+
+def _ingest_activity(organization: Any, now: dt.datetime) -> IngestActivity:
+    """Samples per minute over the last hour: rolled-up 1m buckets (their ``count``) before the 1m
+    watermark, raw samples after it. Both reads go through the (series_id, bucket|time) primary/index keys
+    with the organization's series ids, so the cost is one index range per series, not a table scan."""
+    ids = list(Series.objects.for_org(organization).values_list("id", flat=True))
+    window_start = BY_NAME["1m"].floor(now - INGEST_WINDOW)
+    if not ids:
+        return IngestActivity(0, 0, int(INGEST_WINDOW.total_seconds()), [])
+    watermark = max(tier_watermark("1m") or window_start, window_start)
+    sql = f"""SELECT extract(epoch FROM b)::bigint, sum(c)::bigint FROM (
+        SELECT bucket AS b, count AS c FROM {BY_NAME["1m"].table}
+        WHERE series_id = ANY(%(ids)s) AND bucket >= %(start)s AND bucket < %(wm)s
+        UNION ALL
+        SELECT date_bin(INTERVAL '60 seconds', time, {EPOCH_SQL}) AS b, count(*) AS c FROM {RAW_TABLE}
+        WHERE series_id = ANY(%(ids)s) AND time >= %(wm)s AND time <= %(end)s GROUP BY 1
+    ) AS m GROUP BY 1 ORDER BY 1"""  # noqa: S608 - table names are ours
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"ids": ids, "start": window_start, "wm": watermark, "end": now})
+        per_minute = [(int(t), int(c)) for t, c in cursor.fetchall()]
+    return IngestActivity(
+        series=len(ids),
+        samples=sum(c for _, c in per_minute),
+        window_seconds=int((now - window_start).total_seconds()),
+        per_minute=per_minute,
+    )
+
+
+def rollup_lag(now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Per tier: lag in seconds (None before its first run) and whether it is behind its normal delay."""
+    lags = lag_seconds(now)
+    rows = []
+    for tier in TIERS:
+        lag = lags.get(tier.name)
+        limit = LAG_WARN_BUCKETS * tier.seconds + LAG_WARN_GRACE_SECONDS
+        rows.append({"tier": tier.name, "seconds": lag, "lagging": lag is None or lag > limit})
+    return rows
+
+
+def metric_names(organization: Any, limit: int = METRIC_NAMES_LIMIT) -> list[str]:
+    """Distinct metric names of the organization (the (organization, name) index, in order)."""
+    return list(Series.objects.for_org(organization).order_by("name").values_list("name", flat=True)
+                .distinct()[:limit])
+
+
+def default_fleet_metric(names: list[str]) -> str | None:
+    """The metric the overview charts across hosts first: CPU, then load, then memory, else the first name."""
+    for preferred in ("cpu_usage_active", "system_load1", "mem_used_percent"):
+        if preferred in names:
+            return preferred
+    return names[0] if names else None

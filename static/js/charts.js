@@ -1,0 +1,190 @@
+// Time-series charts drawn with uPlot (served from our static files, see STATICFILES_DIRS).
+// Markup: a [data-chart-group] holds range buttons ([data-range] = seconds) and figures [data-chart]
+// whose data-query is a GET /api/v1/metrics filter. Each range change refetches with a step that keeps a
+// series at <= MAX_POINTS points; the figure says which tier answered. Hover shows values in the legend,
+// dragging across the plot zooms, double-click resets. data-rate turns counters into per-second rates;
+// data-p95 adds a dashed p95-per-step line. A figure with data-inline draws embedded [[t, v], ...] instead.
+(function () {
+  "use strict";
+  var MAX_POINTS = 500;
+  var STEPS = [10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+  var COLORS = ["#4fb3ff", "#3fb950", "#d29922", "#f85149", "#a371f7", "#39c5cf", "#db61a2", "#8a97a3"];
+  var HEIGHT = 220;
+
+  function pickStep(rangeSeconds) {
+    for (var i = 0; i < STEPS.length; i++) {
+      if (rangeSeconds / STEPS[i] <= MAX_POINTS) { return STEPS[i]; }
+    }
+    return STEPS[STEPS.length - 1];
+  }
+
+  function fmt(value, unit) {
+    if (value === null || value === undefined || isNaN(value)) { return "—"; }
+    if (unit === "B/s" || unit === "bytes") {
+      var prefixes = ["", "K", "M", "G", "T"], i = 0, v = Math.abs(value);
+      while (v >= 1024 && i < prefixes.length - 1) { v /= 1024; i++; }
+      return (value < 0 ? "-" : "") + v.toFixed(v < 10 && i ? 1 : 0) + " " + prefixes[i] + (unit === "B/s" ? "B/s" : "B");
+    }
+    var digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
+    return value.toFixed(digits) + (unit ? " " + unit : "");
+  }
+
+  function label(series, suffix) {
+    var parts = [];
+    Object.keys(series.labels || {}).sort().forEach(function (key) {
+      if (key !== "host") { parts.push(key + "=" + series.labels[key]); }
+    });
+    var host = series.host && !series._hostKnown ? series.host + " " : "";
+    return host + series.name + (parts.length ? "{" + parts.join(",") + "}" : "") + (suffix || "");
+  }
+
+  function toRate(points) {
+    var out = [];
+    for (var i = 1; i < points.length; i++) {
+      var dt = points[i][0] - points[i - 1][0], dv = points[i][1] - points[i - 1][1];
+      if (dt > 0 && dv >= 0) { out.push([points[i][0], dv / dt]); } // a negative delta is a counter reset
+    }
+    return out;
+  }
+
+  // [[t, v], ...] per line -> uPlot's column data [xs, ys1, ys2, ...] with null where a line has no point.
+  function align(lines) {
+    var times = {};
+    lines.forEach(function (pts) { pts.forEach(function (p) { times[p[0]] = true; }); });
+    var xs = Object.keys(times).map(Number).sort(function (a, b) { return a - b; });
+    var index = {};
+    xs.forEach(function (t, i) { index[t] = i; });
+    var data = [xs];
+    lines.forEach(function (pts) {
+      var ys = new Array(xs.length).fill(null);
+      pts.forEach(function (p) { ys[index[p[0]]] = p[1]; });
+      data.push(ys);
+    });
+    return data;
+  }
+
+  function getJSON(url) {
+    return fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}}).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        if (!r.ok) { throw new Error(body.detail || ("HTTP " + r.status)); }
+        return body;
+      });
+    });
+  }
+
+  function draw(figure, lines, names, unit) {
+    var plotEl = figure.querySelector(".chart-plot");
+    if (figure._plot) { figure._plot.destroy(); figure._plot = null; }
+    plotEl.textContent = "";
+    if (!lines.some(function (l) { return l.length; })) {
+      plotEl.textContent = "No data in this range.";
+      plotEl.className = "chart-plot chart-empty muted";
+      return;
+    }
+    plotEl.className = "chart-plot";
+    if (typeof window.uPlot === "undefined") {
+      plotEl.textContent = "Chart library not installed (run npm ci).";
+      return;
+    }
+    var series = [{}];
+    names.forEach(function (name, i) {
+      var dashed = / p95$/.test(name);
+      series.push({label: name, stroke: COLORS[(dashed ? i - 1 : i) % COLORS.length], width: dashed ? 1 : 1.5,
+                   dash: dashed ? [6, 4] : undefined, spanGaps: false,
+                   value: function (u, v) { return fmt(v, unit); }});
+    });
+    var axis = {stroke: "#8a97a3", grid: {stroke: "#2a333d", width: 1}, ticks: {stroke: "#2a333d"}};
+    var opts = {
+      width: Math.max(plotEl.clientWidth, 300), height: HEIGHT, series: series,
+      cursor: {drag: {x: true, y: false}},
+      scales: {x: {time: true}},
+      axes: [axis, Object.assign({}, axis, {size: 70, values: function (u, vals) {
+        return vals.map(function (v) { return fmt(v, unit); });
+      }})],
+    };
+    figure._plot = new window.uPlot(opts, align(lines), plotEl);
+  }
+
+  function setMeta(figure, text) {
+    var meta = figure.querySelector(".chart-meta");
+    if (meta) { meta.textContent = text; }
+  }
+
+  function loadChart(figure, rangeSeconds) {
+    var unit = figure.dataset.unit || "";
+    if (figure.dataset.inline) {
+      var points = JSON.parse(document.getElementById(figure.dataset.inline).textContent);
+      draw(figure, [points], [figure.dataset.label || "value"], unit);
+      return;
+    }
+    var query = figure.dataset.query;
+    if (!query) { return; }
+    var end = Math.floor(Date.now() / 1000);
+    var step = pickStep(rangeSeconds);
+    var start = Math.floor((end - rangeSeconds) / step) * step;
+    var agg = figure.dataset.agg || "avg";
+    var base = figure.dataset.api + "?" + query + "&start=" + start + "&end=" + end + "&step=" + step;
+    var wanted = [getJSON(base + "&agg=" + agg)];
+    if (figure.dataset.p95) { wanted.push(getJSON(base + "&agg=p95")); }
+    setMeta(figure, "loading…");
+    var token = figure._token = {};
+    Promise.all(wanted).then(function (answers) {
+      if (figure._token !== token) { return; } // a newer range was asked for meanwhile
+      var lines = [], names = [], rate = !!figure.dataset.rate, hostKnown = !!figure.dataset.host;
+      answers.forEach(function (answer, k) {
+        answer.series.forEach(function (s) {
+          s._hostKnown = hostKnown;
+          lines.push(rate ? toRate(s.points) : s.points);
+          names.push(label(s, k ? " p95" : ""));
+        });
+      });
+      var first = answers[0];
+      setMeta(figure, "tier " + first.tier + (first.step ? " · step " + first.step + " s" : "") + " · " +
+              first.series.length + " series");
+      draw(figure, lines, names, unit);
+    }).catch(function (error) {
+      if (figure._token !== token) { return; }
+      setMeta(figure, "");
+      draw(figure, [], [], unit);
+      figure.querySelector(".chart-plot").textContent = "Could not load: " + error.message;
+    });
+  }
+
+  function initGroup(group) {
+    var range = Number((group.querySelector("[data-range].active") || {dataset: {range: 3600}}).dataset.range);
+    var figures = group.querySelectorAll("[data-chart]");
+    function loadAll() { figures.forEach(function (f) { loadChart(f, range); }); }
+    group.querySelectorAll("[data-range]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        group.querySelectorAll("[data-range]").forEach(function (b) { b.classList.remove("active"); });
+        button.classList.add("active");
+        range = Number(button.dataset.range);
+        loadAll();
+      });
+    });
+    group.querySelectorAll("select[data-chart-select]").forEach(function (select) {
+      select.addEventListener("change", function () {
+        var figure = select.closest("[data-chart]");
+        var params = new URLSearchParams(figure.dataset.queryBase);
+        params.set("name", select.value);
+        figure.dataset.query = params.toString();
+        loadChart(figure, range);
+      });
+    });
+    loadAll();
+  }
+
+  var resizeTimer = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(function () {
+      document.querySelectorAll("[data-chart]").forEach(function (figure) {
+        if (figure._plot) {
+          figure._plot.setSize({width: Math.max(figure.querySelector(".chart-plot").clientWidth, 300), height: HEIGHT});
+        }
+      });
+    }, 150);
+  });
+
+  document.querySelectorAll("[data-chart-group]").forEach(initGroup);
+})();
