@@ -66,9 +66,15 @@ def down_host_payload(host: Host, org_slug: str, now: dt.datetime) -> dict[str, 
         "datacenter": host.datacenter,
         "is_active": host.is_active,
         "last_seen_at": host.last_seen_at.isoformat(),
+        "last_seen_text": utc_text(host.last_seen_at),
         "silent_for": human_seconds((now - host.last_seen_at).total_seconds()),
         "url": reverse("hosts:detail", args=[org_slug, host.public_id]),
     }
+
+
+def utc_text(moment: dt.datetime) -> str:
+    """"2026-11-22 02:25:05 UTC": the form static/js/overview_live.js also writes."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def human_seconds(seconds: float | None) -> str:

@@ -51,7 +51,7 @@
       if (!host.is_active) { name.appendChild(document.createTextNode(" (inactive)")); }
       cell(row, host.environment);
       cell(row, host.datacenter);
-      cell(row, new Date(host.last_seen_at).toLocaleString()).dataset.ts = host.last_seen_at;
+      cell(row, host.last_seen_text).dataset.ts = host.last_seen_at;
       cell(row, silentFor(host.last_seen_at)).dataset.silent = host.last_seen_at;
       tbody.appendChild(row);
     });
