@@ -107,3 +107,18 @@ def api_client() -> Callable[..., APIClient]:
         return client
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_leaked_test_db_sessions(django_db_setup: Any, django_db_blocker: Any) -> Any:
+    """Connections opened by worker threads (Channels' database_sync_to_async, asgiref executors) are
+    thread-local and never closed by Django; end them before pytest-django drops the test database,
+    which otherwise fails with "being accessed by other users" and leaves the database behind."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

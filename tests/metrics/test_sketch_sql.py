@@ -50,6 +50,11 @@ def _dsn() -> str:
         password=db.get("PASSWORD") or None, dbname=db["NAME"],
     )
 
+
+# Read at import, before pytest-django points settings at the test database: TEMP tables in the
+# project's own database keep this session away from test_* databases that pytest creates and drops.
+DSN = _dsn()
+
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 ORIGIN = "'2000-01-01 00:00:00+00'::timestamptz"
 MINUTE = f"date_bin('1 minute', s.time, {ORIGIN})"
@@ -69,7 +74,7 @@ samples = st.lists(st.tuples(st.integers(1, 3), st.integers(0, 299), metric_valu
 
 @pytest.fixture(scope="module")
 def conn() -> Iterator[psycopg.Connection]:
-    connection = psycopg.connect(_dsn(), autocommit=True, connect_timeout=10)
+    connection = psycopg.connect(DSN, autocommit=True, connect_timeout=10)
     connection.execute("CREATE TEMP TABLE raw (time timestamptz, series_id int, value float8)")
     connection.execute(
         "CREATE TEMP TABLE rollup (series_id int, bucket timestamptz, sketch_keys int[], sketch_counts int[])"
