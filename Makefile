@@ -1,6 +1,6 @@
 # FiberStack developer entry points. On a fresh machine:
 #   make run    start the whole product (private PostgreSQL + Redis under var/, daphne, celery, agent)
-#   make test   run the full test suite          (make test PYTEST_ARGS="tests/alerts -x")
+#   make test   run the full test suite          (make test PYTEST_ARGS="tests/hosts -x")
 #   make stop   stop the private PostgreSQL/Redis (make run leaves them up for a fast restart)
 #   make clean  stop them and delete var/ (development database included)
 # Set DATABASE_URL / REDIS_URL to use existing servers instead of the private ones.
