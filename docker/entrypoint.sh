@@ -89,7 +89,10 @@ case "$role" in
     ;;
   worker)
     migrate
-    exec celery -A fiberstack worker --loglevel "${LOG_LEVEL:-info}" --concurrency "${CELERY_CONCURRENCY:-2}"
+    # CELERY_QUEUES splits workers (e.g. one deployment for "maintenance": rollups, retention); the
+    # default consumes every queue fiberstack/celery_routes.py routes to.
+    exec celery -A fiberstack worker --loglevel "${LOG_LEVEL:-info}" --concurrency "${CELERY_CONCURRENCY:-2}" \
+      --queues "${CELERY_QUEUES:-celery,maintenance}"
     ;;
   beat)
     migrate

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from fiberstack.celery_routes import QUEUES
 from fiberstack.devstack.config import (
     DEFAULT_PG_PORT,
     DEFAULT_REDIS_PORT,
@@ -175,7 +176,7 @@ def cmd_run(_args: Sequence[str]) -> int:
     )
     supervisor.start(
         "worker",
-        [python, "-m", "celery", "-A", "fiberstack", "worker", "-l", "info", "--concurrency", "2"],
+        worker_command(python),
         env,
         layout.root,
     )
@@ -232,6 +233,12 @@ def default_pytest_args(cpus: int, have_xdist: bool) -> list[str]:
     """Two xdist workers when they can help: the suite is database-bound, and more workers than
     that mostly contend for the one PostgreSQL instance on a laptop or CI runner."""
     return ["-n", "2", "--dist", "loadgroup"] if have_xdist and cpus > 1 else []
+
+
+def worker_command(python: str) -> list[str]:
+    """One development worker for every queue (production may run a worker per queue)."""
+    return [python, "-m", "celery", "-A", "fiberstack", "worker", "-l", "info", "--concurrency", "2",
+            "-Q", ",".join(QUEUES)]
 
 
 def available_cpus() -> int:

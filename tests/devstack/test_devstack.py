@@ -371,3 +371,22 @@ def test_default_pytest_args_use_two_xdist_workers_when_they_help(
     cpus: int, xdist: bool, expected: list[str]
 ) -> None:
     assert cli.default_pytest_args(cpus, xdist) == expected
+
+
+def test_the_development_worker_consumes_every_routed_queue() -> None:
+    from fiberstack.celery_routes import QUEUES, route_task
+    from fiberstack.devstack.cli import worker_command
+
+    command = worker_command("python")
+    consumed = set(command[command.index("-Q") + 1].split(","))
+    routed = {route_task(name, (), {}, {})["queue"] for name in
+              ("metrics.rollup", "metrics.apply_retention", "audit.apply_retention", "metrics.ensure_partitions",
+               "metrics.compress_chunks", "hosts.anything", "alerts.evaluate_rules")}
+    assert routed <= consumed == set(QUEUES)
+
+
+def test_the_docker_worker_consumes_every_routed_queue() -> None:
+    from fiberstack.celery_routes import QUEUES
+
+    entrypoint = (Path(__file__).resolve().parents[2] / "docker" / "entrypoint.sh").read_text()
+    assert f'CELERY_QUEUES:-{",".join(QUEUES)}' in entrypoint
