@@ -191,7 +191,10 @@ def _function(frame: str) -> str:
     """``func (path/to/file.py:123)`` -> ``func (file path shortened, no line)`` so lines of one function merge."""
     name, _, where = frame.partition(" (")
     path = where.rstrip(")").rsplit(":", 1)[0]
-    for marker in ("site-packages/", "/lib/python3", "/work/"):
+    root = str(Path(__file__).resolve().parents[1]) + "/"
+    if path.startswith(root):
+        path = path[len(root):]
+    for marker in ("site-packages/", "/lib/python3"):
         if marker in path:
             path = path.split(marker, 1)[1]
     return f"{name} ({path})" if path else name
