@@ -3,8 +3,6 @@ page or by deleting the Django session)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
@@ -18,10 +16,11 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from apps.accounts.models import UserSession
 from apps.audit.admin_mixins import AuditedAdminMixin
 from apps.audit.services import record_event
+from apps.core.admin import ReadOnlyAdminMixin
 
 
 @admin.register(UserSession)
-class UserSessionAdmin(admin.ModelAdmin):
+class UserSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["user", "ip", "user_agent", "created_at", "last_seen_at"]
     search_fields = ["user__username", "ip"]
     list_select_related = ["user"]
@@ -29,14 +28,6 @@ class UserSessionAdmin(admin.ModelAdmin):
     fields = ["public_id", "user", "ip", "user_agent", "created_at", "last_seen_at"]
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # Platform admins edit users, groups and 2FA devices here too; every such write is audited like the

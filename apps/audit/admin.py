@@ -4,16 +4,16 @@ append-only in the database too; the admin just does not offer what would fail).
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
 from apps.audit.export import change_rows
 from apps.audit.models import AuditEvent
+from apps.core.admin import ReadOnlyAdminMixin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "organization", "actor_repr", "action", "object_display"]
     list_filter = ["action", "actor_type", "organization"]
     date_hierarchy = "created_at"
@@ -41,11 +41,3 @@ class AuditEventAdmin(admin.ModelAdmin):
     def changes_display(self, obj: AuditEvent) -> SafeString:
         return render_to_string("audit/_changes.html", {"rows": change_rows(obj.changes)})
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
-        return False
