@@ -401,25 +401,25 @@ def prom_write(request: HttpRequest) -> HttpResponse:
     return _run(request, _prom_write)
 
 
-@csrf_exempt
-def collectd_write(request: HttpRequest) -> HttpResponse:
-    """``POST /api/v1/collectd``: collectd write_http JSON."""
+def _json_door(request: HttpRequest, parse: Callable[[bytes, ParseOptions], ParseResult]) -> HttpResponse:
+    """The JSON doors differ only in their parser: POST only, JSON summary reply."""
 
     def handler(request: HttpRequest) -> HttpResponse:
         _require_post(request)
-        return _json_reply(_door(request, parse=parse_collectd_json)[0])
+        return _json_reply(_door(request, parse=parse)[0])
 
     return _run(request, handler)
+
+
+@csrf_exempt
+def collectd_write(request: HttpRequest) -> HttpResponse:
+    """``POST /api/v1/collectd``: collectd write_http JSON."""
+    return _json_door(request, parse_collectd_json)
 
 
 def metrics_write(request: HttpRequest) -> HttpResponse:
     """``POST /api/v1/metrics``: the FiberStack JSON batch."""
-
-    def handler(request: HttpRequest) -> HttpResponse:
-        _require_post(request)
-        return _json_reply(_door(request, parse=parse_metrics_json)[0])
-
-    return _run(request, handler)
+    return _json_door(request, parse_metrics_json)
 
 
 @csrf_exempt
@@ -445,20 +445,10 @@ _QUERY_VIEW: Callable[..., HttpResponse] | None = None
 @csrf_exempt
 def probe_push(request: HttpRequest) -> HttpResponse:
     """``POST /api/push``: FiberStack probe payload; registers or updates the probe's host."""
-
-    def handler(request: HttpRequest) -> HttpResponse:
-        _require_post(request)
-        return _json_reply(_door(request, parse=parse_probe_payload)[0])
-
-    return _run(request, handler)
+    return _json_door(request, parse_probe_payload)
 
 
 @csrf_exempt
 def agent_metrics(request: HttpRequest, host: str) -> HttpResponse:
     """``POST /api/v1/agents/<host>/metrics``: one host's agent payload."""
-
-    def handler(request: HttpRequest) -> HttpResponse:
-        _require_post(request)
-        return _json_reply(_door(request, parse=lambda body, options: parse_agent_payload(host, body, options))[0])
-
-    return _run(request, handler)
+    return _json_door(request, lambda body, options: parse_agent_payload(host, body, options))
