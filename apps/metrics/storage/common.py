@@ -11,6 +11,24 @@ from typing import Any
 
 TABLE = "metrics_sample"
 INDEX = "metrics_sample_series_time"
+
+
+def create_raw_table(cursor: Any, *, partition_clause: str = "") -> None:
+    """The raw samples table, the same columns on every backend (only how it is split differs)."""
+    cursor.execute(
+        f"CREATE TABLE {TABLE} (time timestamptz NOT NULL, series_id integer NOT NULL, "
+        f"value double precision NOT NULL) {partition_clause}"
+    )
+
+
+def create_raw_index(cursor: Any) -> None:
+    """Every read is "these series over this time range"; on a partitioned table the index is created
+    on each partition."""
+    cursor.execute(f"CREATE INDEX {INDEX} ON {TABLE} (series_id, time DESC)")
+
+
+def drop_raw_table(cursor: Any) -> None:
+    cursor.execute(f"DROP TABLE IF EXISTS {TABLE} CASCADE")
 COPY_SQL = f"COPY {TABLE} (time, series_id, value) FROM STDIN (FORMAT BINARY)"
 
 # PostgreSQL's binary COPY: 11-byte signature, int32 flags, int32 header-extension length; each tuple is

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from apps.metrics.storage.common import INDEX, TABLE
+from apps.metrics.storage.common import TABLE, create_raw_index, create_raw_table, drop_raw_table
 
 NAME = "partitioned"
 DEFAULT_PARTITION = f"{TABLE}_default"
@@ -23,24 +23,15 @@ def partition_name(day: dt.date) -> str:
 
 def install(cursor: Any, today: dt.date) -> None:
     """Create the parent table, its index, the DEFAULT partition and today-1 ... today+3."""
-    cursor.execute(
-        f"""
-        CREATE TABLE {TABLE} (
-            time timestamptz NOT NULL,
-            series_id integer NOT NULL,
-            value double precision NOT NULL
-        ) PARTITION BY RANGE (time)
-        """
-    )
-    # Every read is "these series over this time range"; the index is created on each partition.
-    cursor.execute(f"CREATE INDEX {INDEX} ON {TABLE} (series_id, time DESC)")
+    create_raw_table(cursor, partition_clause="PARTITION BY RANGE (time)")
+    create_raw_index(cursor)
     cursor.execute(f"CREATE TABLE {DEFAULT_PARTITION} PARTITION OF {TABLE} DEFAULT")
     for offset in range(-1, 4):
         _create_day(cursor, today + dt.timedelta(days=offset))
 
 
 def uninstall(cursor: Any) -> None:
-    cursor.execute(f"DROP TABLE IF EXISTS {TABLE} CASCADE")
+    drop_raw_table(cursor)
 
 
 def existing_days(cursor: Any) -> set[dt.date]:

@@ -11,32 +11,24 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from apps.metrics.storage.common import INDEX, TABLE
+from apps.metrics.storage.common import TABLE, create_raw_index, create_raw_table, drop_raw_table
 
 NAME = "timescaledb"
 
 
 def install(cursor: Any, today: dt.date) -> None:
-    cursor.execute(
-        f"""
-        CREATE TABLE {TABLE} (
-            time timestamptz NOT NULL,
-            series_id integer NOT NULL,
-            value double precision NOT NULL
-        )
-        """
-    )
+    create_raw_table(cursor)
     # create_default_indexes would add (time DESC); every read filters by series first instead.
     cursor.execute(
         "SELECT create_hypertable(%s, 'time', chunk_time_interval => INTERVAL '1 day', "
         "create_default_indexes => false)",
         [TABLE],
     )
-    cursor.execute(f"CREATE INDEX {INDEX} ON {TABLE} (series_id, time DESC)")
+    create_raw_index(cursor)
 
 
 def uninstall(cursor: Any) -> None:
-    cursor.execute(f"DROP TABLE IF EXISTS {TABLE} CASCADE")
+    drop_raw_table(cursor)
 
 
 def ensure_partitions(cursor: Any, today: dt.date, days_ahead: int) -> dict[str, int]:
