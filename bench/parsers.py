@@ -6,7 +6,7 @@ Each row parses one representative body ``--repeat`` times in this process and r
 second of CPU time (``time.process_time``, so a busy shared machine does not distort it) for
 the first parse after clearing every parser cache ("cold": a worker's first request for these series)
 and for the best warm parse (steady state: agents resend the same series every interval). The
-remote_write rows replay the captured Prometheus 2.42 body from ``shared/fixtures`` when it is there.
+remote_write rows replay the captured Prometheus 2.42 body from ``tests/fixtures``.
 ``--decoders`` also times the three remote_write decoding strategies weighed in
 ``apps/metrics/ingest/prometheus.py``, so the choice written in its docstring can be re-checked.
 
@@ -40,7 +40,7 @@ from apps.metrics.ingest.native_json import (
 from apps.metrics.ingest.prometheus import parse_remote_write
 from apps.metrics.ingest.types import ParseOptions, ParseResult
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 NOW_S = 1_795_305_600
 NOW_NS = NOW_S * 10**9
 OPTIONS = ParseOptions(now_us=NOW_S * 10**6, max_past_s=30 * 86400)

@@ -1,5 +1,5 @@
 """Factories and helpers for metrics tests: series rows, raw-sample counts, and posting real agent
-bodies (from ../shared/fixtures) through the HTTP doors with their exact headers."""
+bodies (from tests/fixtures) through the HTTP doors with their exact headers."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.test import Client
 from apps.metrics.models import Series, series_key_hash
 from tests.organizations.factories import OrganizationFactory
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 _SKIP_HEADERS = {"content-length", "_method_path"}
 
 

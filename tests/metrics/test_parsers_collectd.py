@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from apps.metrics.ingest.collectd import parse_collectd_json
 from apps.metrics.ingest.types import ParseOptions, ParseResult, PayloadError
+from tests.metrics.factories import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 NOW_US = 1795305240_000000  # a few seconds after the captures
 HOST = "lab-peers-collectd"
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import math
 import struct
-from pathlib import Path
 
 import cramjam
 import pytest
 
 from apps.metrics.ingest.prometheus import Label, Sample, TimeSeries, WriteRequest, parse_remote_write
 from apps.metrics.ingest.types import ParseOptions, ParseResult, PayloadError
+from tests.metrics.factories import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 CAPTURED_AT_MS = 1795305235185  # the sample timestamp in prom_rw_01
 NOW_US = CAPTURED_AT_MS * 1000 + 1_000_000
 STALE_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]

@@ -2,7 +2,7 @@
 
 A remote_write 1.0 body is a protobuf ``prometheus.WriteRequest`` compressed with snappy in the *block*
 format (not the framed/stream format): https://prometheus.io/docs/specs/remote_write_spec/ .
-The schema we decode is the minimal one in ``shared/fixtures/prom_remote_write.proto`` (TimeSeries,
+The schema we decode is the minimal one in ``tests/fixtures/prom_remote_write.proto`` (TimeSeries,
 Label, Sample, Exemplar, MetricMetadata, with Prometheus 2.x field numbers).
 
 Decoding: the message classes are built once at import time from a ``FileDescriptorProto`` written out
