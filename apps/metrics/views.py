@@ -42,6 +42,11 @@ _PRECISIONS = {"": "ns", "n": "ns", "ns": "ns", "u": "us", "us": "us", "\u00b5":
 _CREATE_DATABASE = re.compile(r"\s*CREATE\s+DATABASE\s+\S", re.IGNORECASE)
 
 
+#: Every door accepts basic auth (token as password), and clients such as collectd's libcurl ("any auth")
+#: send credentials only after a ``Basic`` challenge: so the 401 offers Basic first, then Bearer.
+AUTH_CHALLENGE = 'Basic realm="fiberstack", Bearer realm="fiberstack"'
+
+
 def limit(name: str, default: int) -> int:
     return int(getattr(settings, name, default))
 
@@ -95,7 +100,7 @@ def _authenticate(request: HttpRequest, *, allow_query_password: bool = False) -
         message = ("Invalid, expired or revoked token." if presented
                    else "Authentication required: send a write token as 'Authorization: Bearer <token>', "
                         "'Authorization: Token <token>' or as the basic-auth password.")
-        raise DoorError(401, "unauthorized", message, {"WWW-Authenticate": 'Bearer realm="fiberstack"'})
+        raise DoorError(401, "unauthorized", message, {"WWW-Authenticate": AUTH_CHALLENGE})
     if not token.allows_write():
         raise DoorError(403, "forbidden", "This token is read-only; ingest needs a write token.")
     return token
