@@ -15,6 +15,14 @@ from apps.metrics import query
 
 
 @receiver(post_save, sender=Host, dispatch_uid="metrics_catalogue_host_saved")
+def forget_catalogue_on_host_save(sender: Any, instance: Host, created: bool = False,
+                                  update_fields: Any = None, **kwargs: Any) -> None:
+    # A new host has no series yet; a save that names its fields without "name" (agent metadata) keeps it.
+    if created or (update_fields is not None and "name" not in update_fields):
+        return
+    transaction.on_commit(query.CATALOGUE.clear)
+
+
 @receiver(post_delete, sender=Host, dispatch_uid="metrics_catalogue_host_deleted")
-def forget_catalogue_on_host_change(sender: Any, instance: Host, **kwargs: Any) -> None:
+def forget_catalogue_on_host_delete(sender: Any, instance: Host, **kwargs: Any) -> None:
     transaction.on_commit(query.CATALOGUE.clear)
