@@ -84,8 +84,9 @@ role="${1:-web}"
 case "$role" in
   web)
     migrate
-    # --proxy-headers: behind a load balancer, client IPs come from X-Forwarded-For.
-    exec daphne --bind 0.0.0.0 --port "${PORT:-8000}" --proxy-headers fiberstack.asgi:application
+    # No --proxy-headers: daphne would take the left-most (client-written) X-Forwarded-For entry as the
+    # peer. The application reads it itself, from FIBERSTACK_TRUSTED_PROXIES only (apps/core/client_ip.py).
+    exec daphne --bind 0.0.0.0 --port "${PORT:-8000}" fiberstack.asgi:application
     ;;
   worker)
     migrate

@@ -1,4 +1,6 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels with session auth.
+"""ASGI entry point: HTTP through Django (behind the body-size limit of apps/core/asgi_limits.py, which
+must run outside Django's handler because that handler buffers the whole body first), websockets
+through Channels with session auth.
 
 Each app with live pages contributes `websocket_urlpatterns` in its routing.py; consumers check
 organization membership themselves (DESIGN "Live dashboards")."""
@@ -17,6 +19,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from apps.core.asgi_limits import RequestBodyLimit  # noqa: E402
+
 LIVE_APPS = ("apps.hosts",)
 
 
@@ -33,7 +37,7 @@ def websocket_urlpatterns() -> list:
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": RequestBodyLimit(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns()))),
     }
 )

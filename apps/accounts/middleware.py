@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from apps.accounts.services import record_session_activity
 from apps.accounts.twofactor import has_two_factor, two_factor_required
-from apps.core.middleware import client_ip
+from apps.core.client_ip import client_ip
 
 # Token-authenticated doors (REST API, Influx/Prometheus-compatible ingest) and probes: no session to
 # verify. Matched as whole path segments so an organization slug like "writers" is not exempt.

@@ -1,20 +1,55 @@
-"""Failure counters for sign-in (password and second factor), kept in Redis through Django's cache.
+"""Counters for sign-in (password and second-factor failures) and password-reset requests, kept in
+Redis through Django's cache.
 
-Fixed windows: the first failure starts a counter that expires `FIBERSTACK_LOGIN_RATE_WINDOW` seconds
-later. Counting failures (not attempts) means a user who types their password right is never slowed
-down. If Redis is unreachable the cache answers None (IGNORE_EXCEPTIONS) and the limit fails open,
+Fixed windows: the first hit starts a counter that expires after the rule's window. Sign-in counts
+failures (not attempts), so a user who types their password right is never slowed down; password
+reset counts every request, because each one sends an e-mail.
+
+Usernames and addresses are keyed in one normal form (:func:`normalize_identity`): NFKC, as Django's
+AuthenticationForm and ``AbstractBaseUser.normalize_username`` apply it, then case-folded. Visually equal
+spellings ("bob" in fullwidth letters U+FF42 U+FF4F U+FF42, "fiona" with the U+FB01 ligature, "BOB")
+therefore share one counter and cannot be used to multiply an attacker's guesses. If Redis is
+unreachable the cache answers None (IGNORE_EXCEPTIONS) and the limit fails open,
 with a warning in the log: refusing every sign-in while Redis is down would be worse (DESIGN "Redis")."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A limit and its window, read from settings at use (so tests and deployments can change them)."""
+
+    limit_setting: str
+    window_setting: str
+
+    @property
+    def limit(self) -> int:
+        return int(getattr(settings, self.limit_setting))
+
+    @property
+    def window(self) -> int:
+        return int(getattr(settings, self.window_setting))
+
+
+LOGIN = Rule("FIBERSTACK_LOGIN_RATE_LIMIT", "FIBERSTACK_LOGIN_RATE_WINDOW")
+PASSWORD_RESET = Rule("FIBERSTACK_PASSWORD_RESET_RATE_LIMIT", "FIBERSTACK_PASSWORD_RESET_RATE_WINDOW")
+
+
+def normalize_identity(value: str) -> str:
+    """The one spelling of a username or e-mail address that counters are keyed by. NFKC runs again
+    after case folding because folding can produce sequences NFKC would compose differently."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", value).strip().casefold())
 
 
 def _digest(value: str) -> str:
@@ -23,11 +58,19 @@ def _digest(value: str) -> str:
 
 
 def login_keys(username: str, ip: str | None) -> list[str]:
-    """Counters for one password attempt: per username (case-folded, so `Alice` and `alice` share one)
-    and per client IP."""
-    keys = [f"accounts:fail:user:{_digest(username.strip().casefold())}"]
+    """Counters for one password attempt: per normalised username and per client IP."""
+    keys = [f"accounts:fail:user:{_digest(normalize_identity(username))}"]
     if ip:
         keys.append(f"accounts:fail:ip:{_digest(ip)}")
+    return keys
+
+
+def password_reset_keys(email: str, ip: str | None) -> list[str]:
+    """Counters for one password-reset request: per normalised address and per client IP. They do not
+    depend on whether an account uses the address, so the limit reveals nothing about accounts."""
+    keys = [f"accounts:reset:addr:{_digest(normalize_identity(email))}"]
+    if ip:
+        keys.append(f"accounts:reset:ip:{_digest(ip)}")
     return keys
 
 
@@ -36,18 +79,19 @@ def otp_keys(user_id: int) -> list[str]:
     return [f"accounts:otp-fail:user:{user_id}"]
 
 
-def is_limited(keys: Iterable[str]) -> bool:
+def is_limited(keys: Iterable[str], rule: Rule = LOGIN) -> bool:
     """True when any counter has reached the limit. Checked before the password, so a locked-out
     attacker learns nothing from further guesses."""
-    limit = settings.FIBERSTACK_LOGIN_RATE_LIMIT
+    limit = rule.limit
     counts = cache.get_many(list(keys))  # {} when Redis is down: fail open
     return any(int(count) >= limit for count in counts.values())
 
 
-def record_failure(keys: Iterable[str]) -> None:
-    """Count one failure on every key. `add` creates the counter with the window as its TTL and `incr`
-    (atomic INCRBY in a Lua script) keeps that TTL, so concurrent failures are all counted."""
-    window = settings.FIBERSTACK_LOGIN_RATE_WINDOW
+def record_hit(keys: Iterable[str], rule: Rule = LOGIN) -> None:
+    """Count one failure (or, for password reset, one request) on every key. `add` creates the counter
+    with the window as its TTL and `incr` (atomic INCRBY in a Lua script) keeps that TTL, so concurrent
+    hits are all counted."""
+    window = rule.window
     for key in keys:
         cache.add(key, 0, timeout=window)
         try:
@@ -59,7 +103,7 @@ def record_failure(keys: Iterable[str]) -> None:
             except ValueError:
                 count = None
         if count is None:
-            logger.warning("login rate limit unavailable (cache/Redis unreachable); failing open for %s", key)
+            logger.warning("sign-in rate limit unavailable (cache/Redis unreachable); failing open for %s", key)
 
 
 def reset(keys: Iterable[str]) -> None:

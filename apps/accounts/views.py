@@ -37,12 +37,14 @@ from apps.accounts.twofactor import (
     totp_secret,
     two_factor_required,
 )
-from apps.core.middleware import client_ip
+from apps.core.client_ip import client_ip
 
 # Between a correct password and a correct code the session holds only this, never the login itself.
 PENDING_KEY = "accounts_pending_2fa"
 PENDING_TTL_SECONDS = 300
 TOO_MANY = "Too many failed attempts. Wait a few minutes and try again."
+TOO_MANY_RESETS = ("Too many password-reset requests for this address or from your network. "
+                   "Check your e-mail for a link already sent, or try again later.")
 
 
 def _safe_next(request: HttpRequest, candidate: str | None = None) -> str:
@@ -97,7 +99,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
     form = LoginForm(request, data=request.POST)
     if not form.is_valid():
         if username and request.POST.get("password"):
-            ratelimit.record_failure(keys)
+            ratelimit.record_hit(keys)
         return render(request, "accounts/login.html", {"form": form, "next": next_url})
     user = form.get_user()
     ratelimit.reset(keys[:1])  # the username's counter; the IP's keeps counting
@@ -155,7 +157,7 @@ def login_verify(request: HttpRequest) -> HttpResponse:
             if isinstance(check.device, StaticDevice):
                 messages.warning(request, f"You signed in with a backup code; {backup_codes_remaining(user)} left.")
             return HttpResponseRedirect(next_url)
-        ratelimit.record_failure(keys)
+        ratelimit.record_hit(keys)
         form.add_error("code", "Too many wrong codes; wait a few seconds." if check.throttled
                        else "That code is not valid.")
     return render(request, "accounts/login_verify.html", context)
@@ -215,7 +217,7 @@ def totp_setup(request: HttpRequest) -> HttpResponse:
             otp_login(request, confirmed)
             return render(request, "accounts/backup_codes.html",
                           {"codes": codes, "just_enabled": True, "next": next_url})
-        ratelimit.record_failure(keys)
+        ratelimit.record_hit(keys)
         form.add_error("code", "That code is not valid. Check the time on your phone and try the next one.")
     return render(request, "accounts/totp_setup.html", context)
 
@@ -249,7 +251,7 @@ def totp_disable(request: HttpRequest) -> HttpResponse:
             ratelimit.reset(keys)
             messages.success(request, "Two-factor sign-in is off.")
             return redirect("accounts:security")
-        ratelimit.record_failure(keys)
+        ratelimit.record_hit(keys)
         form.add_error("code", "That code is not valid.")
     return render(request, "accounts/security.html", {**_security_context(request), "code_form": form},
                   status=400)
@@ -278,10 +280,29 @@ def sessions_revoke_others(request: HttpRequest) -> HttpResponse:
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset form (same reply whether or not an account uses the address), limited per
+    normalised address and per client IP: every accepted request sends an e-mail, so unlimited requests
+    would let anyone flood a mailbox or our mail server. The limit is checked before the form, so a
+    limited reply is the same for existing and unknown addresses too."""
+
     template_name = "accounts/password_reset_form.html"
     email_template_name = "accounts/password_reset_email.txt"
     subject_template_name = "accounts/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
+
+    def _keys(self) -> list[str]:
+        return ratelimit.password_reset_keys(self.request.POST.get("email", ""), client_ip(self.request))
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if ratelimit.is_limited(self._keys(), ratelimit.PASSWORD_RESET):
+            context = self.get_context_data(form=self.get_form_class()(initial={"email": request.POST.get("email")}),
+                                            error=TOO_MANY_RESETS)
+            return self.render_to_response(context, status=429)
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        ratelimit.record_hit(self._keys(), ratelimit.PASSWORD_RESET)
+        return super().form_valid(form)
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):

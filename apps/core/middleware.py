@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest, HttpResponse
 
+from apps.core.client_ip import client_ip
+
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_INCOMING = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -26,12 +28,6 @@ class RequestContext:
 
 
 current_request: ContextVar[RequestContext | None] = ContextVar("current_request", default=None)
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The peer address. X-Forwarded-For is not trusted here: a proxy deployment sets REMOTE_ADDR
-    correctly (daphne --proxy-headers)."""
-    return request.META.get("REMOTE_ADDR") or None
 
 
 class RequestIdMiddleware:

@@ -1,5 +1,7 @@
-"""Platform admins browse and correct the inventory here. Every write is audited by the mixin;
-dependency edges are added through `add_dependency` so the admin cannot create a cycle."""
+"""Platform admins browse and correct the inventory here. Host adds, renames, edits and deletes go
+through apps.hosts.services (validated, audited in the same transaction, caches evicted, live pages
+told), like API changes; services and edges are audited by the mixin, and edges are added through
+`add_dependency` so the admin cannot create a cycle."""
 
 from __future__ import annotations
 
@@ -14,7 +16,14 @@ from django.utils import timezone
 from apps.audit.admin_mixins import AuditedAdminMixin
 from apps.hosts.graph import cycle_error
 from apps.hosts.models import Host, HostStatus, Service, ServiceDependency
-from apps.hosts.services import add_dependency
+from apps.hosts.services import (
+    INVENTORY_FIELDS,
+    add_dependency,
+    delete_host,
+    delete_hosts,
+    register_host,
+    update_host,
+)
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -36,13 +45,20 @@ class ServiceInline(admin.TabularInline):
     fields = ["name", "kind", "health_check_url"]
     show_change_link = True
 
+    # Services are added, edited and removed on the Service page, where the organization is set and every
+    # change is audited; here they are listed with a link.
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # services are added on the Service page, where the organization is set and audited
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Host)
-class HostAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    audit_action_prefix = "host"
+class HostAdmin(admin.ModelAdmin):
     list_display = ["name", "environment", "datacenter", "country", "status", "last_seen_at", "organization"]
     list_filter = [StatusFilter, "is_active", "environment", "datacenter", "country", "organization"]
     search_fields = ["name", "display_name", "tags"]
@@ -57,6 +73,28 @@ class HostAdmin(AuditedAdminMixin, admin.ModelAdmin):
     @admin.display(description="Status", ordering="current_status")
     def status(self, obj: Host) -> str:
         return getattr(obj, "current_status", None) or obj.status()
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Host | None = None) -> list[str]:
+        """The organization is chosen when the host is added and fixed after (update_host refuses it)."""
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "organization"] if obj is not None else fields
+
+    def save_model(self, request: HttpRequest, obj: Host, form: Any, change: bool) -> None:
+        if change:
+            changes = {name: form.cleaned_data[name] for name in form.changed_data
+                       if name in ("name", *INVENTORY_FIELDS)}
+            if changes:
+                update_host(host=obj, actor=request.user, **changes)
+            return
+        host = register_host(organization=obj.organization, name=obj.name, actor=request.user,
+                             **{field: getattr(obj, field) for field in INVENTORY_FIELDS})
+        obj.__dict__.update(host.__dict__)  # the admin goes on with obj (log entry, redirect to its page)
+
+    def delete_model(self, request: HttpRequest, obj: Host) -> None:
+        delete_host(host=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        delete_hosts(hosts=queryset, actor=request.user)
 
 
 @admin.register(Service)

@@ -104,10 +104,23 @@ def register_host(*, organization: Organization, name: str, actor: Any, **fields
     return host
 
 
+def _refuse_organization_change(host: Host, changes: dict[str, Any]) -> None:
+    """A host never moves between organizations: its series, samples, services and audit trail would
+    stay with the old one (and another tenant's agents would start writing into its name). Passing the
+    current organization is allowed and ignored, so a form that shows the field read-only still saves."""
+    for field in ("organization", "organization_id"):
+        if field not in changes:
+            continue
+        value = changes.pop(field)
+        if getattr(value, "pk", value) != host.organization_id:
+            raise ValidationError({"organization": "A host's organization cannot be changed after creation."})
+
+
 @transaction.atomic
 def update_host(*, host: Host, actor: Any, **changes: Any) -> Host:
     """Change inventory fields (or rename; agents then push under the new name). Deactivate with
-    `is_active=False`, which keeps history and metrics attached."""
+    `is_active=False`, which keeps history and metrics attached. The organization cannot change."""
+    _refuse_organization_change(host, changes)
     unknown = set(changes) - {"name", *INVENTORY_FIELDS}
     if unknown:
         raise TypeError(f"update_host() got unexpected fields: {', '.join(sorted(unknown))}")
@@ -142,6 +155,17 @@ def delete_host(*, host: Host, actor: Any) -> None:
     host.delete()
     transaction.on_commit(lambda: _forget_host(scope, name))
     _broadcast_on_commit(organization_id, {"removed": [public_id]})
+
+
+@transaction.atomic
+def delete_hosts(*, hosts: Iterable[Host], actor: Any) -> int:
+    """Delete several hosts (the admin's bulk action) all-or-nothing, each through `delete_host`, so
+    each is audited and evicted from the caches."""
+    count = 0
+    for host in hosts:
+        delete_host(host=host, actor=actor)
+        count += 1
+    return count
 
 
 # --- services --------------------------------------------------------------------------------------

@@ -8,3 +8,6 @@ class MetricsConfig(AppConfig):
 
     name = "apps.metrics"
     label = "metrics"
+
+    def ready(self) -> None:
+        from apps.metrics import signals  # noqa: F401  (connects the catalogue's cache invalidation)

@@ -250,6 +250,20 @@ OTP_TOTP_ISSUER = "FiberStack"
 FIBERSTACK_REQUIRE_2FA_FOR_ADMINS = env_bool("FIBERSTACK_REQUIRE_2FA_FOR_ADMINS", False)
 FIBERSTACK_LOGIN_RATE_LIMIT = env_int("FIBERSTACK_LOGIN_RATE_LIMIT", 10)  # failures per window per user+IP
 FIBERSTACK_LOGIN_RATE_WINDOW = env_int("FIBERSTACK_LOGIN_RATE_WINDOW", 900)  # seconds
+
+# Client addresses, password-reset throttling and request body limits (docs/requests.md).
+# X-Forwarded-For is believed only from these proxy networks (CIDR); empty: the socket peer is the client.
+FIBERSTACK_TRUSTED_PROXIES = env_list("FIBERSTACK_TRUSTED_PROXIES", [])
+FIBERSTACK_PASSWORD_RESET_RATE_LIMIT = env_int("FIBERSTACK_PASSWORD_RESET_RATE_LIMIT", 5)  # per address/IP
+FIBERSTACK_PASSWORD_RESET_RATE_WINDOW = env_int("FIBERSTACK_PASSWORD_RESET_RATE_WINDOW", 3600)  # seconds
+# Bodies over the limit get a 413 before Django reads them (apps/core/asgi_limits.py). Pages, admin and
+# the config API share Django's own DATA_UPLOAD_MAX_MEMORY_SIZE default (2.5 MiB); ingest doors (these
+# path regexes) accept FIBERSTACK_INGEST_MAX_BODY_BYTES.
+FIBERSTACK_MAX_REQUEST_BODY_BYTES = env_int("FIBERSTACK_MAX_REQUEST_BODY_BYTES", 2_621_440)
+FIBERSTACK_INGEST_PATHS = [
+    r"/write", r"/api/v2/write", r"/api/push",
+    r"/api/v1/(write|prom/write|collectd|metrics)", r"/api/v1/agents/[^/]+/metrics",
+]
 FIBERSTACK_AUDIT_RETENTION_DAYS = env_int("FIBERSTACK_AUDIT_RETENTION_DAYS", 400)
 
 LOGGING = {

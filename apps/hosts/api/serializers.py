@@ -58,6 +58,19 @@ class HostSerializer(serializers.ModelSerializer):
                   "last_seen_at", "created_at", "updated_at"]
         read_only_fields = ["last_seen_at", "created_at", "updated_at"]
 
+    def get_fields(self) -> dict[str, serializers.Field]:
+        """On update the organization is not an input at all (a host never changes organization)."""
+        fields = super().get_fields()
+        if self.instance is not None:
+            fields.pop("organization")
+        return fields
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None and "organization" in getattr(self, "initial_data", {}):
+            raise serializers.ValidationError(
+                {"organization": "A host's organization cannot be changed after creation."})
+        return attrs
+
     def validate_country(self, value: str) -> str:
         value = value.strip().upper()
         try:
