@@ -102,7 +102,7 @@ def _authenticate(request: HttpRequest, *, allow_query_password: bool = False) -
                         "'Authorization: Token <token>' or as the basic-auth password.")
         raise DoorError(401, "unauthorized", message, {"WWW-Authenticate": AUTH_CHALLENGE})
     if not token.allows_write():
-        raise DoorError(403, "forbidden", "This token is read-only; ingest needs a write token.")
+        raise DoorError(403, "forbidden", f"This token has the {token.scope} scope; ingest needs the ingest scope.")
     return token
 
 

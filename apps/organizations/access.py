@@ -1,8 +1,9 @@
 """Resolving "which organization, with which role" for API requests and pages.
 
-API: a token carries its organization (scope write → editor rights, read → viewer). A session user
-names the organization with the `X-Organization` header or `?org=` (slug); a user with exactly one
-membership may omit it. Pages: the `<org_slug>` in the URL, resolved by OrganizationMiddleware."""
+API: a token carries its organization and its scope; what the scope allows is decided per action by
+`apps.core.api.permissions.ActionPermission` (a token has no role). A session user names the
+organization with the `X-Organization` header or `?org=` (slug); a user with exactly one membership may
+omit it. Pages: the `<org_slug>` in the URL, resolved by OrganizationMiddleware."""
 
 from __future__ import annotations
 
@@ -13,20 +14,20 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions
 from rest_framework.request import Request
 
-from apps.core.roles import Role
 from apps.organizations.models import AgentToken, Membership
 
 ORG_HEADER = "X-Organization"
 
 
 def resolve_api_access(request: Request) -> None:
-    """Set request.organization and request.role, or raise NotFound for an organization the caller
-    does not belong to (never revealing whether it exists)."""
+    """Set request.organization, request.role (sessions) and request.token_scope (tokens), or raise
+    NotFound for an organization the caller does not belong to (never revealing whether it exists)."""
     token = request.auth if isinstance(request.auth, AgentToken) else None
     if token is not None:
         request.organization = token.organization
-        request.role = Role.EDITOR if token.allows_write() else Role.VIEWER
+        request.role = None
         request.token = token
+        request.token_scope = token.scope
         return
     user = request.user
     slug = request.headers.get(ORG_HEADER) or request.query_params.get("org")
@@ -49,6 +50,7 @@ def resolve_api_access(request: Request) -> None:
     request.role = membership.role
     request.membership = membership
     request.token = None
+    request.token_scope = None
 
 
 class OrganizationMiddleware:

@@ -1,30 +1,97 @@
-"""Platform admins manage tenants here. Every write goes through the audited mixin; tokens are
-created through `issue_token` so the plaintext is shown exactly once, and revoked (never edited)."""
+"""Platform admins manage tenants here. Organization edits go through the audited mixin; memberships
+(their own admin and the inline on the organization) through the membership services, so the owner rules
+hold here as in the API; tokens are created through `issue_token` so the plaintext is shown exactly once,
+and revoked (never edited)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.audit.admin_mixins import AuditedAdminMixin
+from apps.core.errors import error_sentence
+from apps.core.roles import Role
 from apps.organizations.models import AgentToken, Membership, Organization
-from apps.organizations.services import issue_token, revoke_token
+from apps.organizations.services import add_member, change_role, issue_token, remove_member, revoke_token
+
+
+class ServiceErrorsAsMessagesMixin:
+    """A service's ValidationError (e.g. removing the last owner) raised while the admin saves or deletes
+    becomes an error message instead of a 500. The admin's change and delete views run in one transaction,
+    so everything the submission did is rolled back before the message is shown."""
+
+    def _refused(self, request: HttpRequest, exc: ValidationError, url: str) -> HttpResponse:
+        self.message_user(request, error_sentence(exc), messages.ERROR)  # type: ignore[attr-defined]
+        return HttpResponseRedirect(url)
+
+    def _changelist_url(self) -> str:
+        opts = self.model._meta  # type: ignore[attr-defined]
+        return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().changeform_view(request, *args, **kwargs)  # type: ignore[misc]
+        except ValidationError as exc:
+            return self._refused(request, exc, request.get_full_path())
+
+    def delete_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().delete_view(request, *args, **kwargs)  # type: ignore[misc]
+        except ValidationError as exc:
+            return self._refused(request, exc, self._changelist_url())
+
+    def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().changelist_view(request, *args, **kwargs)  # type: ignore[misc]
+        except ValidationError as exc:  # the "delete selected" action
+            return self._refused(request, exc, self._changelist_url())
+
+
+class MembershipInlineForm(forms.ModelForm):
+    """An existing row's user is fixed: moving a membership to someone else is a removal plus an add."""
+
+    class Meta:
+        model = Membership
+        fields = ["user", "role"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "user" in self.fields:
+            self.fields["user"].disabled = True
 
 
 class MembershipInline(admin.TabularInline):
     model = Membership
+    form = MembershipInlineForm
     extra = 0
     autocomplete_fields = ["user"]
     fields = ["user", "role", "created_at"]
     readonly_fields = ["created_at"]
 
 
+def save_membership_formset(formset: Any, actor: Any) -> None:
+    """Apply an inline formset of memberships through the services: additions and promotions to owner
+    first, then other role changes, then removals, so handing ownership over in one submission works."""
+    formset.save(commit=False)
+    for obj in formset.new_objects:
+        add_member(organization=obj.organization, user=obj.user, role=obj.role, actor=actor)
+    changed = sorted((obj for obj, _ in formset.changed_objects), key=lambda m: m.role != Role.OWNER)
+    for obj in changed:
+        change_role(membership=obj, role=obj.role, actor=actor)
+    for obj in formset.deleted_objects:
+        remove_member(membership=obj, actor=actor)
+
+
 @admin.register(Organization)
-class OrganizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class OrganizationAdmin(ServiceErrorsAsMessagesMixin, AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "plan", "is_active", "member_count", "created_at"]
     list_filter = ["plan", "is_active", "auto_register_hosts"]
     search_fields = ["name", "slug"]
@@ -41,8 +108,6 @@ class OrganizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     inlines = [MembershipInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        from django.db.models import Count
-
         return super().get_queryset(request).annotate(_member_count=Count("memberships"))
 
     @admin.display(description="Members", ordering="_member_count")
@@ -50,29 +115,42 @@ class OrganizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
         return obj._member_count  # type: ignore[attr-defined]
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
-        """Membership rows edited inline are audited like any other admin write."""
-        from apps.audit.services import record_event, snapshot
-
-        instances = formset.save(commit=False)
-        for obj in formset.deleted_objects:
-            record_event(action="membership.deleted", actor=request.user, organization=obj.organization_id,
-                         target=obj, before=snapshot(obj))
-            obj.delete()
-        for obj in instances:
-            before = snapshot(Membership.objects.get(pk=obj.pk)) if obj.pk else None
-            obj.save()
-            record_event(action=f"membership.{'updated' if before else 'created'}", actor=request.user,
-                         organization=obj.organization_id, target=obj, before=before, after=snapshot(obj))
-        formset.save_m2m()
+        """Membership rows edited inline go through the membership services (audited, owner rules)."""
+        if formset.model is Membership:
+            save_membership_formset(formset, request.user)
+        else:
+            super().save_formset(request, form, formset, change)
 
 
 @admin.register(Membership)
-class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class MembershipAdmin(ServiceErrorsAsMessagesMixin, admin.ModelAdmin):
+    """Every add, role change and removal goes through the membership services, which audit it."""
+
     list_display = ["user", "organization", "role", "created_at"]
     list_filter = ["role", "organization"]
     search_fields = ["user__username", "user__email", "organization__name", "organization__slug"]
     autocomplete_fields = ["user", "organization"]
     list_select_related = ["user", "organization"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None) -> list[str]:
+        # Only the role of an existing membership changes; another user or organization is a new membership.
+        return ["user", "organization"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
+        if change:
+            saved = change_role(membership=obj, role=obj.role, actor=request.user)
+        else:
+            saved = add_member(organization=obj.organization, user=obj.user, role=obj.role, actor=request.user)
+        obj.pk = saved.pk
+        obj.__dict__.update(saved.__dict__)
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        remove_member(membership=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        with transaction.atomic():  # all or nothing: one refused removal (the last owner) undoes the others
+            for membership in queryset.order_by("pk"):
+                remove_member(membership=membership, actor=request.user)
 
 
 @admin.register(AgentToken)

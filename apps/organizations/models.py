@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.core.models import OrgOwnedModel, TimeStampedModel
 from apps.core.roles import Role
+from apps.core.scopes import TokenScope, scope_allows
 
 
 class Organization(TimeStampedModel):
@@ -75,16 +76,15 @@ class AgentTokenQuerySet(models.QuerySet):
 
 class AgentToken(OrgOwnedModel):
     """A bearer token for agents and automation. Only a lookup prefix and an HMAC-SHA256 of the whole
-    token (keyed with the server-side pepper) are stored; the token itself is shown once."""
+    token (keyed with the server-side pepper) are stored; the token itself is shown once. The scope says
+    what the token may do (apps/core/scopes.py) and is fixed at issue."""
 
-    class Scope(models.TextChoices):
-        READ = "read", "Read"
-        WRITE = "write", "Read and write"
+    Scope = TokenScope
 
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     token_hash = models.CharField(max_length=64, editable=False)
-    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.WRITE)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.INGEST)
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
@@ -111,5 +111,13 @@ class AgentToken(OrgOwnedModel):
     def is_expired(self, now: timezone.datetime | None = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 
-    def allows_write(self) -> bool:
-        return self.scope == self.Scope.WRITE
+    def allows(self, required: str) -> bool:
+        """True when this token's scope grants `required` (a TokenScope)."""
+        return scope_allows(self.scope, required)
+
+    def allows_ingest(self) -> bool:
+        """The ingest doors accept only ingest tokens (``write`` is the scope's former name)."""
+        return self.allows(TokenScope.INGEST)
+
+    #: The ingest doors' name for `allows_ingest` from when the scope was called ``write``.
+    allows_write = allows_ingest

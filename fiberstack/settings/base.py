@@ -219,6 +219,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 
 # How API requests find their organization and role (token or session); see apps/organizations/access.py.
 FIBERSTACK_API_ACCESS_RESOLVER = "apps.organizations.access.resolve_api_access"
+# The site's public address, for absolute links made outside a request (`add_member`'s set-password link).
+FIBERSTACK_BASE_URL = env_str("FIBERSTACK_BASE_URL", "http://127.0.0.1:8000")
 
 # Metrics storage and ingest limits (docs/agents.md documents each one).
 FIBERSTACK_TIMESCALEDB = env_str("FIBERSTACK_TIMESCALEDB", "auto")  # auto | on | off

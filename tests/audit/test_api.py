@@ -27,7 +27,7 @@ def test_audit_api_role_matrix(api_client, user_with_role, org, role, status):
     assert client.get(_detail(event)).status_code == status
 
 
-@pytest.mark.parametrize("scope", [AgentToken.Scope.READ, AgentToken.Scope.WRITE])
+@pytest.mark.parametrize("scope", [*AgentToken.Scope.values, "write"])
 def test_audit_api_refuses_agent_tokens(api_client, make_token, org, scope):
     event = record_event(action="x.happened", actor=None, organization=org)
     client = api_client(token=make_token(scope)[1])

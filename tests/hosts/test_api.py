@@ -63,10 +63,42 @@ def test_dependency_endpoints_follow_the_role_matrix(api_client, user_with_role,
     assert client.delete(f"/api/v1/dependencies/{edge.public_id}").status_code == _status(write, 204)
 
 
-def test_agent_tokens_get_editor_or_viewer_rights(api_client, write_token, read_token):
-    assert api_client(token=write_token).post("/api/v1/hosts", {"name": "a"}, format="json").status_code == 201
-    assert api_client(token=read_token).post("/api/v1/hosts", {"name": "b"}, format="json").status_code == 403
-    assert api_client(token=read_token).get("/api/v1/hosts").status_code == 200
+@pytest.mark.parametrize(("scope", "read", "write"), [
+    ("ingest", False, False), ("write", False, False), ("read", True, False), ("config", True, True),
+])
+def test_agent_tokens_follow_their_scope(api_client, make_token, org, scope, read, write):
+    """Ingest tokens push (and register hosts through the doors) but never read or edit the inventory."""
+    host = HostFactory(organization=org)
+    service = ServiceFactory(organization=org, host=host)
+    client = api_client(token=make_token(scope)[1])
+    assert client.get("/api/v1/hosts").status_code == _status(read, 200)
+    assert client.get(f"/api/v1/services/{service.public_id}").status_code == _status(read, 200)
+    assert client.get("/api/v1/dependencies").status_code == _status(read, 200)
+    assert client.post("/api/v1/hosts", {"name": "a"}, format="json").status_code == _status(write, 201)
+    assert client.patch(f"/api/v1/services/{service.public_id}", {"description": "x"},
+                        format="json").status_code == _status(write, 200)
+    assert client.delete(f"/api/v1/hosts/{host.public_id}").status_code == _status(write, 204)
+    assert Host.objects.filter(pk=host.pk).exists() is not write
+
+
+def test_token_refusal_names_the_scope_needed(api_client, make_token):
+    response = api_client(token=make_token("read")[1]).post("/api/v1/hosts", {"name": "a"}, format="json")
+    assert response.status_code == 403
+    assert response.json()["required_scope"] == "config"
+    assert response.json()["token_scope"] == "read"
+
+
+@pytest.mark.parametrize("kind", ["hosts", "services", "dependencies"])
+def test_other_org_gets_404_for_a_config_token(api_client, make_token, other_org, kind):
+    host = HostFactory(organization=other_org)
+    service = ServiceFactory(organization=other_org, host=host)
+    edge = ServiceDependency.objects.create(organization=other_org, upstream_host=host, downstream_service=service)
+    target = {"hosts": host, "services": service, "dependencies": edge}[kind]
+    client = api_client(token=make_token("config")[1])
+    assert client.get(f"/api/v1/{kind}/{target.public_id}").status_code == 404
+    assert client.delete(f"/api/v1/{kind}/{target.public_id}").status_code == 404
+    assert client.get(f"/api/v1/{kind}").json()["results"] == []
+    assert Host.objects.filter(pk=host.pk).exists()
 
 
 def test_anonymous_gets_401_or_403():

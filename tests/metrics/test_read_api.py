@@ -182,7 +182,8 @@ def test_too_many_series_is_400(settings: Any, node_series: Any, api_client: Any
     assert response.status_code == 400
 
 
-def test_session_viewer_reads_and_write_token_reads(node_series: Any, api_client: Any, member_ro: Any,
-                                                    write_token: str) -> None:
+def test_session_viewer_and_config_token_read_but_ingest_token_does_not(
+        node_series: Any, api_client: Any, member_ro: Any, make_token: Any, write_token: str) -> None:
     assert api_client(user=member_ro).get("/api/v1/metrics", {"name": "up"}).status_code == 200
-    assert api_client(token=write_token).get("/api/v1/metrics", {"name": "up"}).status_code == 200
+    assert api_client(token=make_token("config")[1]).get("/api/v1/metrics", {"name": "up"}).status_code == 200
+    assert api_client(token=write_token).get("/api/v1/metrics", {"name": "up"}).status_code == 403

@@ -181,3 +181,118 @@ def test_change_and_add_forms_render(staff_client, org, owner, make_token):
         reverse("admin:organizations_membership_add"),
     ):
         assert staff_client.get(url).status_code == 200, url
+
+
+def _inline_data(org, rows, *, initial: int) -> dict[str, str]:
+    """The organization change form with `rows` ({"id", "user", "role", "DELETE"}) as membership inlines."""
+    data = {"name": org.name, "slug": org.slug, "plan": org.plan, "is_active": "on", "auto_register_hosts": "on",
+            "memberships-TOTAL_FORMS": str(len(rows)), "memberships-INITIAL_FORMS": str(initial),
+            "memberships-MIN_NUM_FORMS": "0", "memberships-MAX_NUM_FORMS": "1000"}
+    for i, row in enumerate(rows):
+        for key, value in row.items():
+            data[f"memberships-{i}-{key}"] = value
+    return data
+
+
+def _messages(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_membership_role_change_in_the_admin_goes_through_the_service(staff_client, org, owner):
+    member = MembershipFactory(organization=org, user=UserFactory(username="promoted"), role=Role.VIEWER)
+    before = _event_ids()
+    response = staff_client.post(reverse("admin:organizations_membership_change", args=[member.pk]),
+                                 {"role": Role.EDITOR})
+    assert response.status_code == 302
+    member.refresh_from_db()
+    assert member.role == Role.EDITOR
+    [event] = _new_events(before)
+    assert (event.action, event.changes) == ("membership.updated", {"role": [Role.VIEWER, Role.EDITOR]})
+
+
+def test_the_admin_cannot_demote_the_last_owner(staff_client, org, owner):
+    membership = Membership.objects.get(user=owner)
+    before = _event_ids()
+    response = staff_client.post(reverse("admin:organizations_membership_change", args=[membership.pk]),
+                                 {"role": Role.ADMIN}, follow=True)
+    assert response.status_code == 200
+    assert any("last owner" in m for m in _messages(response))
+    membership.refresh_from_db()
+    assert membership.role == Role.OWNER
+    assert _new_events(before) == []
+
+
+def test_the_admin_cannot_delete_the_last_owner(staff_client, org, owner):
+    membership = Membership.objects.get(user=owner)
+    response = staff_client.post(reverse("admin:organizations_membership_delete", args=[membership.pk]),
+                                 {"post": "yes"}, follow=True)
+    assert response.status_code == 200
+    assert any("last owner" in m for m in _messages(response))
+    assert Membership.objects.filter(pk=membership.pk).exists()
+
+
+def test_bulk_delete_including_the_last_owner_deletes_nothing(staff_client, org, owner):
+    other = MembershipFactory(organization=org, user=UserFactory(username="bystander"), role=Role.VIEWER)
+    selected = [str(Membership.objects.get(user=owner).pk), str(other.pk)]
+    before = _event_ids()
+    response = staff_client.post(reverse("admin:organizations_membership_changelist"),
+                                 {"action": "delete_selected", "_selected_action": selected, "post": "yes"},
+                                 follow=True)
+    assert response.status_code == 200
+    assert any("last owner" in m for m in _messages(response))
+    assert Membership.objects.filter(organization=org).count() == 2
+    assert _new_events(before) == []
+
+
+def test_bulk_delete_of_ordinary_members_is_audited_per_member(staff_client, org, owner):
+    members = [MembershipFactory(organization=org, user=UserFactory(username=f"m{i}")) for i in range(2)]
+    before = _event_ids()
+    response = staff_client.post(reverse("admin:organizations_membership_changelist"), {
+        "action": "delete_selected", "_selected_action": [str(m.pk) for m in members], "post": "yes"})
+    assert response.status_code == 302
+    assert not Membership.objects.filter(pk__in=[m.pk for m in members]).exists()
+    assert [e.action for e in _new_events(before)] == ["membership.deleted", "membership.deleted"]
+
+
+def test_the_membership_change_form_fixes_user_and_organization(staff_client, org, owner, other_org):
+    member = MembershipFactory(organization=org, user=UserFactory(username="stays"), role=Role.VIEWER)
+    staff_client.post(reverse("admin:organizations_membership_change", args=[member.pk]),
+                      {"role": Role.VIEWER, "organization": str(other_org.pk), "user": str(owner.pk)})
+    member.refresh_from_db()
+    assert (member.organization, member.user.username) == (org, "stays")
+
+
+def test_inline_handover_promotes_before_it_demotes(staff_client, org, owner):
+    heir = MembershipFactory(organization=org, user=UserFactory(username="heir"), role=Role.ADMIN)
+    mine = Membership.objects.get(user=owner)
+    rows = [{"id": str(mine.pk), "user": str(owner.pk), "role": Role.VIEWER},
+            {"id": str(heir.pk), "user": str(heir.user.pk), "role": Role.OWNER}]
+    response = staff_client.post(reverse("admin:organizations_organization_change", args=[org.pk]),
+                                 _inline_data(org, rows, initial=2))
+    assert response.status_code == 302
+    roles = dict(Membership.objects.filter(organization=org).values_list("user__username", "role"))
+    assert roles == {"alice": Role.VIEWER, "heir": Role.OWNER}
+
+
+def test_inline_removal_of_the_last_owner_is_refused_and_nothing_is_saved(staff_client, org, owner):
+    mine = Membership.objects.get(user=owner)
+    rows = [{"id": str(mine.pk), "user": str(owner.pk), "role": Role.OWNER, "DELETE": "on"}]
+    data = _inline_data(org, rows, initial=1)
+    data["name"] = "Renamed meanwhile"
+    response = staff_client.post(reverse("admin:organizations_organization_change", args=[org.pk]), data,
+                                 follow=True)
+    assert any("last owner" in m for m in _messages(response))
+    assert Membership.objects.filter(pk=mine.pk, role=Role.OWNER).exists()
+    org.refresh_from_db()
+    assert org.name == "Acme"  # the whole submission was rolled back
+
+
+def test_inline_user_of_an_existing_row_cannot_be_swapped(staff_client, org, owner):
+    member = MembershipFactory(organization=org, user=UserFactory(username="original"), role=Role.VIEWER)
+    intruder = UserFactory(username="intruder")
+    rows = [{"id": str(Membership.objects.get(user=owner).pk), "user": str(owner.pk), "role": Role.OWNER},
+            {"id": str(member.pk), "user": str(intruder.pk), "role": Role.VIEWER}]
+    staff_client.post(reverse("admin:organizations_organization_change", args=[org.pk]),
+                      _inline_data(org, rows, initial=2))
+    assert not Membership.objects.filter(user=intruder).exists()
+    assert Membership.objects.filter(pk=member.pk, user__username="original").exists()

@@ -1,6 +1,6 @@
 """The organization API (/api/v1/organization, /members, /tokens): the exact status for every role and
-token scope on every endpoint, other organizations' ids give 404, tokens are shown once, and every
-write leaves its audit row."""
+token scope on every endpoint, other organizations' ids give 404, tokens are shown once, every write
+leaves its audit row, and the owner rules hold (only owners grant owner; the last owner stays)."""
 
 from __future__ import annotations
 
@@ -30,16 +30,18 @@ class Endpoint:
     ok: int
     minimum: str
     data: Any = None
+    scopes: tuple[str, ...] = ()  # the token scopes that may call it (members and tokens: none)
 
     def expected(self, role: str) -> int:
         return self.ok if ALL.index(role) <= ALL.index(self.minimum) else 403
 
 
 ENDPOINTS = [
-    Endpoint("organization-get", "get", "/api/v1/organization", 200, VIEWER),
+    Endpoint("organization-get", "get", "/api/v1/organization", 200, VIEWER, scopes=("read", "config")),
     Endpoint("organization-patch", "patch", "/api/v1/organization", 200, ADMIN, {"name": "Acme Renamed"}),
-    Endpoint("members-list", "get", "/api/v1/members", 200, VIEWER),
-    Endpoint("member-get", "get", "/api/v1/members/{member}", 200, VIEWER),
+    Endpoint("members-list", "get", "/api/v1/members", 200, ADMIN),
+    Endpoint("member-add", "post", "/api/v1/members", 201, ADMIN, {"username": "newbie", "role": VIEWER}),
+    Endpoint("member-get", "get", "/api/v1/members/{member}", 200, ADMIN),
     Endpoint("member-patch", "patch", "/api/v1/members/{member}", 200, ADMIN, {"role": EDITOR}),
     Endpoint("member-delete", "delete", "/api/v1/members/{member}", 204, ADMIN),
     Endpoint("tokens-list", "get", "/api/v1/tokens", 200, ADMIN),
@@ -50,6 +52,7 @@ ENDPOINTS = [
 DETAIL_ENDPOINTS = [e for e in ENDPOINTS if "{" in e.path]
 WRITES = {  # endpoint -> audit action it must leave
     "organization-patch": "organization.updated",
+    "member-add": "membership.created",
     "member-patch": "membership.updated",
     "member-delete": "membership.deleted",
     "token-create": "token.created",
@@ -59,7 +62,8 @@ WRITES = {  # endpoint -> audit action it must leave
 
 @pytest.fixture
 def targets(org) -> dict[str, Any]:
-    """A member and a token of `org` for the detail endpoints to act on."""
+    """A member and a token of `org` for the detail endpoints to act on, and a user to add."""
+    UserFactory(username="newbie")
     member = MembershipFactory(organization=org, user=UserFactory(username="target"), role=VIEWER)
     token, _ = issue_token(organization=org, name="target-token", actor=None)
     return {"member": member, "token": token}
@@ -78,10 +82,10 @@ def test_every_role_gets_the_exact_status(api_client, user_with_role, targets, e
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
-@pytest.mark.parametrize(("scope", "acts_as"), [(AgentToken.Scope.READ, VIEWER), (AgentToken.Scope.WRITE, EDITOR)])
-def test_every_token_scope_gets_the_exact_status(api_client, make_token, targets, endpoint, scope, acts_as):
+@pytest.mark.parametrize("scope", ["ingest", "write", "read", "config"])
+def test_every_token_scope_gets_the_exact_status(api_client, make_token, targets, endpoint, scope):
     response = _call(api_client(token=make_token(scope)[1]), endpoint, targets)
-    assert response.status_code == endpoint.expected(acts_as), response.content
+    assert response.status_code == (endpoint.ok if scope in endpoint.scopes else 403), response.content
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
@@ -107,9 +111,9 @@ def test_other_org_ids_give_404_to_tokens_too(api_client, make_token, other_org,
         "member": MembershipFactory(organization=other_org, user=UserFactory(username="foreigner"), role=VIEWER),
         "token": issue_token(organization=other_org, name="foreign", actor=None)[0],
     }
-    status = _call(api_client(token=make_token(AgentToken.Scope.WRITE)[1]), endpoint, foreign).status_code
-    # A token that may not use the endpoint at all is refused before any lookup; otherwise 404.
-    assert status == (404 if endpoint.minimum in (VIEWER, EDITOR) else 403)
+    status = _call(api_client(token=make_token(AgentToken.Scope.CONFIG)[1]), endpoint, foreign).status_code
+    # No token may use members or tokens: refused before any lookup, so nothing about the id leaks.
+    assert status == 403
 
 
 def test_other_org_member_cannot_see_this_organization(api_client, other_org_user, targets):
@@ -139,6 +143,8 @@ def test_every_write_leaves_its_audit_row(api_client, owner, org, targets, endpo
         assert list(event.changes) == ["revoked_at"]
     elif endpoint_name == "token-create":
         assert "token_hash" not in event.changes
+    elif endpoint_name == "member-add":
+        assert event.changes["role"] == [None, VIEWER]
 
 
 def test_reads_leave_no_audit_row(api_client, owner, targets):
@@ -152,7 +158,7 @@ def test_reads_leave_no_audit_row(api_client, owner, targets):
 
 def test_token_creation_returns_the_token_once_and_the_list_never_contains_it(api_client, owner, org):
     client = api_client(user=owner)
-    created = client.post("/api/v1/tokens", {"name": "telegraf", "scope": "write"}, format="json").json()
+    created = client.post("/api/v1/tokens", {"name": "grafana", "scope": "read"}, format="json").json()
     plaintext = created["token"]
     assert plaintext.startswith(f"fst_{created['prefix']}_")
     stored = AgentToken.objects.get(public_id=created["id"])
@@ -188,3 +194,103 @@ def test_organization_patch_cannot_change_slug_or_plan(api_client, owner, org):
     assert response.status_code == 200
     org.refresh_from_db()
     assert (org.slug, org.plan) == ("acme", "free")
+
+
+@pytest.mark.parametrize(("sent", "stored"), [("write", "ingest"), ("ingest", "ingest"), ("config", "config")])
+def test_token_scope_may_be_given_by_its_old_name(api_client, owner, sent, stored):
+    response = api_client(user=owner).post("/api/v1/tokens", {"name": "t", "scope": sent}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["scope"] == stored
+    assert AgentToken.objects.get(public_id=response.json()["id"]).scope == stored
+
+
+def test_unknown_token_scope_is_a_400_naming_the_field(api_client, owner):
+    response = api_client(user=owner).post("/api/v1/tokens", {"name": "t", "scope": "admin"}, format="json")
+    assert response.status_code == 400
+    assert "scope" in response.json()
+
+
+def test_an_ingest_token_cannot_mint_tokens_or_add_members(api_client, make_token, targets):
+    client = api_client(token=make_token(AgentToken.Scope.INGEST)[1])
+    assert client.post("/api/v1/tokens", {"name": "escalate", "scope": "config"}, format="json").status_code == 403
+    assert client.post("/api/v1/members", {"username": "newbie", "role": OWNER}, format="json").status_code == 403
+    assert not AgentToken.objects.filter(name="escalate").exists()
+    assert not Membership.objects.filter(user__username="newbie").exists()
+
+
+def test_admin_adds_an_existing_user(api_client, admin_member, org, targets):
+    response = api_client(user=admin_member).post("/api/v1/members", {"username": "newbie", "role": EDITOR},
+                                                  format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["username"] == "newbie"
+    assert Membership.objects.get(organization=org, user__username="newbie").role == EDITOR
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"username": "nobody-by-that-name"}, "username"),
+    ({"username": "target"}, "user"),  # already a member
+    ({"username": "newbie", "role": "superuser"}, "role"),
+    ({}, "username"),
+])
+def test_adding_a_member_with_bad_input_is_a_400_naming_the_field(api_client, owner, targets, body, field):
+    response = api_client(user=owner).post("/api/v1/members", body, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()
+
+
+def test_an_inactive_user_cannot_be_added(api_client, owner, targets):
+    UserFactory(username="gone", is_active=False)
+    response = api_client(user=owner).post("/api/v1/members", {"username": "gone"}, format="json")
+    assert response.status_code == 400
+    assert "username" in response.json()
+
+
+def test_only_an_owner_can_add_an_owner(api_client, admin_member, owner, org, targets):
+    body = {"username": "newbie", "role": OWNER}
+    assert api_client(user=admin_member).post("/api/v1/members", body, format="json").status_code == 403
+    assert not Membership.objects.filter(user__username="newbie").exists()
+    assert api_client(user=owner).post("/api/v1/members", body, format="json").status_code == 201
+
+
+def test_an_admin_cannot_demote_or_remove_an_owner(api_client, admin_member, owner, user_with_role):
+    second_owner = Membership.objects.get(user=user_with_role(OWNER))
+    client = api_client(user=admin_member)
+    path = f"/api/v1/members/{second_owner.public_id}"
+    assert client.patch(path, {"role": VIEWER}, format="json").status_code == 403
+    assert client.delete(path).status_code == 403
+    second_owner.refresh_from_db()
+    assert second_owner.role == OWNER
+
+
+def test_the_last_owner_can_be_neither_demoted_nor_removed(api_client, owner, admin_member):
+    mine = Membership.objects.get(user=owner)
+    client = api_client(user=owner)
+    before = AuditEvent.objects.count()
+    demoted = client.patch(f"/api/v1/members/{mine.public_id}", {"role": ADMIN}, format="json")
+    assert demoted.status_code == 400
+    assert "last owner" in demoted.json()["role"][0]
+    removed = client.delete(f"/api/v1/members/{mine.public_id}")
+    assert removed.status_code == 400
+    assert "last owner" in removed.json()["member"][0]
+    mine.refresh_from_db()
+    assert mine.role == OWNER
+    assert AuditEvent.objects.count() == before
+
+
+def test_with_a_second_owner_an_owner_may_step_down(api_client, owner, user_with_role):
+    user_with_role(OWNER)
+    mine = Membership.objects.get(user=owner)
+    response = api_client(user=owner).patch(f"/api/v1/members/{mine.public_id}", {"role": ADMIN}, format="json")
+    assert response.status_code == 200
+    assert response.json()["role"] == ADMIN
+
+
+def test_member_writes_need_the_csrf_token(owner, targets):
+    from rest_framework.test import APIClient
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(owner)
+    response = client.post("/api/v1/members", {"username": "newbie"}, format="json")
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
+    assert not Membership.objects.filter(user__username="newbie").exists()

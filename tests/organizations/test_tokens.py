@@ -59,11 +59,11 @@ def _members_url() -> str:
 
 
 @pytest.mark.parametrize("form", ["bearer", "token", "basic"])
-def test_three_authorization_header_forms_authenticate(form, write_token, org):
+def test_three_authorization_header_forms_authenticate(form, read_token, org):
     headers = {
-        "bearer": f"Bearer {write_token}",
-        "token": f"Token {write_token}",
-        "basic": "Basic " + base64.b64encode(f"telegraf:{write_token}".encode()).decode(),
+        "bearer": f"Bearer {read_token}",
+        "token": f"Token {read_token}",
+        "basic": "Basic " + base64.b64encode(f"grafana:{read_token}".encode()).decode(),
     }
     client = APIClient()
     response = client.get(_members_url(), HTTP_AUTHORIZATION=headers[form])

@@ -82,7 +82,7 @@ def test_anonymous_users_are_sent_to_login(client, org, name):
 
 def test_issuing_a_token_shows_it_once(owner, org):
     client = _client(owner)
-    response = client.post(_tokens_url(org), {"name": "telegraf", "scope": "write"})
+    response = client.post(_tokens_url(org), {"name": "telegraf", "scope": "ingest"})
     assert response.status_code == 200
     plaintext = response.context["new_token"]
     assert plaintext in response.content.decode()
@@ -111,7 +111,7 @@ def test_revoke_works_and_is_audited(owner, org):
 
 
 def test_token_form_rejects_a_missing_name(owner, org):
-    response = _client(owner).post(_tokens_url(org), {"name": "", "scope": "write"})
+    response = _client(owner).post(_tokens_url(org), {"name": "", "scope": "ingest"})
     assert response.status_code == 200
     assert response.context["form"].errors["name"]
     assert response.context["new_token"] is None
@@ -120,11 +120,18 @@ def test_token_form_rejects_a_missing_name(owner, org):
 
 def test_token_page_posts_need_a_csrf_token(owner, org):
     client = _client(owner, enforce_csrf_checks=True)
-    response = client.post(_tokens_url(org), {"name": "forged", "scope": "write"})
+    response = client.post(_tokens_url(org), {"name": "forged", "scope": "ingest"})
     assert response.status_code == 403
     assert not AgentToken.objects.filter(name="forged").exists()
     page = client.get(_tokens_url(org))
     csrf = page.cookies["csrftoken"].value
-    response = client.post(_tokens_url(org), {"name": "genuine", "scope": "write", "csrfmiddlewaretoken": csrf})
+    response = client.post(_tokens_url(org), {"name": "genuine", "scope": "ingest", "csrfmiddlewaretoken": csrf})
     assert response.status_code == 200
     assert AgentToken.objects.filter(name="genuine").exists()
+
+
+@pytest.mark.parametrize("scope", ["ingest", "read", "config"])
+def test_the_token_page_issues_each_scope(owner, org, scope):
+    response = _client(owner).post(_tokens_url(org), {"name": f"t-{scope}", "scope": scope})
+    assert response.status_code == 200
+    assert AgentToken.objects.for_org(org).get(name=f"t-{scope}").scope == scope

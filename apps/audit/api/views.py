@@ -33,6 +33,7 @@ class AuditEventViewSet(OrgScopedReadOnlyViewSet):
     queryset = AuditEvent.objects.all()
     serializer_class = AuditEventSerializer
     required_roles = {"list": Role.ADMIN, "retrieve": Role.ADMIN}
+    required_scopes: dict[str, str] = {}  # no token scope reads the audit log: it names members and tokens
 
     def get_queryset(self) -> Any:
         queryset = super().get_queryset()

@@ -12,8 +12,9 @@ from rest_framework import mixins, viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 
-from apps.core.api.permissions import RolePermission
+from apps.core.api.permissions import ActionPermission
 from apps.core.roles import Role
+from apps.core.scopes import TokenScope
 
 DEFAULT_REQUIRED_ROLES: dict[str, str] = {
     "list": Role.VIEWER,
@@ -24,18 +25,44 @@ DEFAULT_REQUIRED_ROLES: dict[str, str] = {
     "destroy": Role.ADMIN,
 }
 
+#: Token scopes for configuration endpoints (hosts, services, dependencies; alert rules, channels,
+#: silences and schedules as they arrive): read tokens read, config tokens also change. Ingest tokens
+#: get nothing here.
+CONFIG_REQUIRED_SCOPES: dict[str, str] = {
+    "list": TokenScope.READ,
+    "retrieve": TokenScope.READ,
+    "create": TokenScope.CONFIG,
+    "update": TokenScope.CONFIG,
+    "partial_update": TokenScope.CONFIG,
+    "destroy": TokenScope.CONFIG,
+}
+
+#: Token scopes for read-only views (plain APIView GET handlers and read-only viewsets).
+READ_REQUIRED_SCOPES: dict[str, str] = {
+    "get": TokenScope.READ,
+    "head": TokenScope.READ,
+    "options": TokenScope.READ,
+    "list": TokenScope.READ,
+    "retrieve": TokenScope.READ,
+}
+
 
 def resolve_api_access(request: Request) -> None:
-    """Set request.organization and request.role through the resolver the organizations app provides
-    (wired by settings so core never imports a domain app)."""
+    """Set request.organization, request.role and request.token_scope through the resolver the
+    organizations app provides (wired by settings so core never imports a domain app)."""
     resolver = import_string(settings.FIBERSTACK_API_ACCESS_RESOLVER)
     resolver(request)
 
 
 class OrgScopedMixin:
+    """Organization scoping plus the per-action access maps `ActionPermission` reads. `required_scopes`
+    defaults to empty: no agent token reaches a new endpoint until its view names the scopes it accepts
+    (usually CONFIG_REQUIRED_SCOPES or READ_REQUIRED_SCOPES)."""
+
     lookup_field = "public_id"
-    permission_classes = [IsAuthenticated, RolePermission]
+    permission_classes = [IsAuthenticated, ActionPermission]
     required_roles: dict[str, str] = DEFAULT_REQUIRED_ROLES
+    required_scopes: dict[str, str] = {}
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         self.perform_authentication(request)  # type: ignore[attr-defined]

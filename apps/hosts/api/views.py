@@ -9,7 +9,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework.request import Request
 
-from apps.core.api.viewsets import DEFAULT_REQUIRED_ROLES, OrgScopedViewSet
+from apps.core.api.viewsets import CONFIG_REQUIRED_SCOPES, DEFAULT_REQUIRED_ROLES, OrgScopedViewSet
 from apps.core.roles import Role
 from apps.hosts import services
 from apps.hosts.api.serializers import (
@@ -36,6 +36,7 @@ class HostViewSet(OrgScopedViewSet):
 
     queryset = Host.objects.all()
     serializer_class = HostSerializer
+    required_scopes = CONFIG_REQUIRED_SCOPES
 
     def get_queryset(self) -> Any:
         self.now = timezone.now()
@@ -67,6 +68,7 @@ class ServiceViewSet(OrgScopedViewSet):
 
     queryset = Service.objects.select_related("host")
     serializer_class = ServiceSerializer
+    required_scopes = CONFIG_REQUIRED_SCOPES
 
     def get_queryset(self) -> Any:
         queryset = super().get_queryset()
@@ -98,6 +100,7 @@ class ServiceDependencyViewSet(OrgScopedViewSet):
     serializer_class = ServiceDependencySerializer
     http_method_names = ["get", "post", "delete", "head", "options"]
     required_roles = {**DEFAULT_REQUIRED_ROLES, "destroy": Role.EDITOR}
+    required_scopes = CONFIG_REQUIRED_SCOPES
 
     def perform_create(self, serializer: ServiceDependencySerializer) -> None:
         data = serializer.validated_data

@@ -33,7 +33,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api.viewsets import OrgScopedMixin
+from apps.core.api.viewsets import READ_REQUIRED_SCOPES, OrgScopedMixin
 from apps.metrics import hot, query, retention
 from apps.metrics.api.views import READ_ROLES, _bad_parameter, _selectors
 from apps.metrics.models import Series
@@ -55,6 +55,7 @@ class SeedMetricsView(OrgScopedMixin, APIView):
     """``GET /api/metrics``: one probe node's latency, uptime and packet loss in the seed's shape."""
 
     required_roles = READ_ROLES
+    required_scopes = READ_REQUIRED_SCOPES
 
     @extend_schema(
         parameters=[
@@ -150,6 +151,7 @@ class LatestValuesView(OrgScopedMixin, APIView):
     """``GET /api/v1/metrics/latest?name=&host=&labels=&match[]=``: each matching series' newest value."""
 
     required_roles = READ_ROLES
+    required_scopes = READ_REQUIRED_SCOPES
 
     @extend_schema(
         parameters=[

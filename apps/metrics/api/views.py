@@ -1,5 +1,5 @@
 """Read API: the series catalogue and metric points. Organization scoping and roles come from
-OrgScopedMixin (token scope read or write, or a session member with at least the viewer role)."""
+OrgScopedMixin (a token with the read or config scope, or a session member with at least the viewer role)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api.viewsets import OrgScopedMixin
+from apps.core.api.viewsets import READ_REQUIRED_SCOPES, OrgScopedMixin
 from apps.core.roles import Role
 from apps.metrics import query
 from apps.metrics.api.serializers import SeriesSerializer
@@ -48,6 +48,7 @@ class SeriesListView(OrgScopedMixin, generics.ListAPIView):
     serializer_class = SeriesSerializer
     pagination_class = SeriesPagination
     required_roles = READ_ROLES
+    required_scopes = READ_REQUIRED_SCOPES
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         try:
@@ -75,6 +76,7 @@ class MetricsQueryView(OrgScopedMixin, APIView):
     series (bench/query.py measures it)."""
 
     required_roles = READ_ROLES
+    required_scopes = READ_REQUIRED_SCOPES
 
     def get(self, request: Request) -> HttpResponse:
         try:

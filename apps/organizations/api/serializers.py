@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from apps.core.roles import Role
+from apps.core.scopes import SCOPE_NAMES, normalize_scope
 from apps.organizations.models import AgentToken, Membership, Organization
 
 
@@ -28,10 +31,30 @@ class MembershipSerializer(serializers.ModelSerializer):
         model = Membership
         fields = ["id", "username", "email", "role", "created_at"]
         read_only_fields = ["created_at"]
+        extra_kwargs = {"role": {"required": True}}
+
+
+class NewMembershipSerializer(serializers.Serializer):
+    """Adding a member: an existing, active user by username. Accounts are platform-level: an
+    organization admin who could create one (and hold its set-password link) could sign in as it, so
+    platform admins create them (`manage.py add_member`, the Django admin)."""
+
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.VIEWER)
+
+    def validate_username(self, value: str) -> Any:
+        user_model = get_user_model()
+        user = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: value}, is_active=True).first()
+        if user is None:
+            raise serializers.ValidationError("No active user with this username; a platform admin creates "
+                                              "accounts (manage.py add_member).")
+        return user
 
 
 class AgentTokenSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
+    # `write` (the ingest scope's former name) is still accepted from clients; the reply names the scope.
+    scope = serializers.ChoiceField(choices=SCOPE_NAMES, default=AgentToken.Scope.INGEST)
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
 
     class Meta:
@@ -39,6 +62,9 @@ class AgentTokenSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "prefix", "scope", "expires_at", "last_used_at", "revoked_at", "created_by",
                   "created_at"]
         read_only_fields = ["prefix", "last_used_at", "revoked_at", "created_at"]
+
+    def validate_scope(self, value: str) -> str:
+        return normalize_scope(value)
 
 
 class NewAgentTokenSerializer(AgentTokenSerializer):

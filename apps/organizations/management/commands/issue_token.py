@@ -1,5 +1,6 @@
-"""`manage.py issue_token ORG_SLUG NAME [--scope write|read]`: print only the new token on stdout,
-so scripts can capture it (`TOKEN=$(manage.py issue_token demo telegraf)`)."""
+"""`manage.py issue_token ORG_SLUG NAME [--scope ingest|write|read|config]`: print only the new token on
+stdout, so scripts can capture it (`TOKEN=$(manage.py issue_token demo telegraf)`). `write` is the ingest
+scope's former name and still accepted."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from apps.organizations.models import AgentToken, Organization
+from apps.core.scopes import SCOPE_NAMES, TokenScope
+from apps.organizations.models import Organization
 from apps.organizations.services import issue_token
 
 
@@ -19,7 +21,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("org_slug")
         parser.add_argument("name")
-        parser.add_argument("--scope", choices=[c.value for c in AgentToken.Scope], default="write")
+        parser.add_argument("--scope", choices=SCOPE_NAMES, default=TokenScope.INGEST.value,
+                            help="ingest: push only (default; `write` is its old name); read: read metrics and "
+                                 "hosts; config: read and manage configuration")
         parser.add_argument("--expires-in-days", type=int, default=None)
 
     def handle(self, *args: Any, **options: Any) -> None:
