@@ -9,7 +9,6 @@ installed these tests are skipped with the reason."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -148,7 +147,7 @@ def test_collectd_with_a_wrong_password_logs_the_401_and_stores_nothing(
     live_server: Any, org: Any, tmp_path: Path, agent_processes: AgentProcesses,
 ) -> None:
     log = start_collectd(agent_processes, tmp_path, live_server.url, "fst_000000000000_wrong")
-    agent_processes.wait_for(lambda: len(re.findall(r"HTTP Error code: 401", log_text(log))) >= 2,
+    agent_processes.wait_for(lambda: log_text(log).count("write_http plugin: HTTP Error code: 401") >= 2,
                              "401 in the collectd log")
     agent_processes.stop_all()
 

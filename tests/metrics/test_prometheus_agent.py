@@ -30,6 +30,7 @@ pytestmark = [
 REMOTE = "fiberstack"
 #: Prometheus 2.42's remote-write counters (storage/remote/queue_manager.go), per remote_name and url.
 SENT, FAILED = "prometheus_remote_storage_samples_total", "prometheus_remote_storage_samples_failed_total"
+RETRIED, DROPPED = "prometheus_remote_storage_samples_retried_total", "prometheus_remote_storage_samples_dropped_total"
 METADATA_SENT = "prometheus_remote_storage_metadata_total"
 METADATA_FAILED = "prometheus_remote_storage_metadata_failed_total"
 #: A family of Prometheus's own that is scraped from the first second (a counter, with help).
@@ -112,7 +113,7 @@ def test_prometheus_remote_write_sends_samples_and_metadata_without_failures(
 
     assert counters[FAILED] == 0, counters
     assert counters[METADATA_FAILED] == 0, counters
-    assert counters.get("prometheus_remote_storage_samples_dropped_total", 0) == 0, counters
+    assert counters[DROPPED] == counters[RETRIED] == 0, counters  # no 5xx/429 retried, nothing dropped
     assert counters[SENT] > 0 and counters[METADATA_SENT] > 0, counters
     instance = f"127.0.0.1:{port}"
     up = api_get(live_server.url, read_token, "/api/v1/metrics", name="up", labels='job="prometheus"')["series"]
@@ -135,5 +136,6 @@ def test_prometheus_with_a_wrong_token_counts_failures_and_stores_nothing(
     agent_processes.stop_all()
 
     assert counters.get(SENT, 0) == counters[FAILED], counters  # every sample sent was refused
+    assert counters[RETRIED] == 0, counters  # a 401 is final
     assert sample_count(org) == 0
     assert "401 Unauthorized" in (tmp_path / "prometheus.log").read_text()
