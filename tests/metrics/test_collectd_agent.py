@@ -36,11 +36,13 @@ EXPECTED = ("collectd_cpu_total", "collectd_load_shortterm", "collectd_memory")
 @pytest.fixture(scope="module")
 def _write_http_loads(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Skip when collectd is there but its write_http plugin cannot load (its libraries are only Suggests
-    of collectd-core): `collectd -t` parses the configuration and loads the plugins, nothing more."""
+    of collectd-core). `collectd -T` loads the plugins, runs the read callbacks once (there are none) and
+    exits; `-t` would not notice, it exits 0 even when a plugin cannot be loaded."""
     assert COLLECTD is not None
-    conf = tmp_path_factory.mktemp("collectd-probe") / "probe.conf"
-    conf.write_text("LoadPlugin write_http\n")
-    probe = subprocess.run([COLLECTD, "-t", "-C", str(conf)], capture_output=True, text=True, timeout=30,
+    directory = tmp_path_factory.mktemp("collectd-probe")
+    conf = directory / "probe.conf"
+    conf.write_text(f'BaseDir "{directory}"\nLoadPlugin write_http\n')
+    probe = subprocess.run([COLLECTD, "-T", "-C", str(conf)], capture_output=True, text=True, timeout=30,
                            check=False)
     if probe.returncode != 0:
         pytest.skip("collectd's write_http plugin does not load (Debian packages libyajl2, libcurl3-gnutls): "
