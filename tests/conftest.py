@@ -3,6 +3,7 @@ outsider from another organization, and API clients for users and agent tokens."
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -135,12 +136,18 @@ class AgentProcesses:
         self.running: list[subprocess.Popen[bytes]] = []
         self.log_files: list[Path] = []
 
+    #: Seconds after which coreutils' timeout ends an agent even if this pytest process was killed
+    #: and never ran the finalizer: no collectd or Prometheus outlives a test run for long.
+    LIFETIME = 300
+
     def start(self, argv: list[str], output: Path, cwd: Path, *, other_logs: tuple[Path, ...] = ()
               ) -> subprocess.Popen[bytes]:
         """Start `argv` with stdout and stderr in `output`; `other_logs` (files the program writes
         itself) are shown with it when a wait fails."""
+        timeout = shutil.which("timeout")  # it passes our SIGTERM on to the agent
+        bounded = [timeout, "--kill-after=10", str(self.LIFETIME), *argv] if timeout else argv
         with output.open("ab") as sink:
-            process = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink,
+            process = subprocess.Popen(bounded, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink,
                                        stderr=subprocess.STDOUT)
         self.running.append(process)
         self.log_files += [output, *other_logs]
