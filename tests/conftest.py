@@ -3,7 +3,11 @@ outsider from another organization, and API clients for users and agent tokens."
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -122,3 +126,65 @@ def _close_leaked_test_db_sessions(django_db_setup: Any, django_db_blocker: Any)
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+class AgentProcesses:
+    """Real agent programs (collectd, prometheus, ...) a test starts, their output in a file of their own;
+    every one still running is stopped when the test ends, passed or not."""
+
+    def __init__(self) -> None:
+        self.running: list[subprocess.Popen[bytes]] = []
+        self.log_files: list[Path] = []
+
+    #: Seconds after which coreutils' timeout ends an agent even if this pytest process was killed
+    #: and never ran the finalizer: no collectd or Prometheus outlives a test run for long.
+    LIFETIME = 300
+
+    def start(self, argv: list[str], output: Path, cwd: Path, *, other_logs: tuple[Path, ...] = ()
+              ) -> subprocess.Popen[bytes]:
+        """Start `argv` with stdout and stderr in `output`; `other_logs` (files the program writes
+        itself) are shown with it when a wait fails."""
+        timeout = shutil.which("timeout")  # it passes our SIGTERM on to the agent
+        bounded = [timeout, "--kill-after=10", str(self.LIFETIME), *argv] if timeout else argv
+        with output.open("ab") as sink:
+            process = subprocess.Popen(bounded, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink,
+                                       stderr=subprocess.STDOUT)
+        self.running.append(process)
+        self.log_files += [output, *other_logs]
+        return process
+
+    def wait_for(self, check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+        """Poll `check` until true; fail early, with the logs, if an agent exited or the deadline passed.
+        The deadline is generous and the polling fine because the machine may be loaded."""
+        deadline = time.monotonic() + timeout
+        while not check():
+            exited = [process.returncode for process in self.running if process.poll() is not None]
+            if exited or time.monotonic() > deadline:
+                reason = f"an agent exited with {exited[0]}" if exited else f"no {what} after {timeout:.0f}s"
+                pytest.fail(f"{reason}\n{self.logs()}")
+            time.sleep(0.25)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {log.name}:\n{log.read_text(errors='replace')[-4000:]}"
+                         for log in self.log_files if log.exists())
+
+    def stop_all(self) -> None:
+        """SIGTERM (collectd and Prometheus flush on it), then SIGKILL after a grace period."""
+        for process in self.running:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.running:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def agent_processes() -> Iterator[AgentProcesses]:
+    agents = AgentProcesses()
+    try:
+        yield agents
+    finally:
+        agents.stop_all()

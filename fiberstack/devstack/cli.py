@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -36,6 +35,8 @@ from fiberstack.devstack.system import (
     DevstackError,
     apt_install,
     exclusive_lock,
+    find_program,
+    installed_packages,
     is_root,
     port_accepts,
     say,
@@ -248,18 +249,43 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-# Real agent clients some tests drive end to end (tests skip, naming the package, where it is missing).
-TEST_CLIENT_PACKAGES = {"influx": "influxdb-client"}
+# Real agent clients some tests drive end to end (tests skip, naming the package, where one is missing):
+# program -> the Debian packages it needs. collectd-core rather than collectd, which pulls in the libraries
+# of every plugin (hundreds of MB); the plugins' libraries are only Suggests of collectd-core, so the ones
+# of write_http (the JSON writer and libcurl) are listed here.
+TEST_CLIENT_PACKAGES = {
+    "influx": ("influxdb-client",),
+    "collectd": ("collectd-core", "libyajl2", "libcurl3-gnutls"),
+    "prometheus": ("prometheus",),
+}
+
+
+def missing_test_clients(
+    installed: Callable[[Sequence[str]], set[str] | None] = installed_packages,
+    find: Callable[[str], str | None] = find_program,
+) -> list[str]:
+    """The packages of TEST_CLIENT_PACKAGES that dpkg does not have installed, in table order. Packages,
+    not programs, are checked: collectd-core alone has a collectd binary whose write_http cannot load.
+    Without dpkg (not Debian) only the programs can be looked for."""
+    wanted = [package for packages in TEST_CLIENT_PACKAGES.values() for package in packages]
+    present = installed(wanted)
+    if present is None:
+        return [package for program, packages in TEST_CLIENT_PACKAGES.items() if find(program) is None
+                for package in packages]
+    return [package for package in dict.fromkeys(wanted) if package not in present]
 
 
 def install_test_clients() -> None:
-    """Best effort: as root on Debian, install the agent clients the suite drives for real."""
-    missing = [package for binary, package in TEST_CLIENT_PACKAGES.items() if shutil.which(binary) is None]
-    if not missing or not is_root():
+    """Best effort: as root on Debian, install the agent clients the suite drives for real. The tests
+    start them themselves, so the packages' own daemons are neither started nor enabled."""
+    if not is_root():
+        return
+    missing = missing_test_clients()
+    if not missing:
         return
     try:
-        apt_install(missing, "test clients missing")
-    except DevstackError as exc:
+        apt_install(missing, "test clients missing", start_services=False)
+    except (DevstackError, OSError) as exc:
         say(f"warning: {exc}; the tests that need {', '.join(missing)} will be skipped")
 
 

@@ -1,6 +1,6 @@
 """Operating-system helpers: privilege dropping for PostgreSQL, package installs, waiting, locking."""
 
-# ruff: noqa: S603
+# ruff: noqa: S603, S607
 # Every subprocess here runs a fixed program (runuser, apt-get, unshare, ...) with arguments this
 # package builds itself; nothing comes from untrusted input, and PATH lookup is the point.
 
@@ -126,20 +126,114 @@ def user_namespaces_work(user: ServiceUser) -> bool:
     return result.returncode == 0
 
 
-def apt_install(packages: Sequence[str], why: str) -> None:
+#: Debian's hook that invoke-rc.d and deb-systemd-invoke ask before starting a service (man invoke-rc.d).
+POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
+#: Exit status 101 of policy-rc.d means "action forbidden": the package is configured, nothing starts.
+POLICY_FORBIDDEN = 101
+_FORBID_STARTS = (
+    "#!/bin/sh\n"
+    "# Written by FiberStack's devstack for the length of one apt-get install, so that the agents the\n"
+    "# tests run themselves (collectd, prometheus) are not also started as system daemons.\n"
+    f"exit {POLICY_FORBIDDEN}\n"
+)
+
+
+def policy_forbids_starts(policy: Path) -> bool:
+    """Whether an existing policy-rc.d already forbids starting services (Docker images ship one)."""
+    try:
+        result = subprocess.run([str(policy), "fiberstack-probe", "start"], stdin=subprocess.DEVNULL,
+                                capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == POLICY_FORBIDDEN
+
+
+@contextmanager
+def service_starts_forbidden(policy: Path = POLICY_RC_D) -> Iterator[None]:
+    """Forbid maintainer scripts to start services while the block runs: a policy-rc.d that exits 101,
+    put in place only for the block. An existing policy that already forbids starts is left alone;
+    another one is set aside and put back afterwards, whatever happens inside the block."""
+    saved = policy.with_name(policy.name + ".fiberstack-saved")
+    if saved.exists():  # left by an install that was killed inside the block: the owner's policy first
+        saved.replace(policy)
+    if policy.exists() and policy_forbids_starts(policy):
+        yield
+        return
+    if policy.exists():
+        policy.rename(saved)
+    try:
+        policy.write_text(_FORBID_STARTS)
+        policy.chmod(0o755)
+        yield
+    finally:
+        policy.unlink(missing_ok=True)
+        if saved.exists():
+            saved.rename(policy)
+
+
+def apt_install(packages: Sequence[str], why: str, *, start_services: bool = True) -> None:
     """Install Debian packages non-interactively (root only); the one way devstack changes files
-    outside the project, as the brief for `make run` on a fresh machine allows."""
+    outside the project, as the brief for `make run` on a fresh machine allows. With
+    start_services=False no daemon of the packages is started (service_starts_forbidden) and, where
+    systemd runs, none is enabled at boot either: for programs the tests run themselves."""
     if shutil.which("apt-get") is None:
         raise DevstackError(f"{why}, and apt-get is not available to install {' '.join(packages)}")
     say(f"{why}; installing {' '.join(packages)} with apt-get")
+    started = time.monotonic()
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update"],
-        ["apt-get", "install", "-y", "--no-install-recommends", *packages],
-    ):
-        result = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, check=False)
-        if result.returncode != 0:
-            raise DevstackError(f"`{' '.join(command)}` failed with exit code {result.returncode}")
+    _apt(["apt-get", "update"], env)
+    install = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
+    if start_services:
+        _apt(install, env)
+    else:
+        with service_starts_forbidden():
+            _apt(install, env)
+        disable_boot_start(packages)
+    say(f"installed {' '.join(packages)} in {time.monotonic() - started:.0f}s")
+
+
+def installed_packages(packages: Sequence[str]) -> set[str] | None:
+    """Which of `packages` dpkg has installed; None where there is no dpkg (not Debian)."""
+    if shutil.which("dpkg-query") is None:
+        return None
+    result = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Abbrev}\\n", *packages],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+    # Exit status 1 only says some package is unknown; the known ones are still listed.
+    return {fields[0] for fields in (line.split() for line in result.stdout.splitlines())
+            if len(fields) >= 2 and fields[1] == "ii"}
+
+
+def _apt(command: list[str], env: dict[str, str]) -> None:
+    result = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, check=False)
+    if result.returncode != 0:
+        raise DevstackError(f"`{' '.join(command)}` failed with exit code {result.returncode}")
+
+
+def disable_boot_start(packages: Sequence[str], systemd_dir: Path = Path("/run/systemd/system")) -> None:
+    """On a systemd machine, keep the packages' services from starting at the next boot: Debian
+    enables a new package's units by default. Best effort; without systemd there is nothing to do."""
+    if not systemd_dir.is_dir() or shutil.which("systemctl") is None:
+        return
+    units = [unit for package in packages for unit in _package_units(package)]
+    if units:
+        subprocess.run(["systemctl", "disable", "--quiet", *units], stdin=subprocess.DEVNULL, check=False)
+
+
+def _package_units(package: str) -> list[str]:
+    """The systemd service units a Debian package ships (from `dpkg -L`)."""
+    result = subprocess.run(["dpkg", "-L", package], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                            check=False)
+    return sorted({Path(line).name for line in result.stdout.splitlines()
+                   if "/systemd/system/" in line and line.endswith(".service")})
+
+
+#: Daemons such as collectd live in sbin, which a non-root PATH often lacks.
+SBIN_PATH = "/usr/local/sbin:/usr/sbin:/sbin"
+
+
+def find_program(name: str) -> str | None:
+    """`name` on PATH, else in the sbin directories; None when it is not installed."""
+    return shutil.which(name) or shutil.which(name, path=SBIN_PATH)
 
 
 def tail(path: Path, lines: int = 25) -> str:
