@@ -221,7 +221,8 @@ class BackendSampler:
 
         with psycopg.connect(database_url, autocommit=True) as conn:
             backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-        self.postmaster = psutil.Process(backend).parent()  # same machine only; else nothing is sampled
+            # Asked while the connection is open: a closed connection's backend may already be gone.
+            self.postmaster = psutil.Process(backend).parent()  # same machine only; else nothing is sampled
         self.marker = f" {db_name} "
         self.period = period
         self.baseline: dict[int, float] = {}

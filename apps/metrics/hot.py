@@ -3,7 +3,8 @@ never touch the raw table.
 
 Two hashes per organization: ``hot:{org}`` maps series id -> "time_us value", and ``hot:{org}:host:{id}``
 holds the same for the series of one host. A small Lua script writes a field only when the incoming
-sample is newer than the stored one, so late or out-of-order batches never move "latest" backwards.
+sample is not older than the stored one: late, out-of-order or retried older batches never move "latest"
+backwards, and a sample with the same timestamp replaces it (the later write wins, as in the raw table).
 Everything here is best effort: Redis down means a stale hot tier, never a failed ingest."""
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from apps.hosts.cache_scope import epoch
 logger = logging.getLogger(__name__)
 
 # KEYS[1]: the organization hash, KEYS[2..]: host hashes. ARGV: field, time_us, value, host (an index into
-# KEYS, 0 for none), repeated. A field is set only if time_us is newer than the organization hash's; the
-# host hash gets the same value in the same step, so the two never disagree. One call per request.
+# KEYS, 0 for none), repeated. A field is set unless the organization hash holds a newer time_us (equal
+# times: the later write wins); the host hash gets the same value in the same step, so the two never
+# disagree. One call per request.
 _SET_IF_NEWER = """
 local n = 0
 for i = 1, #ARGV, 4 do

@@ -102,7 +102,9 @@ def test_late_samples_within_the_window_are_rolled_again(org: Any) -> None:
     series = SeriesFactory(organization=org)
     write(series.id, [(NOW - dt.timedelta(minutes=20) + dt.timedelta(seconds=10 * i), 1.0) for i in range(120)])
     jobs.run_rollups(now=NOW)
-    late_at = NOW - dt.timedelta(minutes=3, seconds=30)  # inside the default 600 s lateness window
+    # Inside the default 600 s lateness window, and between two stored samples (one at the same instant
+    # would replace that sample, not add one).
+    late_at = NOW - dt.timedelta(minutes=3, seconds=35)
     write(series.id, [(late_at, 1000.0)])
     too_late = NOW - dt.timedelta(minutes=30)  # before watermark - lateness: stored, not rolled
     write(series.id, [(too_late, 5.0)])

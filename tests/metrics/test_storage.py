@@ -1,21 +1,24 @@
 """Raw sample storage: the chosen backend, daily partitions ahead, the DEFAULT safety net and
-ensure_partitions, the binary COPY format, and the migration going to zero and back."""
+ensure_partitions, the binary COPY format, one sample per (series, time) on every partition (later write
+wins, also against a concurrent uncommitted original), and the migrations going to zero and back."""
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from apps.metrics import storage
 from apps.metrics.storage import partitioned
 from apps.metrics.storage.common import copy_samples_write_row
-from tests.metrics.factories import SeriesFactory
+from tests.metrics.factories import SeriesFactory, samples_of
+from tests.metrics.migration_helpers import migration_and_parent
 
 pytestmark = pytest.mark.django_db
 
@@ -33,6 +36,18 @@ def default_rows() -> int:
 
 def us(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1_000_000)
+
+
+def unique_by_partition() -> dict[str, bool]:
+    """Partition name -> whether its (series_id, time) index is unique."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT c.relname, i.indisunique FROM pg_inherits h
+            JOIN pg_class c ON c.oid = h.inhrelid JOIN pg_index i ON i.indrelid = h.inhrelid
+            WHERE h.inhparent = %s::regclass""",
+            [storage.TABLE],
+        )
+        return dict(cursor.fetchall())
 
 
 def test_backend_is_partitioned_without_timescaledb() -> None:
@@ -91,21 +106,20 @@ def test_binary_copy_round_trips_exact_values() -> None:
 
 def test_struct_buffer_is_faster_than_write_row(capsys: Any) -> None:
     """The measurement behind common.binary_copy_buffer: printed with -s."""
-    series = SeriesFactory()
     n = 50_000
     now = us(timezone.now())
     times = [now + i for i in range(n)]
-    ids = [series.id] * n
     values = [float(i) for i in range(n)]
     wall: dict[str, float] = {}
     cpu: dict[str, float] = {}
     with connection.cursor() as cursor:
         for name, fn in (("struct", storage.copy_samples), ("write_row", copy_samples_write_row)):
+            series = SeriesFactory()  # one each: the same rows twice would be one sample
             start, start_cpu = time.perf_counter(), time.process_time()
-            fn(cursor, times, ids, values)
+            fn(cursor, times, [series.id] * n, values)
             wall[name], cpu[name] = time.perf_counter() - start, time.process_time() - start_cpu
-        cursor.execute("SELECT count(*) FROM metrics_sample WHERE series_id = %s", [series.id])
-        assert cursor.fetchone()[0] == 2 * n
+            cursor.execute("SELECT count(*) FROM metrics_sample WHERE series_id = %s", [series.id])
+            assert cursor.fetchone()[0] == n
     with capsys.disabled():
         print(f"\nCOPY {n} rows: struct buffer {n / wall['struct']:,.0f} rows/s wall, "
               f"{n / cpu['struct']:,.0f} rows per client CPU-s; write_row {n / wall['write_row']:,.0f} rows/s wall, "
@@ -127,3 +141,93 @@ def test_migration_goes_to_zero_and_back() -> None:
     storage.backend_name.__globals__["_detected"].clear()
     assert storage.backend_name() == "partitioned"
     assert {timezone.now().date() + dt.timedelta(days=d) for d in range(-1, 4)} <= partition_days()
+
+
+def test_every_partition_has_the_unique_key_also_those_created_and_moved_later() -> None:
+    series = SeriesFactory()
+    stray = timezone.now() - dt.timedelta(days=5)  # lands in DEFAULT, then gets a partition of its own
+    with connection.cursor() as cursor:
+        storage.copy_samples(cursor, [us(stray)], [series.id], [1.0])
+    storage.ensure_partitions(days_ahead=6)
+    found = unique_by_partition()
+    assert {partitioned.partition_name(stray.date()), partitioned.partition_name(timezone.now().date() +
+            dt.timedelta(days=6)), partitioned.DEFAULT_PARTITION} <= set(found)
+    assert all(found.values()), found
+
+
+def test_a_repeat_in_the_request_or_stored_is_one_sample_and_the_later_write_wins() -> None:
+    series, other = SeriesFactory(), SeriesFactory()
+    t = us(timezone.now().replace(microsecond=0))
+    latest: dict[int, tuple[int, float]] = {}
+    with connection.cursor() as cursor:
+        assert storage.copy_samples(cursor, [t, t + 1, t], [series.id] * 3, [1.0, 5.0, 2.0], latest=latest) == 3
+        assert latest == {series.id: (t + 1, 5.0)}
+        # Stored keys, a new one and an untouched series: the upsert path, then the plain COPY path again.
+        assert storage.copy_samples(cursor, [t, t + 2, t], [series.id] * 3, [3.0, 6.0, 4.0], latest=latest) == 3
+        assert latest == {series.id: (t + 2, 6.0)}
+        assert storage.copy_samples(cursor, [t], [other.id], [9.0]) == 1
+        cursor.execute("SELECT count(*) FROM fs_sample_stage")
+        assert cursor.fetchone()[0] == 0
+    base = t / 1_000_000
+    assert samples_of(series) == [(base, 4.0), (base + 1e-6, 5.0), (base + 2e-6, 6.0)]
+    assert samples_of(other) == [(base, 9.0)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_racing_its_uncommitted_original_waits_for_it_and_wins() -> None:
+    """The first reply is lost while its transaction is still committing: the retry's COPY waits on the
+    uncommitted key, meets it once committed, and upserts over it."""
+    series = SeriesFactory()
+    t = [us(timezone.now().replace(microsecond=0))]
+    copied, release = threading.Event(), threading.Event()
+
+    def original() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                storage.copy_samples(cursor, t, [series.id], [1.0])
+                copied.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=original)
+    thread.start()
+    assert copied.wait(10)
+    timer = threading.Timer(0.5, release.set)
+    timer.start()
+    started = time.monotonic()
+    with transaction.atomic(), connection.cursor() as cursor:
+        storage.copy_samples(cursor, t, [series.id], [2.0])
+    waited = time.monotonic() - started
+    thread.join(10)
+    timer.join()
+    assert waited >= 0.4
+    assert samples_of(series) == [(t[0] / 1_000_000, 2.0)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_0004_removes_duplicates_keeping_the_last_stored_and_reverses() -> None:
+    mine, before = migration_and_parent("metrics", "_sample_unique_series_time")
+    series = SeriesFactory()
+    now, stray = timezone.now().replace(microsecond=0), timezone.now().replace(microsecond=0) - dt.timedelta(days=5)
+    try:
+        MigrationExecutor(connection).migrate([("metrics", before)])
+        assert not any(unique_by_partition().values())
+        with connection.cursor() as cursor:  # stored three times (in a daily partition), twice (in DEFAULT)
+            storage.copy_samples(cursor, [us(now)] * 3 + [us(stray)] * 2, [series.id] * 5, [1.0, 2.0, 3.0, 7.0, 8.0])
+        assert len(samples_of(series)) == 5
+
+        MigrationExecutor(connection).migrate([("metrics", mine)])
+        assert all(unique_by_partition().values())
+        assert samples_of(series) == [(stray.timestamp(), 8.0), (now.timestamp(), 3.0)]
+
+        MigrationExecutor(connection).migrate([("metrics", before)])
+        assert not any(unique_by_partition().values())
+        with connection.cursor() as cursor:
+            storage.copy_samples(cursor, [us(now)], [series.id], [4.0])
+        assert len(samples_of(series)) == 3
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    assert all(unique_by_partition().values())
+    assert samples_of(series) == [(stray.timestamp(), 8.0), (now.timestamp(), 4.0)]

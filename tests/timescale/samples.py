@@ -1,6 +1,7 @@
 """Writing test samples into TimescaleDB without COPY (``COPY ... FROM STDIN`` kills the WASM instance):
 one INSERT ... SELECT FROM unnest(arrays) per call, which is also fast there (10,000 rows in about
-0.3 s, where executemany needs about 2.5 ms per row)."""
+0.3 s, where executemany needs about 2.5 ms per row). ``upsert_samples`` runs ingest's upsert statement
+(apps.metrics.storage.merge) with its staging table filled the same way instead of by COPY."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from apps.metrics.storage import TABLE
+from django.db import transaction
+
+from apps.metrics.storage import TABLE, merge
 
 
-def insert_samples(connection: Any, rows: Iterable[tuple[dt.datetime, int, float]]) -> int:
-    """Insert (time, series_id, value) rows into the raw samples table; returns the row count."""
+def _columns(rows: Iterable[tuple[dt.datetime, int, float]]) -> list[list[Any]]:
     times: list[dt.datetime] = []
     series: list[int] = []
     values: list[float] = []
@@ -20,15 +22,36 @@ def insert_samples(connection: Any, rows: Iterable[tuple[dt.datetime, int, float
         times.append(time)
         series.append(series_id)
         values.append(value)
-    if not times:
+    return [times, series, values]
+
+
+def _insert(cursor: Any, table: str, columns: list[list[Any]]) -> None:
+    cursor.execute(
+        f"INSERT INTO {table} (time, series_id, value) "
+        "SELECT t, s, v FROM unnest(%s::timestamptz[], %s::integer[], %s::double precision[]) "
+        "WITH ORDINALITY AS r(t, s, v, n) ORDER BY n",
+        columns,
+    )
+
+
+def insert_samples(connection: Any, rows: Iterable[tuple[dt.datetime, int, float]]) -> int:
+    """Insert (time, series_id, value) rows into the raw samples table; returns the row count."""
+    columns = _columns(rows)
+    if not columns[0]:
         return 0
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {TABLE} (time, series_id, value) "
-            "SELECT * FROM unnest(%s::timestamptz[], %s::integer[], %s::double precision[])",
-            [times, series, values],
-        )
-    return len(times)
+        _insert(cursor, TABLE, columns)
+    return len(columns[0])
+
+
+def upsert_samples(connection: Any, rows: Iterable[tuple[dt.datetime, int, float]]) -> None:
+    """Write rows the way ingest does once a key is already stored: staged in order, then merged (one row
+    per series and time, the later one winning) in one transaction."""
+    columns = _columns(rows)
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        merge.create_stage(cursor)
+        _insert(cursor, merge.STAGE, columns)
+        merge.merge_stage(cursor)
 
 
 def every_minute(

@@ -5,9 +5,10 @@ sends what it missed when the server is back, so graphs have no hole. Why bounde
 eat the memory of the machine it watches; past ``max_batches`` the oldest batch is dropped (and logged),
 because recent data is worth more than old data to an on-call engineer.
 
-What is retried: connection errors, timeouts, 5xx, 408 and 429 (honouring ``Retry-After``). A 4xx is
-the client's fault and retrying it would fail forever (or, for a partial write answered with 400,
-store the good lines twice), so the batch is logged with the server's reply and dropped.
+What is retried: connection errors, timeouts, 5xx, 408 and 429 (honouring ``Retry-After``); a retry
+whose first attempt was in fact stored is harmless (the server keeps one sample per series and
+timestamp). A 4xx is the client's fault and retrying it would fail forever (a partial write answered
+with 400 has already stored its good lines), so the batch is logged with the server's reply and dropped.
 
 The transport is injectable (:class:`Transport`): the default uses ``urllib`` with no third-party
 dependency; tests post through Django's test client instead of a socket.

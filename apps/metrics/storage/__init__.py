@@ -19,7 +19,8 @@ from django.db import connection as default_connection
 from django.utils import timezone
 
 from apps.metrics.storage import partitioned, timescale
-from apps.metrics.storage.common import COPY_SQL, INDEX, TABLE, binary_copy_buffer, copy_samples
+from apps.metrics.storage.common import COPY_SQL, INDEX, TABLE, binary_copy_buffer
+from apps.metrics.storage.write import copy_samples
 
 __all__ = [
     "COPY_SQL",

@@ -1,4 +1,4 @@
-"""Names and the binary COPY writer shared by both storage backends (the table has the same columns
+"""Names, DDL and the binary COPY format shared by both storage backends (the table has the same columns
 and index in both, so writing and reading never differ above this package)."""
 
 from __future__ import annotations
@@ -21,10 +21,17 @@ def create_raw_table(cursor: Any, *, partition_clause: str = "") -> None:
     )
 
 
-def create_raw_index(cursor: Any) -> None:
+def create_raw_index(cursor: Any, *, unique: bool = True) -> None:
     """Every read is "these series over this time range"; on a partitioned table the index is created
-    on each partition."""
-    cursor.execute(f"CREATE INDEX {INDEX} ON {TABLE} (series_id, time DESC)")
+    on each partition (and on every partition created or attached later). Unique because one series has
+    one value per instant: a retried batch must not count twice (apps/metrics/storage/write.py). The
+    non-unique form exists only for migrating back past 0004."""
+    kind = "UNIQUE INDEX" if unique else "INDEX"
+    cursor.execute(f"CREATE {kind} {INDEX} ON {TABLE} (series_id, time DESC)")
+
+
+def drop_raw_index(cursor: Any) -> None:
+    cursor.execute(f"DROP INDEX IF EXISTS {INDEX}")
 
 
 def drop_raw_table(cursor: Any) -> None:
@@ -76,7 +83,8 @@ def sort_rows(
     faster COPY into the (series_id, time) index than the arrival order (usually all series of one
     timestamp, then the next). Requests nearly always arrive in time order, so one stable sort by series
     id is enough (checked in C first); otherwise a sort by time comes first. The order also makes the last
-    row of each series its newest sample, which the hot tier wants."""
+    row of each series its newest sample, which the hot tier wants. Both sorts are stable: rows with the
+    same series and time keep the request's order, so "the later one in the body wins" survives sorting."""
     n = len(values)
     if n < 2:
         return times_us, series_ids, values
@@ -87,30 +95,6 @@ def sort_rows(
         order.sort(key=series_ids.__getitem__)
     pick = itemgetter(*order)
     return pick(times_us), pick(series_ids), pick(values)
-
-
-def copy_samples(
-    cursor: Any,
-    times_us: Sequence[int],
-    series_ids: Sequence[int],
-    values: Sequence[float],
-    *,
-    latest: dict[int, tuple[int, float]] | None = None,
-) -> int:
-    """Binary COPY the samples through ``cursor`` (a Django cursor on the psycopg 3 connection), inside
-    the caller's transaction, in one COPY statement; returns the row count. When ``latest`` is given it is
-    filled with the newest ``(time_us, value)`` of each series id (from the sorted rows, at C speed)."""
-    if not values:
-        return 0
-    times_us, series_ids, values = sort_rows(times_us, series_ids, values)
-    data = binary_copy_buffer(times_us, series_ids, values)
-    with cursor.copy(COPY_SQL) as copy:
-        copy.write(data)
-    if latest is not None:
-        # Rows are sorted by (series, time): the last row index kept for each id is its newest sample.
-        for sid, row in dict(zip(series_ids, range(len(values)), strict=True)).items():
-            latest[sid] = (times_us[row], values[row])
-    return len(values)
 
 
 def copy_samples_write_row(

@@ -15,6 +15,9 @@ from apps.metrics.storage.common import TABLE, create_raw_index, create_raw_tabl
 
 NAME = "partitioned"
 DEFAULT_PARTITION = f"{TABLE}_default"
+# Of rows repeating a (series, time), the last stored (apps/metrics/storage/unique.py). They share a
+# partition (one day), so their ctids are comparable.
+KEEP_OF_DUPLICATES = "(array_agg(value ORDER BY ctid DESC))[1]"
 
 
 def partition_name(day: dt.date) -> str:
