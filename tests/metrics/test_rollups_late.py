@@ -140,3 +140,13 @@ def test_a_week_of_backfill_is_consumed_in_bounded_steps(org: Any, write_token: 
         cursor.execute("SELECT sum(count) FROM metrics_rollup_1d")
         assert cursor.fetchone()[0] == 6 * 24 * 6
     assert RollupState.objects.get(tier="1d").dirty_from is None
+
+
+def test_a_compact_late_batch_is_one_range() -> None:
+    now_us = int(timezone.now().timestamp()) // 60 * 60 * 1_000_000
+    times = [now_us - 3 * 3600 * 1_000_000 + i * 1_000_000 for i in range(600)]  # 10 minutes, 3 h ago
+    with connection.cursor() as cursor:
+        assert invalidation.record_late(cursor, list(reversed(times)), now_us=now_us) == 1
+    origin = dt.datetime.fromtimestamp(now_us / 1e6, tz=dt.UTC)
+    assert list(RollupInvalidation.objects.values_list("lo", "hi")) == [
+        (origin - dt.timedelta(hours=3), origin - dt.timedelta(hours=3) + dt.timedelta(minutes=10))]

@@ -41,6 +41,7 @@ MINUTE_US = 60_000_000
 # Late minutes closer than this are logged (and re-rolled) as one range: fewer rows for sparse series,
 # at the price of re-rolling the gap.
 MERGE_GAP = dt.timedelta(minutes=15)
+MERGE_GAP_US = int(MERGE_GAP.total_seconds()) * 1_000_000
 CLAIM_ROWS = 10_000
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -60,9 +61,16 @@ def record_late(cursor: Any, times_us: Sequence[int], now_us: int | None = None)
     if not times_us:
         return 0
     cutoff = late_before_us(time.time_ns() // 1000 if now_us is None else now_us)
-    if min(times_us) >= cutoff:
+    first = min(times_us)
+    if first >= cutoff:
         return 0
-    ranges = _minute_ranges(sorted({t // MINUTE_US for t in times_us if t < cutoff}))
+    last = max(times_us)
+    if last < cutoff and last - first <= MERGE_GAP_US:
+        # All late and closer together than MERGE_GAP: what the minute set below would give, minus a
+        # Python step per sample (a backfill batch is usually one such span).
+        ranges = _minute_ranges([first // MINUTE_US, last // MINUTE_US])
+    else:
+        ranges = _minute_ranges(sorted({t // MINUTE_US for t in times_us if t < cutoff}))
     cursor.execute(
         f"INSERT INTO {TABLE} (lo, hi) SELECT * FROM unnest(%s::timestamptz[], %s::timestamptz[])",  # noqa: S608
         [[lo for lo, _ in ranges], [hi for _, hi in ranges]],
