@@ -16,11 +16,13 @@ on-time batch pays one ``min()`` over its timestamps and one comparison; no quer
 
 **Consuming** (``claim``, by the 1m job under the ``metrics.rollup`` lock): the oldest logged ranges,
 merged while they overlap or lie within ``MERGE_GAP`` of each other, at most one step span at a time and
-only below the 1m watermark (the rest is rolled by the job's normal progress: those rows are simply
-dropped). The job re-rolls the claimed range for all series, which marks the coarser tiers dirty as
-any step does; ``Claim.settle`` then deletes the rows it covered or shrinks the ones reaching past it,
-in the step's transaction. Only rows read by the claim are touched, so a range logged by a concurrent
-ingest meanwhile stays for the next step: nothing is lost, at worst a range is re-rolled twice.
+only below ``watermark - lateness``: rows starting at or after it are simply dropped, because the next
+run's lateness re-roll (or normal progress) covers them -- so agents that merely flush a few minutes
+late cost the job nothing extra. The job re-rolls the claimed range for all series, which marks the
+coarser tiers dirty as any step does; ``Claim.settle`` then deletes the rows it covered or shrinks the
+ones reaching past it, in the step's transaction. Only rows read by the claim are touched, so a range
+logged by a concurrent ingest meanwhile stays for the next step: nothing is lost, at worst a range is
+re-rolled twice.
 """
 
 from __future__ import annotations
@@ -108,11 +110,11 @@ class Claim:
 
 
 def claim(tier: TierSpec, watermark: dt.datetime) -> Claim | None:
-    """The next range to re-roll (see the module docstring), or None when nothing below ``watermark``
-    is logged. Call inside the step's transaction."""
+    """The next range to re-roll (see the module docstring), or None when nothing the next run's
+    lateness re-roll would not cover is logged. Call inside the step's transaction."""
     with connection.cursor() as cursor:
-        # Ahead of the watermark the normal progress rolls it: those rows are done.
-        cursor.execute(f"DELETE FROM {TABLE} WHERE lo >= %s", [watermark])  # noqa: S608
+        # The next run re-rolls from watermark - lateness onwards anyway: those rows are done.
+        cursor.execute(f"DELETE FROM {TABLE} WHERE lo >= %s", [watermark - lateness()])  # noqa: S608
         cursor.execute(f"SELECT id, lo, hi FROM {TABLE} ORDER BY lo, id LIMIT %s", [CLAIM_ROWS])  # noqa: S608
         rows = cursor.fetchall()
     if not rows:
