@@ -208,3 +208,17 @@ def test_errors_not_caused_by_data_still_fail_the_run(org: Any) -> None:
         jobs.run_rollups(now=NOW)
     assert not RollupQuarantine.objects.exists()
     assert RollupState.objects.get(tier="1m").watermark <= BASE  # stopped before the failing step
+
+
+def test_a_failure_of_every_series_is_not_blamed_on_the_data(org: Any) -> None:
+    """When no series succeeds alone the cause is not one series' data: the run fails, nothing is
+    quarantined (quarantining every series would hide an outage)."""
+    from django.db import IntegrityError
+
+    for series in (SeriesFactory(organization=org), SeriesFactory(organization=org)):
+        write(series.id, [(BASE, 1.0)])
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE metrics_rollup_1m ADD CONSTRAINT test_refuse_all CHECK (series_id < 0)")
+    with pytest.raises(IntegrityError, match="test_refuse_all"):
+        jobs.run_rollups(now=NOW)
+    assert not RollupQuarantine.objects.exists()

@@ -143,15 +143,26 @@ def _step(tier: TierSpec, lo: dt.datetime, hi: dt.datetime, report: TierReport) 
     except DatabaseError as exc:
         if not quarantine.is_data_error(exc):
             raise
-        logger.warning("rollup %s [%s, %s) failed (%s); retrying per series", tier.name, lo, hi, exc)
-        result = quarantine.isolate(lambda ids: _execute(tier, lo, hi, ids), _series_in(tier, lo, hi))
-        for series_id, error in result.failed.items():
-            quarantine.record(tier.name, series_id, *_data_range(tier, series_id, lo, hi), error)
-        quarantine.resolve(tier.name, lo, hi, result.succeeded)
-        report.quarantined += len(result.failed)
-        return result.rows
+        return _quarantine_failing(tier, lo, hi, exc, report)
     quarantine.resolve(tier.name, lo, hi)
     return changed
+
+
+def _quarantine_failing(tier: TierSpec, lo: dt.datetime, hi: dt.datetime, exc: DatabaseError,
+                        report: TierReport) -> int:
+    """Retry the failed step per series (``quarantine.isolate``), quarantine those that fail alone and
+    keep the rest. When no series succeeds alone (several series, or none to blame), the error is not one
+    series' data -- e.g. a missing partition -- and it is raised instead of quarantining everything."""
+    logger.warning("rollup %s [%s, %s) failed (%s); retrying per series", tier.name, lo, hi, exc)
+    series_ids = _series_in(tier, lo, hi)
+    result = quarantine.isolate(lambda ids: _execute(tier, lo, hi, ids), series_ids)
+    if not result.succeeded and len(series_ids) != 1:
+        raise exc
+    for series_id, error in result.failed.items():
+        quarantine.record(tier.name, series_id, *_data_range(tier, series_id, lo, hi), error)
+    quarantine.resolve(tier.name, lo, hi, result.succeeded)
+    report.quarantined += len(result.failed)
+    return result.rows
 
 
 def _initial_watermark(tier: TierSpec, now: dt.datetime) -> dt.datetime:
