@@ -13,7 +13,8 @@ per-bucket series, where it saves shipping every bucket's arrays (numbers in ``b
 Column contract: ``sketch_keys int[]`` and ``sketch_counts int[]``, same length, keys strictly
 increasing. Stored counts are int4 to keep 1-minute buckets small; a single bin would need 2**31
 samples (about 25 000 samples/s into one 2 % bin of one series for a day) to overflow, and then the
-``::int`` cast fails the rollup loudly instead of wrapping. Merges for range queries return bigint[].
+``::int`` cast fails that series' step loudly instead of wrapping (the job quarantines the series for
+that range and rolls the others: ``rollups.quarantine``). Merges for range queries return bigint[].
 
 Identifiers and expressions passed to these helpers are interpolated verbatim (hence the S608 noqa
 markers): pass trusted code such as column names and ``date_bin(...)`` expressions, never user input;

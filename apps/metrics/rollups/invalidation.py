@@ -114,7 +114,7 @@ def claim(tier: TierSpec, watermark: dt.datetime) -> Claim | None:
     lateness re-roll would not cover is logged. Call inside the step's transaction."""
     with connection.cursor() as cursor:
         # The next run re-rolls from watermark - lateness onwards anyway: those rows are done.
-        cursor.execute(f"DELETE FROM {TABLE} WHERE lo >= %s", [watermark - lateness()])  # noqa: S608
+        cursor.execute(f"DELETE FROM {TABLE} WHERE lo >= %s", [_horizon(watermark)])  # noqa: S608
         cursor.execute(f"SELECT id, lo, hi FROM {TABLE} ORDER BY lo, id LIMIT %s", [CLAIM_ROWS])  # noqa: S608
         rows = cursor.fetchall()
     if not rows:
@@ -131,9 +131,15 @@ def claim(tier: TierSpec, watermark: dt.datetime) -> Claim | None:
     return Claim(lo=lo, hi=min(tier.ceil(end), limit), ids=ids)
 
 
+def _horizon(watermark: dt.datetime) -> dt.datetime:
+    """Log rows starting at or after this need no re-roll of their own (the next lateness re-roll)."""
+    return watermark - lateness()
+
+
 def pending_below(watermark: dt.datetime) -> bool:
+    """Whether logged ranges still wait for a re-roll of their own."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {TABLE} WHERE lo < %s)", [watermark])  # noqa: S608
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {TABLE} WHERE lo < %s)", [_horizon(watermark)])  # noqa: S608
         return bool(cursor.fetchone()[0])
 
 

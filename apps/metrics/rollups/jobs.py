@@ -107,17 +107,20 @@ def _series_in(tier: TierSpec, lo: dt.datetime, hi: dt.datetime) -> list[int]:
     if tier.source == RAW_NAME:
         sql = f"SELECT DISTINCT series_id FROM {RAW_TABLE} WHERE time >= %s AND time < %s"  # noqa: S608
     else:
-        sql = f"SELECT DISTINCT series_id FROM {BY_NAME[tier.source].table} WHERE bucket >= %s AND bucket < %s"  # noqa: S608
+        sql = (f"SELECT DISTINCT series_id FROM {BY_NAME[tier.source].table} "  # noqa: S608
+               "WHERE bucket >= %s AND bucket < %s")
     with connection.cursor() as cursor:
         cursor.execute(sql + " ORDER BY 1", [lo, hi])
         return [row[0] for row in cursor.fetchall()]
 
 
-def _data_range(tier: TierSpec, series_id: int, lo: dt.datetime, hi: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+def _data_range(tier: TierSpec, series_id: int, lo: dt.datetime,
+                hi: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     """The buckets of [lo, hi) that ``series_id`` has source rows in: what is quarantined (tight, so a
     later re-roll of just those buckets can resolve it)."""
     if tier.source == RAW_NAME:
-        sql = f"SELECT min(time), max(time) FROM {RAW_TABLE} WHERE series_id = %s AND time >= %s AND time < %s"  # noqa: S608
+        sql = (f"SELECT min(time), max(time) FROM {RAW_TABLE} "  # noqa: S608
+               "WHERE series_id = %s AND time >= %s AND time < %s")
     else:
         sql = (f"SELECT min(bucket), max(bucket) FROM {BY_NAME[tier.source].table} "  # noqa: S608
                "WHERE series_id = %s AND bucket >= %s AND bucket < %s")
