@@ -13,7 +13,9 @@ Tier choice (``choose``):
 
 A step bucket is ``floor(epoch / step) * step``; a tier bucket belongs to the step bucket of its start,
 so a step that is not a multiple of the tier's bucket is answered at the tier's resolution. Rollup tiers
-hold closed minutes up to their watermark (at most about one rollup run behind, see ``/readyz``).
+hold closed minutes up to their watermark (at most about one rollup run behind, see ``/readyz``);
+samples that arrive later than the lateness window reach them with the run that re-rolls their
+minutes (``invalidation``; pending ranges are in ``/readyz`` too).
 
 Points per series are capped at ``FIBERSTACK_QUERY_MAX_POINTS_PER_SERIES`` (default 11,000, like
 Prometheus): a query that would exceed it is refused with 400 naming ``step`` (never silently widened).
