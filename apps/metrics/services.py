@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from apps.hosts import cache_scope
 from apps.metrics import hot, storage
 from apps.metrics.ingest.types import MetricMetadata, ParseError, ParseResult, SeriesKey
+from apps.metrics.rollups import invalidation
 from apps.metrics.series import resolve_series
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,8 @@ def ingest(*, token: Any, result: ParseResult, now: dt.datetime) -> IngestSummar
         with connection.cursor() as cursor:
             summary.accepted = storage.copy_samples(cursor, result.times_us, series_ids, result.values,
                                                     latest=latest)
+            # Late samples reach every rollup tier: logged in this transaction, so never lost.
+            invalidation.record_late(cursor, result.times_us)
         host_of_series = {ids[key]: host_ids.get(name or "") for key, name in host_by_key.items()}
         transaction.on_commit(lambda: hot.store_latest(org_id, latest, host_of_series), robust=True)
 

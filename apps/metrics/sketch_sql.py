@@ -13,7 +13,8 @@ per-bucket series, where it saves shipping every bucket's arrays (numbers in ``b
 Column contract: ``sketch_keys int[]`` and ``sketch_counts int[]``, same length, keys strictly
 increasing. Stored counts are int4 to keep 1-minute buckets small; a single bin would need 2**31
 samples (about 25 000 samples/s into one 2 % bin of one series for a day) to overflow, and then the
-``::int`` cast fails the rollup loudly instead of wrapping. Merges for range queries return bigint[].
+``::int`` cast fails that series' step loudly instead of wrapping (the job quarantines the series for
+that range and rolls the others: ``rollups.quarantine``). Merges for range queries return bigint[].
 
 Identifiers and expressions passed to these helpers are interpolated verbatim (hence the S608 noqa
 markers): pass trusted code such as column names and ``date_bin(...)`` expressions, never user input;
@@ -25,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from apps.metrics.rollups.sums import sum_sql
 from apps.metrics.sketch import (
     BINS_PER_BINADE,
     KEY_OFFSET,
@@ -163,15 +165,16 @@ def build_sketches_sql(
     ``s``), ``bucket_expr`` e.g. ``date_bin('1 minute', s.time, 'epoch')``. Non-finite values are
     skipped, so a bucket of only NaNs gets no row. ``with_stats`` adds count/sum/min/max of the finite
     values from the same scan (sum is added per bin first, so it may differ from ``sum(value)`` in the
-    last bits); ``last`` is not included because an arg-max does not decompose per bin cheaply.
+    last bits, and saturates at the float8 maximum instead of raising: ``rollups.sums``); ``last`` is
+    not included because an arg-max does not decompose per bin cheaply.
 
     Large backfills: the (series, bucket, key) grouping has nearly one group per sample for gauges, so
     give it ``work_mem`` or ``SET LOCAL enable_hashagg = off`` (``bench/sketch.py`` shows both).
     """
     value = f"s.{value_col}"
-    stats_inner = f", sum({value}) AS s, min({value}) AS lo, max({value}) AS hi" if with_stats else ""
+    stats_inner = f", {sum_sql(value)} AS s, min({value}) AS lo, max({value}) AS hi" if with_stats else ""
     stats_outer = (
-        ", sum(b.n)::bigint AS count, sum(b.s) AS sum, min(b.lo) AS min, max(b.hi) AS max"
+        f", sum(b.n)::bigint AS count, {sum_sql('b.s')} AS sum, min(b.lo) AS min, max(b.hi) AS max"
         if with_stats
         else ""
     )

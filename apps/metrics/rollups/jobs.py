@@ -4,13 +4,20 @@ State per tier (``RollupState``): a **watermark** and a **dirty range**.
 
 * 1m: each run recomputes the closed minutes from ``watermark - FIBERSTACK_ROLLUP_LATENESS_SECONDS``
   up to the last closed minute, so samples that arrive up to the lateness window late are rolled
-  into their bucket again; the watermark then moves to the end of the last closed minute. Samples
-  arriving later than that are stored but not rolled up (documented limit; re-run by resetting the
-  watermark if ever needed).
+  into their bucket again; the watermark then moves to the end of the last closed minute. Anything
+  older that ingest accepts (up to its max-past window: backlogs, replays, backfill) is logged by
+  ingest in the **invalidation log** (``invalidation``); each run then re-rolls the logged minutes
+  below the watermark, a step span at a time, at least one step per run and more while the budget
+  lasts, deleting the log rows in the step's transaction.
 * 5m, 1h, 1d: each upsert reports the range of source buckets it inserted or changed (see
   ``sql.py``); that range becomes the next tier's dirty range, and the next tier recomputes the
   buckets that contain it -- including the current, still filling bucket, so a coarse tier is never
   more than one 1m run behind. A run that changed nothing leaves the coarser tiers idle.
+
+Robust against data: sums saturate instead of overflowing (``sums``) and counts are bigint; a step
+that still fails because of its data is retried per series in savepoints, and the series that fail
+alone are quarantined for that range (``quarantine``, admin, ``/readyz``) while the rest commits and
+the watermark moves on -- one organization's data never stops the tiers for everyone.
 
 Idempotent: every step recomputes whole buckets from their complete source range and upserts; running
 twice writes the same rows (and the second run reports zero changed rows). Bounded: one step reads at
@@ -27,14 +34,16 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from apps.metrics import retention
-from apps.metrics.rollups import storage
+from apps.metrics.rollups import invalidation, quarantine, storage
+from apps.metrics.rollups.invalidation import lateness
 from apps.metrics.rollups.models import RollupState
 from apps.metrics.rollups.sql import rollup_sql
-from apps.metrics.rollups.tiers import RAW_NAME, TIERS, TierSpec, downstream
+from apps.metrics.rollups.tiers import BY_NAME, RAW_NAME, TIERS, TierSpec, downstream
+from apps.metrics.storage import TABLE as RAW_TABLE
 
 logger = logging.getLogger(__name__)
 
@@ -49,16 +58,17 @@ class TierReport:
     ranges: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)
     caught_up: bool = True
 
+    late_steps: int = 0
+    quarantined: int = 0
+
     def summary(self) -> str:
         if not self.steps:
             return f"{self.tier}: idle"
-        span = f"{self.ranges[0][0]:%Y-%m-%d %H:%M}..{self.ranges[-1][1]:%Y-%m-%d %H:%M}"
+        span = f"{min(r[0] for r in self.ranges):%Y-%m-%d %H:%M}..{max(r[1] for r in self.ranges):%Y-%m-%d %H:%M}"
+        late = f", {self.late_steps} for late data" if self.late_steps else ""
+        bad = f", {self.quarantined} series quarantined" if self.quarantined else ""
         tail = "" if self.caught_up else " (behind; continues next run)"
-        return f"{self.tier}: {self.rows} rows in {self.steps} steps over {span}{tail}"
-
-
-def lateness() -> dt.timedelta:
-    return dt.timedelta(seconds=int(getattr(settings, "FIBERSTACK_ROLLUP_LATENESS_SECONDS", 600)))
+        return f"{self.tier}: {self.rows} rows in {self.steps} steps{late} over {span}{bad}{tail}"
 
 
 def time_budget() -> float:
@@ -81,18 +91,81 @@ def _mark_dirty(tier: TierSpec, lo: dt.datetime, hi: dt.datetime) -> None:
     state.save(update_fields=["dirty_from", "dirty_to"])
 
 
-def _step(tier: TierSpec, lo: dt.datetime, hi: dt.datetime) -> int:
-    """Recompute ``tier``'s buckets over source [lo, hi) in the caller's transaction; returns the rows
-    inserted or changed and marks them dirty for the next tier."""
-    storage.ensure_range(tier, lo, hi)
+def _execute(tier: TierSpec, lo: dt.datetime, hi: dt.datetime, series: list[int] | None) -> int:
+    """Run the step statement (for ``series`` only, when given); returns the rows inserted or changed
+    and marks them dirty for the next tier."""
     with connection.cursor() as cursor:
-        work_mem = getattr(settings, "FIBERSTACK_ROLLUP_WORK_MEM", "64MB")
-        cursor.execute("SELECT set_config('work_mem', %s, true)", [work_mem])
-        cursor.execute(rollup_sql(tier.name), {"lo": lo, "hi": hi})
+        cursor.execute(rollup_sql(tier.name, series is not None), {"lo": lo, "hi": hi, "series": series})
         changed, first, last = cursor.fetchone()
     if changed:
         _mark_dirty(tier, first, last + tier.width)
     return int(changed)
+
+
+def _series_in(tier: TierSpec, lo: dt.datetime, hi: dt.datetime) -> list[int]:
+    """The series with source rows in [lo, hi): what a failed step is retried over."""
+    if tier.source == RAW_NAME:
+        sql = f"SELECT DISTINCT series_id FROM {RAW_TABLE} WHERE time >= %s AND time < %s"  # noqa: S608
+    else:
+        sql = (f"SELECT DISTINCT series_id FROM {BY_NAME[tier.source].table} "  # noqa: S608
+               "WHERE bucket >= %s AND bucket < %s")
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " ORDER BY 1", [lo, hi])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _data_range(tier: TierSpec, series_id: int, lo: dt.datetime,
+                hi: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The buckets of [lo, hi) that ``series_id`` has source rows in: what is quarantined (tight, so a
+    later re-roll of just those buckets can resolve it)."""
+    if tier.source == RAW_NAME:
+        sql = (f"SELECT min(time), max(time) FROM {RAW_TABLE} "  # noqa: S608
+               "WHERE series_id = %s AND time >= %s AND time < %s")
+    else:
+        sql = (f"SELECT min(bucket), max(bucket) FROM {BY_NAME[tier.source].table} "  # noqa: S608
+               "WHERE series_id = %s AND bucket >= %s AND bucket < %s")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [series_id, lo, hi])
+        first, last = cursor.fetchone()
+    if first is None:
+        return lo, hi
+    return tier.floor(first), tier.floor(last) + tier.width
+
+
+def _step(tier: TierSpec, lo: dt.datetime, hi: dt.datetime, report: TierReport) -> int:
+    """Recompute ``tier``'s buckets over source [lo, hi) in the caller's transaction; returns the rows
+    inserted or changed. When the data makes the statement fail, the series that fail alone are
+    quarantined for [lo, hi) and the others' rows are kept (``quarantine``)."""
+    storage.ensure_range(tier, lo, hi)
+    with connection.cursor() as cursor:
+        work_mem = getattr(settings, "FIBERSTACK_ROLLUP_WORK_MEM", "64MB")
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [work_mem])
+    try:
+        with transaction.atomic():
+            changed = _execute(tier, lo, hi, None)
+    except DatabaseError as exc:
+        if not quarantine.is_data_error(exc):
+            raise
+        return _quarantine_failing(tier, lo, hi, exc, report)
+    quarantine.resolve(tier.name, lo, hi)
+    return changed
+
+
+def _quarantine_failing(tier: TierSpec, lo: dt.datetime, hi: dt.datetime, exc: DatabaseError,
+                        report: TierReport) -> int:
+    """Retry the failed step per series (``quarantine.isolate``), quarantine those that fail alone and
+    keep the rest. When no series succeeds alone (several series, or none to blame), the error is not one
+    series' data -- e.g. a missing partition -- and it is raised instead of quarantining everything."""
+    logger.warning("rollup %s [%s, %s) failed (%s); retrying per series", tier.name, lo, hi, exc)
+    series_ids = _series_in(tier, lo, hi)
+    result = quarantine.isolate(lambda ids: _execute(tier, lo, hi, ids), series_ids)
+    if not result.succeeded and len(series_ids) != 1:
+        raise exc
+    for series_id, error in result.failed.items():
+        quarantine.record(tier.name, series_id, *_data_range(tier, series_id, lo, hi), error)
+    quarantine.resolve(tier.name, lo, hi, result.succeeded)
+    report.quarantined += len(result.failed)
+    return result.rows
 
 
 def _initial_watermark(tier: TierSpec, now: dt.datetime) -> dt.datetime:
@@ -109,7 +182,7 @@ def _roll_from_raw(tier: TierSpec, state: RollupState, now: dt.datetime, deadlin
     while lo < target:
         hi = min(target, max(lo, state.watermark) + tier.step_span)
         with transaction.atomic():
-            report.rows += _step(tier, lo, hi)
+            report.rows += _step(tier, lo, hi, report)
             state.watermark = max(state.watermark, hi)
             state.save(update_fields=["watermark"])
         report.steps += 1
@@ -118,6 +191,25 @@ def _roll_from_raw(tier: TierSpec, state: RollupState, now: dt.datetime, deadlin
         if lo < target and time.monotonic() > deadline:
             report.caught_up = False
             break
+
+
+def _roll_invalidated(tier: TierSpec, state: RollupState, deadline: float, report: TierReport) -> None:
+    """Re-roll the minutes the invalidation log holds below the watermark: at least one step per run
+    (so a backfill always advances), more while the budget lasts."""
+    assert state.watermark is not None
+    while True:
+        with transaction.atomic():
+            claimed = invalidation.claim(tier, state.watermark)
+            if claimed is None:
+                return
+            report.rows += _step(tier, claimed.lo, claimed.hi, report)
+            claimed.settle()
+        report.steps += 1
+        report.late_steps += 1
+        report.ranges.append((claimed.lo, claimed.hi))
+        if time.monotonic() > deadline:
+            report.caught_up = report.caught_up and not invalidation.pending_below(state.watermark)
+            return
 
 
 def _roll_from_tier(tier: TierSpec, state: RollupState, source: RollupState, deadline: float,
@@ -130,7 +222,7 @@ def _roll_from_tier(tier: TierSpec, state: RollupState, source: RollupState, dea
         end = tier.ceil(state.dirty_to)
         hi = min(end, lo + max(tier.step_span, tier.width))
         with transaction.atomic():
-            report.rows += _step(tier, lo, hi)
+            report.rows += _step(tier, lo, hi, report)
             # Runs are serialised by the lock and the finer tier ran before this one, so nothing else
             # adds dirt to this tier meanwhile: what is left is [hi, end).
             if hi < end:
@@ -167,6 +259,7 @@ def run_rollups(now: dt.datetime | None = None, budget_seconds: float | None = N
         report = TierReport(tier.name)
         if tier.source == RAW_NAME:
             _roll_from_raw(tier, state, now, deadline, report)
+            _roll_invalidated(tier, state, deadline, report)
         else:
             _roll_from_tier(tier, state, states[tier.source], deadline, report)
         state.last_run_at = timezone.now()
@@ -193,5 +286,7 @@ def lag_seconds(now: dt.datetime | None = None) -> dict[str, float | None]:
 
 
 def readiness_details() -> dict[str, object]:
-    """``/readyz`` details: rollup lag per tier in seconds (READINESS_DETAIL_PROVIDERS entry)."""
-    return {"rollup_lag_seconds": lag_seconds()}
+    """``/readyz`` details (READINESS_DETAIL_PROVIDERS entry): rollup lag per tier in seconds, the
+    quarantined series ranges still open, and the late-data ranges waiting to be re-rolled."""
+    return {"rollup_lag_seconds": lag_seconds(), "rollup_quarantine": quarantine.open_summary(),
+            "rollup_invalidations": invalidation.pending()}

@@ -13,12 +13,16 @@ Tier choice (``choose``):
 
 A step bucket is ``floor(epoch / step) * step``; a tier bucket belongs to the step bucket of its start,
 so a step that is not a multiple of the tier's bucket is answered at the tier's resolution. Rollup tiers
-hold closed minutes up to their watermark (at most about one rollup run behind, see ``/readyz``).
+hold closed minutes up to their watermark (at most about one rollup run behind, see ``/readyz``);
+samples that arrive later than the lateness window reach them with the run that re-rolls their
+minutes (``invalidation``; pending ranges are in ``/readyz`` too).
 
 Points per series are capped at ``FIBERSTACK_QUERY_MAX_POINTS_PER_SERIES`` (default 11,000, like
 Prometheus): a query that would exceed it is refused with 400 naming ``step`` (never silently widened).
 
-Aggregates: avg, min, max, sum, count, last exactly from the bucket statistics; p50/p95/p99 from merged
+Aggregates: avg, min, max, sum, count, last exactly from the bucket statistics (a sum beyond the float8
+range is answered as ±1.7976931348623157e308, an average as sum / count kept within the step's
+[min, max]: ``sums`` says why; JSON cannot carry Infinity); p50/p95/p99 from merged
 quantile sketches on rollup tiers -- within ``sketch.RELATIVE_ACCURACY`` (0.99 %) of the exact
 ``percentile_disc`` value -- and exactly (``percentile_disc``) on raw. The summary per series (avg, min,
 max, count, and the requested percentiles) covers the whole answered range from the same tier.
@@ -41,6 +45,7 @@ from apps.metrics import retention
 from apps.metrics.query import QueryError
 from apps.metrics.rollups.sql import raw_buckets_select
 from apps.metrics.rollups.storage import COLUMNS
+from apps.metrics.rollups.sums import bounded_avg, saturating_sum, sum_sql
 from apps.metrics.rollups.tiers import BY_NAME, EPOCH_SQL, RAW_NAME, TIER_NAMES, TIERS
 from apps.metrics.sketch_sql import merge_sketches_sql, quantile_sql
 from apps.metrics.storage import TABLE as RAW_TABLE
@@ -132,19 +137,21 @@ def _check_points(start: dt.datetime, end: dt.datetime, step: int | None) -> Non
 
 # -- fetching ---------------------------------------------------------------------------------------------
 
+# avg is computed from (count, sum, min, max) in Python (``sums.bounded_avg``): float8 division in
+# PostgreSQL raises on underflow, and a saturated sum needs the [min, max] bound.
 _ROLLUP_STEP_AGGS = {
-    "avg": "sum(sum) / nullif(sum(count), 0)",
+    "avg": "NULL::float8",
     "min": "min(min)",
     "max": "max(max)",
-    "sum": "sum(sum)",
+    "sum": sum_sql("sum"),
     "count": "sum(count)::float8",
     "last": "(array_agg(last ORDER BY bucket DESC))[1]",
 }
 _RAW_STEP_AGGS = {
-    "avg": "avg(value)",
+    "avg": "NULL::float8",
     "min": "min(value)",
     "max": "max(value)",
-    "sum": "sum(value)",
+    "sum": sum_sql("value"),
     "count": "count(*)::float8",
     "last": "(array_agg(value ORDER BY time DESC))[1]",
     **{p: f"percentile_disc({q}) WITHIN GROUP (ORDER BY value)" for p, q in PERCENTILES.items()},
@@ -162,13 +169,10 @@ class Answer:
 def _stats_summary(rows: list[tuple[int, float, float, float]]) -> dict[str, float | None]:
     """(count, sum, min, max) per bucket -> avg/min/max/count over them."""
     count = sum(r[0] for r in rows)
-    total = sum(r[1] for r in rows)
-    return {
-        "avg": total / count if count else None,
-        "min": min((r[2] for r in rows), default=None),
-        "max": max((r[3] for r in rows), default=None),
-        "count": count,
-    }
+    total = saturating_sum(r[1] for r in rows)
+    lo = min((r[2] for r in rows), default=None)
+    hi = max((r[3] for r in rows), default=None)
+    return {"avg": bounded_avg(total, count, lo, hi), "min": lo, "max": hi, "count": count}
 
 
 def fetch(plan: Plan, series_ids: list[int], agg: str, percentiles: list[str]) -> Answer:
@@ -203,18 +207,19 @@ def _fetch_raw_points(plan: Plan, series_ids: list[int]) -> Answer:
         if len(pts) > cap:
             raise QueryError("step", f"more than {cap} raw points for a series in this range: give a step")
         finite = [v for _, v in pts if math.isfinite(v)]
-        summary[sid] = _stats_summary([(len(finite), math.fsum(finite), min(finite), max(finite))] if finite else [])
+        summary[sid] = _stats_summary([(len(finite), saturating_sum(finite), min(finite), max(finite))]
+                                      if finite else [])
     return Answer(points, summary)
 
 
 def _fetch_raw_steps(plan: Plan, series_ids: list[int], agg: str) -> Answer:
     step = plan.step
     sql = f"""SELECT series_id, floor(extract(epoch FROM time)::float8 / %(step)s) * %(step)s AS b,
-        count(*), sum(value), min(value), max(value), {_RAW_STEP_AGGS[agg]}
+        count(*), {sum_sql("value")}, min(value), max(value), {_RAW_STEP_AGGS[agg]}
     FROM {RAW_TABLE}
     WHERE series_id = ANY(%(ids)s) AND time >= %(start)s AND time <= %(end)s AND abs(value) < 'Infinity'::float8
     GROUP BY 1, 2 ORDER BY 1, 2"""  # noqa: S608
-    return _collect(sql, {"step": step, "ids": series_ids, "start": plan.start, "end": plan.end})
+    return _collect(sql, {"step": step, "ids": series_ids, "start": plan.start, "end": plan.end}, agg)
 
 
 def _step_bucket(step: int) -> str:
@@ -260,25 +265,27 @@ def _fetch_rollup_steps(plan: Plan, series_ids: list[int], agg: str) -> Answer:
         )
         sql = f"""SELECT st.series_id, extract(epoch FROM st.b)::bigint, st.c, st.s, st.lo, st.hi,
             {quantile_sql("m.sketch_keys", "m.sketch_counts", str(PERCENTILES[agg]))}
-        FROM (SELECT series_id, {_step_bucket(step)} AS b, sum(count) AS c, sum(sum) AS s, min(min) AS lo,
+        FROM (SELECT series_id, {_step_bucket(step)} AS b, sum(count) AS c, {sum_sql("sum")} AS s, min(min) AS lo,
                      max(max) AS hi
               FROM {source} AS r GROUP BY 1, 2) AS st
         JOIN ({merged}) AS m ON m.series_id = st.series_id AND m.b = st.b
         ORDER BY 1, 2"""  # noqa: S608
     else:
-        sql = f"""SELECT series_id, extract(epoch FROM {_step_bucket(step)})::bigint AS b, sum(count), sum(sum),
+        sql = f"""SELECT series_id, extract(epoch FROM {_step_bucket(step)})::bigint AS b, sum(count), {sum_sql("sum")},
             min(min), max(max), {_ROLLUP_STEP_AGGS[agg]}
         FROM {source} AS r GROUP BY series_id, {_step_bucket(step)} ORDER BY 1, 2"""  # noqa: S608
-    return _collect(sql, params)
+    return _collect(sql, params, agg)
 
 
-def _collect(sql: str, params: dict[str, Any]) -> Answer:
+def _collect(sql: str, params: dict[str, Any], agg: str) -> Answer:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     points: dict[int, list[list[float]]] = {}
     stats: dict[int, list[tuple[int, float, float, float]]] = {}
     for sid, b, count, total, lo, hi, value in rows:
+        if agg == "avg":
+            value = bounded_avg(total, int(count), lo, hi)
         points.setdefault(sid, []).append([int(b), value])
         stats.setdefault(sid, []).append((int(count), total, lo, hi))
     return Answer(points, {sid: _stats_summary(rows) for sid, rows in stats.items()})

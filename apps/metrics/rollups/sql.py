@@ -10,8 +10,11 @@
   next tier has to merge again, so re-running a job (or re-rolling a lateness window that received
   nothing new) costs the finer tier a scan and the coarser tiers nothing.
 
+* Sums never raise: they saturate at the float8 maximum (``sums.sum_sql``); counts are bigint.
+
 Every statement takes ``%(lo)s``/``%(hi)s`` (source time range, aligned to the target tier's buckets
-so each touched bucket is recomputed from all of its source rows) and returns one row
+so each touched bucket is recomputed from all of its source rows) -- and, in the ``only_series``
+variant the jobs use to isolate a failing series, ``%(series)s`` (int[]) -- and returns one row
 ``(changed_rows, min_bucket, max_bucket)``."""
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 from functools import cache
 
 from apps.metrics.rollups.storage import COLUMNS
+from apps.metrics.rollups.sums import sum_sql
 from apps.metrics.rollups.tiers import BY_NAME, RAW_NAME, TierSpec
 from apps.metrics.sketch_sql import build_sketches_sql, merge_sketches_sql
 from apps.metrics.storage import TABLE as RAW_TABLE
@@ -41,13 +45,18 @@ def _upsert(tier: TierSpec, select: str, with_ctes: str = "") -> str:
 SELECT count(*), min(bucket), max(bucket) FROM written"""  # noqa: S608 - identifiers are ours
 
 
+_ONLY_SERIES = " AND series_id = ANY(%(series)s)"
+
+
 @cache
-def rollup_sql(tier_name: str) -> str:
-    """The statement that (re)computes ``tier_name``'s buckets whose source rows lie in [lo, hi)."""
+def rollup_sql(tier_name: str, only_series: bool = False) -> str:
+    """The statement that (re)computes ``tier_name``'s buckets whose source rows lie in [lo, hi)
+    (of the series in ``%(series)s`` only, with ``only_series``)."""
     tier = BY_NAME[tier_name]
+    extra = _ONLY_SERIES if only_series else ""
     if tier.source == RAW_NAME:
-        return _from_raw(tier)
-    return _from_tier(tier, BY_NAME[tier.source])
+        return _from_raw(tier, extra)
+    return _from_tier(tier, BY_NAME[tier.source], extra)
 
 
 def raw_buckets_select(tier: TierSpec, window: str) -> str:
@@ -63,22 +72,23 @@ def raw_buckets_select(tier: TierSpec, window: str) -> str:
         f"SELECT DISTINCT ON (series_id, b) series_id, {tier.bucket_sql('time')} AS b, value "  # noqa: S608
         f"FROM {RAW_TABLE} WHERE {window} AND abs(value) < 'Infinity'::float8 ORDER BY series_id, b, time DESC"
     )
-    return f"""SELECT k.bucket, k.series_id, k.count::int AS count, k.sum, k.min, k.max, l.value AS last,
+    return f"""SELECT k.bucket, k.series_id, k.count, k.sum, k.min, k.max, l.value AS last,
         k.sketch_keys, k.sketch_counts
     FROM ({sketches}) AS k
     JOIN ({last}) AS l ON l.series_id = k.series_id AND l.b = k.bucket"""  # noqa: S608
 
 
-def _from_raw(tier: TierSpec) -> str:
-    return _upsert(tier, raw_buckets_select(tier, "time >= %(lo)s AND time < %(hi)s"))
+def _from_raw(tier: TierSpec, extra: str) -> str:
+    return _upsert(tier, raw_buckets_select(tier, "time >= %(lo)s AND time < %(hi)s" + extra))
 
 
-def _from_tier(tier: TierSpec, source: TierSpec) -> str:
+def _from_tier(tier: TierSpec, source: TierSpec, extra: str) -> str:
     bucket = tier.bucket_sql("r.bucket")
     ctes = f"""src AS MATERIALIZED (
-    SELECT * FROM {source.table} WHERE bucket >= %(lo)s AND bucket < %(hi)s
+    SELECT * FROM {source.table} WHERE bucket >= %(lo)s AND bucket < %(hi)s{extra}
 ), stats AS (
-    SELECT r.series_id, {bucket} AS bucket, sum(r.count) AS count, sum(r.sum) AS sum, min(r.min) AS min,
+    SELECT r.series_id, {bucket} AS bucket, sum(r.count)::bigint AS count, {sum_sql("r.sum")} AS sum,
+           min(r.min) AS min,
            max(r.max) AS max, (array_agg(r.last ORDER BY r.bucket DESC))[1] AS last
     FROM src AS r GROUP BY 1, 2
 ), sketches AS (

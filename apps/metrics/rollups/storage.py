@@ -6,10 +6,11 @@ so one database never mixes the two and nothing above this module branches on it
 There is no DEFAULT partition: only the rollup jobs write these tables, and they create the partitions
 their write range needs first (``ensure_range``); the retention job keeps partitions ahead too.
 
-Columns: ``bucket`` (start of the bucket), ``series_id``, ``count``/``sum``/``min``/``max``/``last`` of
-the finite samples, and the quantile sketch as ``sketch_keys int[]``/``sketch_counts int[]``
-(``apps.metrics.sketch``). The primary key (series_id, bucket) is both the ON CONFLICT target of the
-idempotent upserts and the index every query uses ("these series over this time range")."""
+Columns: ``bucket`` (start of the bucket), ``series_id``, ``count`` (bigint), ``sum``, ``min``, ``max``,
+``last`` of the finite samples (a sum saturates at the float8 maximum: ``sums``), and the quantile
+sketch as ``sketch_keys int[]``/``sketch_counts int[]`` (``apps.metrics.sketch``). The primary key
+(series_id, bucket) is both the ON CONFLICT target of the idempotent upserts and the index every
+query uses ("these series over this time range")."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def _create_table_sql(tier: TierSpec, partitioned: bool) -> str:
         CREATE TABLE {tier.table} (
             bucket timestamptz NOT NULL,
             series_id integer NOT NULL,
-            count integer NOT NULL,
+            count bigint NOT NULL,
             sum double precision NOT NULL,
             min double precision NOT NULL,
             max double precision NOT NULL,
@@ -68,6 +69,18 @@ def uninstall(connection: Any = None) -> None:
     with connection.cursor() as cursor:
         for tier in TIERS:
             cursor.execute(f"DROP TABLE IF EXISTS {tier.table} CASCADE")
+
+
+def set_count_type(sql_type: str, connection: Any = None) -> None:
+    """``count`` of every tier as ``bigint`` (migration 0004: a 1d bucket of a 25,000 samples/s series
+    passes 2**31) or back to ``integer``. Rewrites the tables (and their partitions) under an exclusive
+    lock: on a large installation run it in a quiet moment."""
+    if sql_type not in ("bigint", "integer"):
+        raise ValueError(f"count is bigint or integer, not {sql_type!r}")
+    connection = connection or default_connection
+    with connection.cursor() as cursor:
+        for tier in TIERS:
+            cursor.execute(f"ALTER TABLE {tier.table} ALTER COLUMN count TYPE {sql_type}")
 
 
 def is_partitioned(connection: Any = None) -> bool:
