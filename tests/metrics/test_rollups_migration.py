@@ -1,4 +1,4 @@
-"""Migration 0004 both ways: rollup counts become bigint on every tier and its partitions, the quarantine
+"""Migration 0005 both ways: rollup counts become bigint on every tier and its partitions, the quarantine
 and invalidation tables appear; reversed, counts are integer again and the tables are gone."""
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ def _count_types() -> set[tuple[str, str]]:
         return set(cursor.fetchall())
 
 
-def test_0004_forward_and_back() -> None:
+def test_0005_forward_and_back() -> None:
     tables = {tier.table for tier in TIERS}
     try:
-        call_command("migrate", "metrics", "0003_rollups", verbosity=0, interactive=False)
+        call_command("migrate", "metrics", "0004_sample_unique_series_time", verbosity=0, interactive=False)
         before = _count_types()
         assert {t for t, _ in before} >= tables and {kind for _, kind in before} == {"integer"}
         assert not {"metrics_rollupquarantine", "metrics_rollupinvalidation"} & set(

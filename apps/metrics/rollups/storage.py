@@ -72,7 +72,7 @@ def uninstall(connection: Any = None) -> None:
 
 
 def set_count_type(sql_type: str, connection: Any = None) -> None:
-    """``count`` of every tier as ``bigint`` (migration 0004: a 1d bucket of a 25,000 samples/s series
+    """``count`` of every tier as ``bigint`` (migration 0005: a 1d bucket of a 25,000 samples/s series
     passes 2**31) or back to ``integer``. Rewrites the tables (and their partitions) under an exclusive
     lock: on a large installation run it in a quiet moment."""
     if sql_type not in ("bigint", "integer"):

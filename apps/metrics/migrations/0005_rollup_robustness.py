@@ -22,7 +22,7 @@ def count_integer(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('metrics', '0003_rollups'),
+        ('metrics', '0004_sample_unique_series_time'),
     ]
 
     operations = [
