@@ -25,7 +25,8 @@ from apps.metrics.ingest.naming import (
 )
 from apps.metrics.ingest.native_json import parse_agent_payload, parse_metrics_json, parse_probe_payload
 from apps.metrics.ingest.prometheus import Label, Sample, WriteRequest, parse_remote_write
-from apps.metrics.ingest.types import ParseOptions, ParseResult, PayloadError
+from apps.metrics.ingest.types import DEFAULT_LIMITS, ParseOptions, ParseResult, PayloadError
+from apps.metrics.ingest.validation import series_problem
 
 NOW_US = 1_795_305_600_000_000
 NOW_NS = NOW_US * 1000
@@ -55,7 +56,8 @@ def check_contract(result: ParseResult, options: ParseOptions, location: re.Patt
         assert len({k for k, _ in labels}) == len(labels)
         for label_name, label_value in labels:
             assert is_valid_label_name(label_name), label_name
-            assert isinstance(label_value, str) and 0 < len(label_value) <= 1024
+            assert isinstance(label_value, str) and label_value
+        assert series_problem((name, labels), options.limits) is None, (name, labels)
         assert type(t_us) is int and options.min_time_us <= t_us <= options.max_time_us
         assert type(value) is float and math.isfinite(value)
     for error in result.errors:
@@ -188,7 +190,7 @@ def test_generated_line_protocol_round_trips(
     with_timestamp: bool,
 ) -> None:
     try:
-        labels = make_labels(tags.items())
+        labels = make_labels(tags.items(), DEFAULT_LIMITS)
         names = {key: sanitize_metric_name(f"{measurement}_{key}") for key in fields}
     except NamingError:
         assume(False)

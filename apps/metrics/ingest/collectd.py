@@ -31,9 +31,9 @@ its ``values``).
 
 from __future__ import annotations
 
-from apps.metrics.ingest.naming import NamingError, intern_key, make_labels, sanitize_metric_name
+from apps.metrics.ingest.naming import NamingError, intern_key, make_labels, make_metric_name
 from apps.metrics.ingest.native_json import json_type, load_json
-from apps.metrics.ingest.types import ParseOptions, ParseResult, PayloadError, SampleSink, SeriesKey
+from apps.metrics.ingest.types import ParseOptions, ParseResult, PayloadError, SampleSink, SeriesKey, SeriesLimits
 
 __all__ = ["parse_collectd_json"]
 
@@ -64,7 +64,8 @@ def parse_collectd_json(body: bytes | str, options: ParseOptions) -> ParseResult
         labels = label_cache.get(label_values)
         if labels is None:
             try:
-                labels = label_cache[label_values] = make_labels(zip(_LABEL_NAMES, label_values, strict=True))
+                labels = label_cache[label_values] = make_labels(zip(_LABEL_NAMES, label_values, strict=True),
+                                                                 options.limits)
             except NamingError as exc:
                 sink.error(where, f"invalid label: {exc}")
                 continue
@@ -89,7 +90,7 @@ def parse_collectd_json(body: bytes | str, options: ParseOptions) -> ParseResult
             name = name_cache.get(cache_key)
             if name is None:
                 try:
-                    name = name_cache[cache_key] = metric_name(plugin, type_, dsname, dstype)
+                    name = name_cache[cache_key] = metric_name(plugin, type_, dsname, dstype, options.limits)
                 except NamingError as exc:
                     sink.error(value_where, str(exc))
                     continue
@@ -104,7 +105,7 @@ def parse_collectd_json(body: bytes | str, options: ParseOptions) -> ParseResult
     return result
 
 
-def metric_name(plugin: str, type_: str, dsname: str, dstype: str) -> str:
+def metric_name(plugin: str, type_: str, dsname: str, dstype: str, limits: SeriesLimits) -> str:
     """write_prometheus' metric family name for one data source (see the module docstring)."""
     parts = ["collectd"]
     if plugin != type_:
@@ -114,7 +115,7 @@ def metric_name(plugin: str, type_: str, dsname: str, dstype: str) -> str:
         parts.append(dsname)
     if dstype in _CUMULATIVE:
         parts.append("total")
-    return sanitize_metric_name("_".join(parts))
+    return make_metric_name("_".join(parts), limits)
 
 
 def _check_item(item: object) -> tuple[str, str] | None:
