@@ -160,9 +160,11 @@ def _time_us(value: object, now_us: int, *, require_offset: bool) -> int:
     if isinstance(value, str):
         return parse_timestamp(value, require_offset=require_offset)
     if type(value) in (int, float):
-        seconds = float(value)  # type: ignore[arg-type]
+        # An integer beyond a double's range (JSON has no limit) is as wrong as a huge float.
+        seconds = float(value) if type(value) is float or abs(value) < 2**1000 else math.inf  # type: ignore[arg-type]
         if not math.isfinite(seconds) or abs(seconds) > _MAX_EPOCH_S:
-            raise ValueError(f"{value!r} is not epoch seconds (milliseconds or nanoseconds by mistake?)")
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+            raise ValueError(f"{shown} is not epoch seconds (milliseconds or nanoseconds by mistake?)")
         return round(seconds * 1_000_000)
     raise ValueError(f"must be epoch seconds or an RFC 3339 string, not {json_type(value)}")
 
