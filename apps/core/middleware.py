@@ -89,12 +89,21 @@ def database_unavailable_response(request: HttpRequest) -> HttpResponse:
     return response
 
 
-class DatabaseUnavailableMiddleware:
-    """Turn "the database is unreachable" into a 503 with ``Retry-After`` instead of a 500 HTML page.
+def not_found_response(request: HttpRequest) -> JsonResponse:
+    message = f"There is no endpoint at {request.path_info!r}."
+    return JsonResponse({"error": message, "code": "not_found", "message": message}, status=404)
 
-    Errors raised by a view arrive in ``process_exception``. Errors raised before the view (a session
-    loaded by another middleware's ``process_view``) have already become Django's 500 when they reach
-    us; the ``got_request_exception`` receiver below marks the request so ``__call__`` can replace it."""
+
+class ApiErrorMiddleware:
+    """API clients and agents never get an HTML error page.
+
+    * The database unreachable becomes a 503 with ``Retry-After`` instead of a 500. Errors raised by a
+      view arrive in ``process_exception``. Errors raised before the view (a session loaded by another
+      middleware's ``process_view``) have already become Django's 500 when they reach us; the
+      ``got_request_exception`` receiver below marks the request so ``__call__`` can replace it.
+    * A path under ``/api/`` that no route matches (``/api/v1/agents//metrics``) gets a JSON 404
+      instead of Django's HTML page; 404s of the API views themselves are JSON already and pass through.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -103,6 +112,9 @@ class DatabaseUnavailableMiddleware:
         response = self.get_response(request)
         if response.status_code == 500 and getattr(request, "_database_unavailable", False):
             return database_unavailable_response(request)
+        if (response.status_code == 404 and request.path_info.startswith("/api/")
+                and response.get("Content-Type", "").startswith("text/html")):
+            return not_found_response(request)
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:

@@ -1,4 +1,5 @@
-"""The database going away answers 503 + Retry-After (JSON for agents and the API), never a 500 page.
+"""API clients never get an HTML error page: the database going away answers 503 + Retry-After (JSON for
+agents and the API) instead of a 500, and an unrouted /api/ path a JSON 404.
 
 The outages are real: the connection is pointed at a closed port, or its backend is terminated with
 ``pg_terminate_backend`` from a second connection, between creating the token and the request."""
@@ -107,3 +108,16 @@ def test_other_errors_still_propagate(write_token: str, monkeypatch: pytest.Monk
     monkeypatch.setattr(views, "ingest", broken)
     with pytest.raises(psycopg.DataError):
         post("/write", "cpu,host=a v=1", token=write_token)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/agents//metrics", "/api/v1/agents/a/b/metrics", "/api/v1/nothing-here"])
+def test_unrouted_api_paths_get_a_json_404(path: str, write_token: str) -> None:
+    response = post(path, "{}", token=write_token, content_type="application/json")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_unrouted_pages_keep_the_html_404() -> None:
+    response = Client().get("/no-such-org/no-such-page/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
