@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from apps.metrics.ingest.types import SeriesKey, SeriesLimits
-from apps.metrics.ingest.validation import forbidden_char, labels_problem, name_problem
+from apps.metrics.ingest.validation import forbidden_char, labels_problem, name_problem, register_cache
 
 _METRIC_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -90,13 +90,31 @@ def sanitize_label_name(name: str) -> str:
     return name
 
 
+# Free-text metric name -> (mapped name, None) or (None, why it is refused). The verdict depends on the
+# limits, so the table is cleared with the parsers' other caches when they change (validation.use_limits).
+_METRIC_NAMES_MAX = 65_536
+_metric_names: dict[str, tuple[str, None] | tuple[None, str]] = {}
+register_cache(_metric_names.clear)
+
+
 def make_metric_name(raw: str, limits: SeriesLimits) -> str:
-    """Sanitize a free-text metric name and apply ``validation``; raises NamingError with the reason."""
-    name = sanitize_metric_name(raw)
-    problem = name_problem(name, limits)
-    if problem:
-        raise NamingError(problem)
-    return name
+    """Sanitize a free-text metric name and apply ``validation``; raises NamingError with the reason.
+    Cached per process (JSON and agent payloads repeat the same names in every request), so the parser
+    must have called ``validation.use_limits`` for this request."""
+    found = _metric_names.get(raw)
+    if found is None:
+        try:
+            name = sanitize_metric_name(raw)
+            problem = name_problem(name, limits)
+            found = (None, problem) if problem else (name, None)
+        except NamingError as exc:
+            found = (None, str(exc))
+        if len(_metric_names) >= _METRIC_NAMES_MAX:
+            _metric_names.clear()
+        _metric_names[raw] = found
+    if found[0] is None:
+        raise NamingError(found[1])
+    return found[0]
 
 
 def intern_key(key: SeriesKey) -> SeriesKey:

@@ -49,11 +49,12 @@ from typing import Any
 from apps.metrics.ingest.naming import NamingError, intern_key, make_labels, make_metric_name, sanitize_label_name
 from apps.metrics.ingest.types import ParseOptions, ParseResult, PayloadError, SampleSink, SeriesKey, SeriesLimits
 from apps.metrics.ingest.validation import (
+    count_problem,
     host_problem,
     json_problem,
     labels_problem,
-    printable,
     unit_problem,
+    use_limits,
     value_problem,
 )
 
@@ -161,7 +162,7 @@ def _time_us(value: object, now_us: int, *, require_offset: bool) -> int:
         return parse_timestamp(value, require_offset=require_offset)
     if type(value) in (int, float):
         # An integer beyond a double's range (JSON has no limit) is as wrong as a huge float.
-        seconds = float(value) if type(value) is float or abs(value) < 2**1000 else math.inf  # type: ignore[arg-type]
+        seconds = float(value) if type(value) is float or -_MAX_EPOCH_S <= value <= _MAX_EPOCH_S else math.inf  # type: ignore[operator]
         if not math.isfinite(seconds) or abs(seconds) > _MAX_EPOCH_S:
             shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
             raise ValueError(f"{shown} is not epoch seconds (milliseconds or nanoseconds by mistake?)")
@@ -212,15 +213,17 @@ def _at(prefix: str, field: str) -> str:
 
 def parse_metrics_json(body: bytes | str, options: ParseOptions) -> ParseResult:
     """Parse a FiberStack JSON metrics batch; bad items become errors, good ones are kept."""
+    use_limits(options.limits)
     result = ParseResult()
     sink = SampleSink(result, options)
     label_cache: dict[tuple[object, ...], tuple[tuple[str, str], ...]] = {}
+    units_ok: set[object] = set()
     for where, item in _items(load_json(body), allow_object=False, wrapper="metrics"):
         if not isinstance(item, dict):
             sink.error(where, f"expected an object, not {json_type(item)}")
             continue
         try:
-            key, t_us, value, unit = _metric_item(item, options, label_cache)
+            key, t_us, value, unit = _metric_item(item, options, label_cache, units_ok)
         except _FieldError as exc:
             sink.error(_at(where, exc.args[0]), exc.args[1])
             continue
@@ -232,7 +235,8 @@ def parse_metrics_json(body: bytes | str, options: ParseOptions) -> ParseResult:
 
 
 def _metric_item(
-    item: dict[str, Any], options: ParseOptions, label_cache: dict[tuple[object, ...], tuple[tuple[str, str], ...]]
+    item: dict[str, Any], options: ParseOptions, label_cache: dict[tuple[object, ...], tuple[tuple[str, str], ...]],
+    units_ok: set[object],
 ) -> tuple[SeriesKey, int, float, str | None]:
     name = item.get("name")
     if not isinstance(name, str):
@@ -252,19 +256,19 @@ def _metric_item(
     except ValueError as exc:
         raise _FieldError("time", str(exc)) from None
     host = item.get("host")
-    if host is not None:
-        if not isinstance(host, str):
-            raise _FieldError("host", f"must be a string, not {json_type(host)}")
-        problem = host_problem(host, options.limits)
-        if problem:
-            raise _FieldError("host", problem)
     raw_labels = item.get("labels")
     cache_key = (host, *raw_labels.items()) if isinstance(raw_labels, dict) else (host, raw_labels)
     try:
         labels = label_cache.get(cache_key)  # type: ignore[arg-type]
     except TypeError:  # unhashable label values (arrays, objects): validation below explains
         labels = None
-    if labels is None:
+    if labels is None:  # only valid label sets are cached: each distinct one is validated once per request
+        if host is not None:
+            if not isinstance(host, str):
+                raise _FieldError("host", f"must be a string, not {json_type(host)}")
+            problem = host_problem(host, options.limits)
+            if problem:
+                raise _FieldError("host", problem)
         try:
             pairs = _label_pairs(raw_labels) if raw_labels is not None else []
         except ValueError as exc:
@@ -278,12 +282,13 @@ def _metric_item(
             raise _FieldError("labels", str(exc)) from None
         label_cache[cache_key] = labels
     unit = item.get("unit")
-    if unit is not None:
+    if unit is not None and not (isinstance(unit, str) and unit in units_ok):
         if not isinstance(unit, str):
             raise _FieldError("unit", f"must be a string, not {json_type(unit)}")
         problem = unit_problem(unit, options.limits)
         if problem:
             raise _FieldError("unit", problem)
+        units_ok.add(unit)
     return intern_key((name, labels)), t_us, value, unit or None
 
 
@@ -420,6 +425,7 @@ def agent_host_info(info: object) -> dict[str, object]:
 
 def parse_agent_payload(host: str, body: bytes | str, options: ParseOptions) -> ParseResult:
     """Flatten one host's agent report into series labelled with that host."""
+    use_limits(options.limits)
     limits = options.limits
     problem = host_problem(host, limits) if isinstance(host, str) else "host must be a string"
     if problem:
@@ -453,7 +459,7 @@ def parse_agent_payload(host: str, body: bytes | str, options: ParseOptions) -> 
         except ValueError as exc:  # the metrics are still stored; the 400 names the field
             sink.error("field 'host_info'", str(exc))
     for key, value in data.items():
-        if key not in _AGENT_RESERVED and not walker.walk(value, [key], printable(key), None, 1):
+        if key not in _AGENT_RESERVED and not walker.walk(value, [key], key, None, 1):
             break
     return result
 
@@ -482,7 +488,8 @@ class _AgentWalker:
             if index is not None:
                 pairs["index"] = str(index)
             labels = tuple(sorted((k, v) for k, v in pairs.items() if v))
-            problem = labels_problem(labels, self.limits)
+            # The base set is validated in full; an array position only adds the harmless index="N".
+            problem = labels_problem(labels, self.limits) if index is None else count_problem(labels, self.limits)
             if problem:
                 raise NamingError(problem)
             self.by_index[index] = labels
@@ -509,7 +516,7 @@ class _AgentWalker:
             return self.sink.add(key, self.t_us, number, f"field '{path}'")
         if kind is dict:
             for key, child in value.items():  # type: ignore[attr-defined]
-                if not self.walk(child, [*parts, key], f"{path}.{printable(key)}", index, depth + 1):
+                if not self.walk(child, [*parts, key], f"{path}.{key}", index, depth + 1):
                     return False
             return True
         if kind is list:

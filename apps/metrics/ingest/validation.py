@@ -30,6 +30,8 @@ from functools import lru_cache
 from apps.metrics.ingest.types import DEFAULT_LIMITS, SeriesKey, SeriesLimits
 
 __all__ = [
+    "clear_caches",
+    "count_problem",
     "forbidden_char",
     "host_of",
     "host_problem",
@@ -118,11 +120,19 @@ def host_problem(host: str, limits: SeriesLimits) -> str | None:
     return None
 
 
-def labels_problem(labels: tuple[tuple[str, str], ...], limits: SeriesLimits) -> str | None:
-    """Why a mapped, sorted label set cannot be stored, or None."""
+def count_problem(labels: tuple[tuple[str, str], ...], limits: SeriesLimits) -> str | None:
+    """Why a label set has too many labels, or None."""
     if len(labels) > limits.max_labels:
         return (f"{len(labels)} labels; the limit is {limits.max_labels} per series "
                 "(FIBERSTACK_INGEST_MAX_LABELS)")
+    return None
+
+
+def labels_problem(labels: tuple[tuple[str, str], ...], limits: SeriesLimits) -> str | None:
+    """Why a mapped, sorted label set cannot be stored, or None."""
+    problem = count_problem(labels, limits)
+    if problem:
+        return problem
     for name, value in labels:
         problem = name_problem(name, limits, "label name")
         if problem:
@@ -216,12 +226,17 @@ def register_cache(clear: Callable[[], None]) -> None:
     _cache_clearers.append(clear)
 
 
+def clear_caches() -> None:
+    """Forget every cached verdict (the benchmark's "cold" start; a limits change does it by itself)."""
+    for clear in _cache_clearers:
+        clear()
+
+
 def use_limits(limits: SeriesLimits) -> None:
     """Called by every parser at the start of a request: the cached verdicts were reached under the
     previous limits, so a change of settings (an override in tests, a reload) invalidates them."""
     global _current_limits
     if limits is _current_limits or limits == _current_limits:
         return
-    for clear in _cache_clearers:
-        clear()
+    clear_caches()
     _current_limits = limits
