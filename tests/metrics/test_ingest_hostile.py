@@ -636,3 +636,29 @@ def test_json_integers_beyond_a_double_are_rejected_by_item(org: Any, write_toke
     assert response.json()["rejected"] == [{"location": "item 1, field 'value'",
                                             "reason": "is out of the range of a 64-bit float"}]
     assert sample_count(org) == 1
+
+
+def test_series_limits_are_settings_and_a_change_takes_effect_at_once(org: Any, write_token: str,
+                                                                      settings: Any) -> None:
+    line = "cpu,host=web-1,region=eu,rack=r1 usage_idle=1"
+
+    def rejection() -> str | None:
+        response = post("/write", line, token=write_token)
+        return None if response.status_code == 204 else response.json()["rejected"][0]["reason"]
+
+    assert rejection() is None  # the defaults allow it; the validated prefix is now cached
+    settings.FIBERSTACK_INGEST_MAX_LABELS = 2
+    assert "3 labels; the limit is 2 per series (FIBERSTACK_INGEST_MAX_LABELS)" in (rejection() or "")
+    settings.FIBERSTACK_INGEST_MAX_LABELS = 64
+    settings.FIBERSTACK_INGEST_MAX_NAME_BYTES = 9
+    assert "metric name is 14 bytes long; the limit is 9" in (rejection() or "")
+    settings.FIBERSTACK_INGEST_MAX_NAME_BYTES = 10_000  # capped by Series.name (256)
+    settings.FIBERSTACK_INGEST_MAX_LABEL_VALUE_BYTES = 2
+    assert "label 'rack': value is 2 bytes" not in (rejection() or "")
+    assert "label 'host': value is 5 bytes long; the limit is 2" in (rejection() or "")
+    settings.FIBERSTACK_INGEST_MAX_LABEL_VALUE_BYTES = 2048
+    assert rejection() is None
+    long_name = "m" * 300
+    response = post("/write", f"{long_name} v=1", token=write_token)
+    assert "metric name is 302 bytes long; the limit is 256" in response.json()["rejected"][0]["reason"]
+    assert count_rows(org, "cpu_usage_idle") == 2
