@@ -665,3 +665,30 @@ def test_series_limits_are_settings_and_a_change_takes_effect_at_once(org: Any, 
     response = post("/write", f"{long_name} v=1", token=write_token)
     assert "metric name is 302 bytes long; the limit is 256" in response.json()["rejected"][0]["reason"]
     assert count_rows(org, "cpu_usage_idle") == 2
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "1" + "]" * depth
+
+
+DEEP_BODIES = {
+    "/api/v1/metrics": lambda deep: f'[{{"name": "ok", "value": 1}}, {{"name": "m", "value": 1, "labels": {deep}}}]',
+    "/api/v1/collectd": lambda deep: dump_json([collectd_sentinel()], True).decode()[:-1] + f", {deep}]",
+    "/api/push": lambda deep: (f'[{{"node_id": "{SENTINEL_NODE}", "country": "DE", "region": "eu", '
+                               f'"timestamp": "{iso_now()}", "latency_ms": 1, "metadata": {deep}}}]'),
+    "/api/v1/agents/web-1/metrics": lambda deep: f'{{"ok": 1, "deep": {deep}, "host_info": {{"os": {deep}}}}}',
+}
+
+
+@pytest.mark.parametrize("path", list(DEEP_BODIES))
+@pytest.mark.parametrize("depth", [17, 300, 600, 650, 700, 750, 800, 900, 990, 100_000])
+def test_deeply_nested_json_is_refused_by_field_or_body(path: str, depth: int, org: Any, write_token: str) -> None:
+    # Around the depth json.loads still accepts, everything that recurses later (json.dumps, JSONField)
+    # would overflow the stack: a host_info nested ~700 deep was a RecursionError (500).
+    before = sample_count(org)
+    response = post(path, DEEP_BODIES[path](nested(depth)), token=write_token, content_type="application/json")
+    assert response.status_code < 500
+    reply = response.json()
+    assert sample_count(org) - before == reply.get("accepted", 0)
+    if "accepted" not in reply:
+        assert reply["location"] == "body" and "nested too deeply" in reply["reason"]

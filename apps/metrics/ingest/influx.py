@@ -18,8 +18,10 @@ Mapping onto the Prometheus model (see ``naming`` for the sanitizing rules):
   literal. Comments (``#``), blank lines, leading/trailing whitespace and CRLF line ends are accepted.
   ``NaN``/``Inf`` literals and overflowing floats follow ``options.nan_policy``.
 
-Errors are per line (``line N``, 1-based) with InfluxDB's wording, ``unable to parse '<line>': <why>``;
-the other lines are still stored (partial write).
+Errors are per line (``line N``, 1-based) with InfluxDB's wording, ``unable to parse '<line>': <why>``
+(control characters in the excerpt written as escapes); the other lines are still stored (partial
+write). Every series passes ``validation`` (control characters, sizes, host) when its prefix or field
+is first seen; the verdict is cached with the prefix.
 
 Speed: the ingest target is >= 300k values/s end to end on 2 cores, so this parser has a fast path for
 the usual shape of line (no backslash, no quote, single spaces): ``str.split`` does the tokenizing in C

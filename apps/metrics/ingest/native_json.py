@@ -390,6 +390,7 @@ def _probe_fields(probe: dict[str, Any], problems: list[tuple[str, str]], limits
 _AGENT_RESERVED = frozenset({"timestamp", "time", "labels", "host_info"})
 #: Upper bound on the encoded ``host_info`` object: inventory facts, not a place to ship files.
 HOST_INFO_MAX_BYTES = 16_384
+HOST_INFO_MAX_DEPTH = 16
 
 
 def agent_host_info(info: object) -> dict[str, object]:
@@ -402,11 +403,11 @@ def agent_host_info(info: object) -> dict[str, object]:
     inventory fields (environment, region...) stay with the admins. Raises ValueError with the reason."""
     if not isinstance(info, dict):
         raise ValueError(f"expected an object, not {json_type(info)}")
-    if len(json.dumps(info, default=str)) > HOST_INFO_MAX_BYTES:
-        raise ValueError(f"larger than {HOST_INFO_MAX_BYTES} bytes encoded")
-    problem = json_problem(info)
+    problem = json_problem(info, HOST_INFO_MAX_DEPTH)
     if problem:
         raise ValueError(problem)
+    if len(json.dumps(info, default=str)) > HOST_INFO_MAX_BYTES:
+        raise ValueError(f"larger than {HOST_INFO_MAX_BYTES} bytes encoded")
     attributes: dict[str, object] = {}
     version = info.get("agent_version")
     if version is not None:

@@ -20,8 +20,9 @@ validated series key, so a series Prometheus resends every scrape costs one dict
 Mapping:
 
 * ``__name__`` is the metric name; the other labels become labels. Names are *validated*, not
-  sanitized (Prometheus already enforces the rules), and a series breaking them is rejected with
-  ``timeseries N`` (0-based) as its location. Labels with empty values are dropped, as in Prometheus.
+  sanitized (Prometheus already enforces the rules), and a series breaking them, or the limits of
+  ``validation``, is rejected with ``timeseries N`` (0-based) as its location. Labels with empty
+  values are dropped, as in Prometheus.
 * sample timestamps are milliseconds; they are stored as microseconds.
 * staleness markers (the NaN with bit pattern ``0x7ff0000000000002`` that Prometheus writes when a
   series disappears) are always dropped and counted in ``skipped['stale_markers']``; any other NaN or
@@ -33,6 +34,7 @@ Mapping:
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import cramjam
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -216,15 +218,15 @@ def parse_remote_write(
     return result
 
 
-def _metadata_problem(meta: object, limits: SeriesLimits) -> str | None:
+def _metadata_problem(meta: Any, limits: SeriesLimits) -> str | None:
     """Why one MetricMetadata cannot be stored (its name, unit and help reach database columns), or None."""
-    name: str = meta.metric_family_name  # type: ignore[attr-defined]
+    name: str = meta.metric_family_name
     if not is_valid_metric_name(name):
         return f"invalid metric family name {name!r}"
-    problem = name_problem(name, limits, "metric family name") or unit_problem(meta.unit, limits)  # type: ignore[attr-defined]
+    problem = name_problem(name, limits, "metric family name") or unit_problem(meta.unit, limits)
     if problem:
         return problem
-    bad = storable_text_problem(meta.help)  # type: ignore[attr-defined]
+    bad = storable_text_problem(meta.help)
     return f"help {bad}" if bad else None
 
 

@@ -163,12 +163,16 @@ def unit_problem(unit: str, limits: SeriesLimits) -> str | None:
     return None
 
 
-def json_problem(value: object, path: str = "") -> str | None:
+def json_problem(value: object, max_depth: int, path: str = "") -> str | None:
     """Why a decoded JSON document cannot be stored in a jsonb column (NUL or a lone surrogate in a key
-    or string, NaN/Infinity, which Python's ``json`` accepts and jsonb does not), or None."""
-    stack: list[tuple[str, object]] = [(path, value)]
+    or string, NaN/Infinity, which Python's ``json`` accepts and jsonb does not), or None. Nesting is
+    bounded too: whatever stores the document later (``json.dumps``, Django's JSONField) recurses, and
+    a document that ``json.loads`` barely accepted would exhaust the stack there."""
+    stack: list[tuple[str, object, int]] = [(path, value, 0)]
     while stack:
-        where, item = stack.pop()
+        where, item, depth = stack.pop()
+        if depth > max_depth:
+            return f"{where or 'value'} is nested deeper than {max_depth} levels"
         if isinstance(item, str):
             bad = storable_text_problem(item)
             if bad:
@@ -180,9 +184,9 @@ def json_problem(value: object, path: str = "") -> str | None:
                 bad = storable_text_problem(key) if isinstance(key, str) else None
                 if bad:
                     return f"key {key!r} {bad}"
-                stack.append((f"{where}.{key}" if where else str(key), child))
+                stack.append((f"{where}.{key}" if where else str(key), child, depth + 1))
         elif isinstance(item, list):
-            stack.extend((f"{where}[{index}]", child) for index, child in enumerate(item))
+            stack.extend((f"{where}[{index}]", child, depth + 1) for index, child in enumerate(item))
     return None
 
 
