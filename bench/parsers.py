@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cramjam
 
-from apps.metrics.ingest import influx, naming, prometheus
+from apps.metrics.ingest import naming, prometheus, validation
 from apps.metrics.ingest.collectd import parse_collectd_json
 from apps.metrics.ingest.influx import parse_line_protocol
 from apps.metrics.ingest.native_json import (
@@ -56,8 +56,7 @@ TSBS_FIELDS = (
 
 
 def clear_caches() -> None:
-    influx._prefix_cache.clear()
-    prometheus._label_key_cache.clear()
+    validation.clear_caches()  # every parser's cache of validated series (influx, prometheus, collectd, ...)
     naming._key_table.clear()
     naming.sanitize_metric_name.cache_clear()
     naming.sanitize_label_name.cache_clear()

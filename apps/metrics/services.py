@@ -10,7 +10,6 @@ import datetime as dt
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +18,8 @@ from django.db import connection, transaction
 from apps.hosts import cache_scope
 from apps.metrics import hot, storage
 from apps.metrics.ingest.types import MetricMetadata, ParseError, ParseResult, SeriesKey
+from apps.metrics.ingest.validation import host_of as _host_from_labels
+from apps.metrics.ingest.validation import strip_port  # noqa: F401  (re-exported)
 from apps.metrics.rollups import invalidation
 from apps.metrics.series import resolve_series
 
@@ -43,27 +44,7 @@ def host_labels() -> tuple[str, ...]:
     return tuple(getattr(settings, "FIBERSTACK_HOST_LABELS", DEFAULT_HOST_LABELS))
 
 
-def strip_port(value: str) -> str:
-    """``10.0.0.1:9100`` -> ``10.0.0.1``, ``[::1]:9100`` -> ``::1``, ``web-1`` and bare IPv6 unchanged."""
-    if value.startswith("["):
-        end = value.find("]")
-        return value[1:end] if end > 0 else value
-    head, sep, port = value.rpartition(":")
-    if sep and port.isdigit() and ":" not in head and head:
-        return head
-    return value
-
-
-@lru_cache(maxsize=200_000)
-def _host_from_labels(labels: tuple[tuple[str, str], ...], names: tuple[str, ...]) -> str | None:
-    found = dict(labels)
-    for name in names:
-        value = found.get(name)
-        if value:
-            return strip_port(value) if name == "instance" else value
-    return None
-
-
+# ``_host_from_labels`` lives with the ingest validation, which checks exactly the host it picks.
 def host_name_of(labels: tuple[tuple[str, str], ...]) -> str | None:
     """The host a series belongs to: the first of ``FIBERSTACK_HOST_LABELS`` present (port stripped
     from ``instance``), or None for series that belong to no host."""

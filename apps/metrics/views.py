@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.hosts.models import Host
 from apps.metrics import ratelimit
 from apps.metrics.ingest import (
     ParseOptions,
@@ -33,7 +34,10 @@ from apps.metrics.ingest import (
     parse_probe_payload,
     parse_remote_write,
 )
-from apps.metrics.services import IngestSummary, ingest
+from apps.metrics.ingest.types import SeriesLimits
+from apps.metrics.ingest.validation import printable
+from apps.metrics.models import MetricFamily, Series
+from apps.metrics.services import IngestSummary, host_labels, ingest
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +178,25 @@ def gunzip_limited(data: bytes, size_limit: int) -> bytes:
     return b"".join(out)
 
 
+def _column_length(model: Any, field: str) -> int:
+    return int(model._meta.get_field(field).max_length)
+
+
+def series_limits() -> SeriesLimits:
+    """The per-series limits from the settings, capped by the columns the values are stored in, so that
+    whatever passes validation fits the database (a name setting above ``Series.name`` cannot cause a
+    500)."""
+    return SeriesLimits(
+        max_labels=limit("FIBERSTACK_INGEST_MAX_LABELS", 64),
+        max_name_bytes=min(limit("FIBERSTACK_INGEST_MAX_NAME_BYTES", 200), _column_length(Series, "name"),
+                           _column_length(MetricFamily, "name")),
+        max_label_value_bytes=limit("FIBERSTACK_INGEST_MAX_LABEL_VALUE_BYTES", 2048),
+        max_host_chars=_column_length(Host, "name"),
+        max_unit_chars=min(_column_length(Series, "unit"), _column_length(MetricFamily, "unit")),
+        host_labels=host_labels(),
+    )
+
+
 def parse_options(precision: str = "ns") -> ParseOptions:
     return ParseOptions(
         now_us=int(timezone.now().timestamp() * 1_000_000),
@@ -182,6 +205,7 @@ def parse_options(precision: str = "ns") -> ParseOptions:
         max_samples=limit("FIBERSTACK_INGEST_MAX_SAMPLES", 500_000),
         nan_policy=str(getattr(settings, "FIBERSTACK_INGEST_NAN_POLICY", "drop")),  # type: ignore[arg-type]
         precision=precision,  # type: ignore[arg-type]
+        limits=series_limits(),
     )
 
 
@@ -276,6 +300,7 @@ def _influx_write(request: HttpRequest) -> HttpResponse:
 
 
 SKIPPED_HEADER = "X-FiberStack-Skipped"
+ACCEPTED_HEADER = "X-FiberStack-Accepted"
 
 
 def skipped_header(summary: IngestSummary) -> str:
@@ -284,10 +309,12 @@ def skipped_header(summary: IngestSummary) -> str:
 
 
 def no_content(summary: IngestSummary) -> HttpResponse:
-    """The 204 that InfluxDB and Prometheus clients expect. A 204 has no body, so what was skipped
-    (string fields, NaN/Inf values under the "drop" policy) travels in ``X-FiberStack-Skipped``; it is
-    absent when nothing was skipped. The 400 bodies carry the same counts under ``skipped``."""
+    """The 204 that InfluxDB and Prometheus clients expect. A 204 has no body, so the number of samples
+    stored travels in ``X-FiberStack-Accepted`` and what was skipped (string fields, NaN/Inf values under
+    the "drop" policy) in ``X-FiberStack-Skipped``, absent when nothing was skipped. The 400 bodies carry
+    the same counts under ``accepted`` and ``skipped``."""
     response = HttpResponse(status=204)
+    response[ACCEPTED_HEADER] = str(summary.accepted)
     skipped = skipped_header(summary)
     if skipped:
         response[SKIPPED_HEADER] = skipped
@@ -308,7 +335,8 @@ def influx_partial_write(summary: IngestSummary) -> JsonResponse:
          "errors": [error.as_dict() for error in summary.errors]},
         status=400,
     )
-    response["X-Influxdb-Error"] = message.replace("\n", " ")[:1024]
+    # Reasons quote the client's line: no raw control character may reach a header.
+    response["X-Influxdb-Error"] = printable(message.replace("\n", " "))[:1024]
     return response
 
 

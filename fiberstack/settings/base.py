@@ -50,6 +50,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.middleware.ApiErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -232,6 +233,10 @@ FIBERSTACK_INGEST_MAX_SAMPLES = env_int("FIBERSTACK_INGEST_MAX_SAMPLES", 500_000
 FIBERSTACK_INGEST_MAX_PAST_S = env_int("FIBERSTACK_INGEST_MAX_PAST_S", 7 * 86400)
 FIBERSTACK_INGEST_MAX_FUTURE_S = env_int("FIBERSTACK_INGEST_MAX_FUTURE_S", 600)
 FIBERSTACK_INGEST_NAN_POLICY = env_str("FIBERSTACK_INGEST_NAN_POLICY", "drop")  # drop | reject
+# Per series, as Mimir limits them; a series over a limit is rejected, the rest of the request stored.
+FIBERSTACK_INGEST_MAX_LABELS = env_int("FIBERSTACK_INGEST_MAX_LABELS", 64)  # not counting the metric name
+FIBERSTACK_INGEST_MAX_NAME_BYTES = env_int("FIBERSTACK_INGEST_MAX_NAME_BYTES", 200)  # metric and label names
+FIBERSTACK_INGEST_MAX_LABEL_VALUE_BYTES = env_int("FIBERSTACK_INGEST_MAX_LABEL_VALUE_BYTES", 2048)
 FIBERSTACK_INGEST_RATE_REQUESTS = env_int("FIBERSTACK_INGEST_RATE_REQUESTS", 200)  # per token per window; 0 = off
 FIBERSTACK_INGEST_RATE_SAMPLES = env_int("FIBERSTACK_INGEST_RATE_SAMPLES", 2_000_000)
 FIBERSTACK_INGEST_RATE_WINDOW = env_int("FIBERSTACK_INGEST_RATE_WINDOW", 1)  # seconds

@@ -145,7 +145,8 @@ def test_names_are_sanitized() -> None:
         (item(dstypes=["weird"]), "item 1 value 0", "unknown dstype"),
         (item(dsnames=[""]), "item 1 value 0", "dsname"),
         (item(values=[10**400]), "item 1 value 0", "out of the range"),
-        (item(host="x" * 1025), "item 1", "longer than 1024"),
+        (item(host="x" * 201), "item 1", "host name is 201 characters long; the limit is 200"),
+        (item(type_instance="x" * 2049), "item 1", "value is 2049 bytes long; the limit is 2048"),
         (item(time=NOW_US / 1e6 + 3600), "item 1 value 0", "in the future"),
     ],
 )

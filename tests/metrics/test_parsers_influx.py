@@ -240,7 +240,7 @@ def test_bad_lines_are_listed_by_number_and_good_lines_kept() -> None:
         ("m,__name__=x v=1", "reserved"),
         ("m,a=1,a=2 v=1", "duplicate label name 'a'"),
         ("m,a-b=1,a_b=2 v=1", "duplicate label name 'a_b'"),
-        ("m,a=" + "x" * 1025 + " v=1", "longer than 1024"),
+        ("m,a=" + "\u00e9" * 1025 + " v=1", "value is 2050 bytes long; the limit is 2048"),
         ("m,a=b=c v=1", "invalid tag format"),
     ],
 )

@@ -113,7 +113,7 @@ def test_other_nans_follow_the_nan_policy() -> None:
         ({"__name__": "bad-name"}, "invalid metric name"),
         ({"__name__": "up", "bad-label": "x"}, "invalid label name"),
         ({"__name__": "up", "__meta_x": "x"}, "reserved"),
-        ({"__name__": "up", "a": "x" * 1025}, "longer than 1024"),
+        ({"__name__": "up", "a": "x" * 2049}, "value is 2049 bytes long; the limit is 2048"),
     ],
 )
 def test_invalid_series_are_rejected_by_index_and_others_kept(labels: dict[str, str], reason: str) -> None:

@@ -31,9 +31,10 @@ its ``values``).
 
 from __future__ import annotations
 
-from apps.metrics.ingest.naming import NamingError, intern_key, make_labels, sanitize_metric_name
+from apps.metrics.ingest.naming import NamingError, intern_key, make_labels, make_metric_name
 from apps.metrics.ingest.native_json import json_type, load_json
-from apps.metrics.ingest.types import ParseOptions, ParseResult, PayloadError, SampleSink, SeriesKey
+from apps.metrics.ingest.types import ParseOptions, ParseResult, PayloadError, SampleSink, SeriesKey, SeriesLimits
+from apps.metrics.ingest.validation import register_cache, use_limits
 
 __all__ = ["parse_collectd_json"]
 
@@ -43,16 +44,23 @@ _REQUIRED_STRINGS = ("host", "plugin", "type")
 _OPTIONAL_STRINGS = ("plugin_instance", "type_instance")
 _LABEL_NAMES = ("host", "instance", "type_instance")
 
+# (host, plugin_instance, type_instance) -> validated labels, or why they are refused. collectd resends the
+# same value lists every interval, so each label set is validated once per process (bounded, ~1 KB each).
+_LABEL_CACHE_MAX = 50_000
+_label_cache: dict[tuple[str, str, str], tuple[tuple[str, str], ...] | str] = {}
+register_cache(_label_cache.clear)
+
 
 def parse_collectd_json(body: bytes | str, options: ParseOptions) -> ParseResult:
     """Parse a collectd write_http JSON body; a bad value list is an error, the others are kept."""
     items = load_json(body)
     if not isinstance(items, list):
         raise PayloadError("expected a JSON array of collectd value lists")
+    use_limits(options.limits)
     result = ParseResult()
     sink = SampleSink(result, options)
     name_cache: dict[tuple[str, str, str, str], str] = {}
-    label_cache: dict[tuple[str, str, str], tuple[tuple[str, str], ...]] = {}
+    label_cache = _label_cache
     for index, item in enumerate(items):
         where = f"item {index}"
         problem = _check_item(item)
@@ -64,10 +72,15 @@ def parse_collectd_json(body: bytes | str, options: ParseOptions) -> ParseResult
         labels = label_cache.get(label_values)
         if labels is None:
             try:
-                labels = label_cache[label_values] = make_labels(zip(_LABEL_NAMES, label_values, strict=True))
+                labels = make_labels(zip(_LABEL_NAMES, label_values, strict=True), options.limits)
             except NamingError as exc:
-                sink.error(where, f"invalid label: {exc}")
-                continue
+                labels = f"invalid label: {exc}"
+            if len(label_cache) >= _LABEL_CACHE_MAX:
+                label_cache.clear()
+            label_cache[label_values] = labels
+        if labels.__class__ is str:
+            sink.error(where, labels)  # type: ignore[arg-type]
+            continue
         t_us = round(item["time"] * 1_000_000)
         for position, (value, dstype, dsname) in enumerate(
             zip(item["values"], item["dstypes"], item["dsnames"], strict=True)
@@ -89,7 +102,7 @@ def parse_collectd_json(body: bytes | str, options: ParseOptions) -> ParseResult
             name = name_cache.get(cache_key)
             if name is None:
                 try:
-                    name = name_cache[cache_key] = metric_name(plugin, type_, dsname, dstype)
+                    name = name_cache[cache_key] = metric_name(plugin, type_, dsname, dstype, options.limits)
                 except NamingError as exc:
                     sink.error(value_where, str(exc))
                     continue
@@ -104,7 +117,7 @@ def parse_collectd_json(body: bytes | str, options: ParseOptions) -> ParseResult
     return result
 
 
-def metric_name(plugin: str, type_: str, dsname: str, dstype: str) -> str:
+def metric_name(plugin: str, type_: str, dsname: str, dstype: str, limits: SeriesLimits) -> str:
     """write_prometheus' metric family name for one data source (see the module docstring)."""
     parts = ["collectd"]
     if plugin != type_:
@@ -114,7 +127,7 @@ def metric_name(plugin: str, type_: str, dsname: str, dstype: str) -> str:
         parts.append(dsname)
     if dstype in _CUMULATIVE:
         parts.append("total")
-    return sanitize_metric_name("_".join(parts))
+    return make_metric_name("_".join(parts), limits)
 
 
 def _check_item(item: object) -> tuple[str, str] | None:

@@ -46,15 +46,17 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from apps.metrics.ingest.naming import (
-    NamingError,
-    check_label_value,
-    intern_key,
-    make_labels,
-    sanitize_label_name,
-    sanitize_metric_name,
+from apps.metrics.ingest.naming import NamingError, intern_key, make_labels, make_metric_name, sanitize_label_name
+from apps.metrics.ingest.types import ParseOptions, ParseResult, PayloadError, SampleSink, SeriesKey, SeriesLimits
+from apps.metrics.ingest.validation import (
+    count_problem,
+    host_problem,
+    json_problem,
+    labels_problem,
+    unit_problem,
+    use_limits,
+    value_problem,
 )
-from apps.metrics.ingest.types import ParseOptions, ParseResult, PayloadError, SampleSink, SeriesKey
 
 __all__ = [
     "load_json",
@@ -64,7 +66,6 @@ __all__ = [
     "parse_timestamp",
 ]
 
-MAX_UNIT_LEN = 64
 #: Deeper agent payloads are almost certainly not metrics; refusing them bounds the work per request.
 MAX_AGENT_DEPTH = 8
 
@@ -92,9 +93,17 @@ class _FieldError(Exception):
 
 
 def load_json(body: bytes | str) -> Any:
-    """``json.loads`` that turns every way a body can be unreadable into PayloadError."""
+    """``json.loads`` that turns every way a body can be unreadable into PayloadError.
+
+    Bytes that are not UTF-8 inside strings do not condemn the whole body: they are decoded as lone
+    surrogates, which ``validation`` rejects in the one series (item, field) that carries them."""
     try:
-        return json.loads(body)
+        try:
+            return json.loads(body)
+        except UnicodeDecodeError:
+            if not isinstance(body, bytes | bytearray):
+                raise
+            return json.loads(bytes(body).decode("utf-8", "surrogateescape"))
     except RecursionError:
         raise PayloadError("JSON is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
@@ -152,9 +161,11 @@ def _time_us(value: object, now_us: int, *, require_offset: bool) -> int:
     if isinstance(value, str):
         return parse_timestamp(value, require_offset=require_offset)
     if type(value) in (int, float):
-        seconds = float(value)  # type: ignore[arg-type]
+        # An integer beyond a double's range (JSON has no limit) is as wrong as a huge float.
+        seconds = float(value) if type(value) is float or -_MAX_EPOCH_S <= value <= _MAX_EPOCH_S else math.inf  # type: ignore[operator]
         if not math.isfinite(seconds) or abs(seconds) > _MAX_EPOCH_S:
-            raise ValueError(f"{value!r} is not epoch seconds (milliseconds or nanoseconds by mistake?)")
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+            raise ValueError(f"{shown} is not epoch seconds (milliseconds or nanoseconds by mistake?)")
         return round(seconds * 1_000_000)
     raise ValueError(f"must be epoch seconds or an RFC 3339 string, not {json_type(value)}")
 
@@ -202,15 +213,17 @@ def _at(prefix: str, field: str) -> str:
 
 def parse_metrics_json(body: bytes | str, options: ParseOptions) -> ParseResult:
     """Parse a FiberStack JSON metrics batch; bad items become errors, good ones are kept."""
+    use_limits(options.limits)
     result = ParseResult()
     sink = SampleSink(result, options)
     label_cache: dict[tuple[object, ...], tuple[tuple[str, str], ...]] = {}
+    units_ok: set[object] = set()
     for where, item in _items(load_json(body), allow_object=False, wrapper="metrics"):
         if not isinstance(item, dict):
             sink.error(where, f"expected an object, not {json_type(item)}")
             continue
         try:
-            key, t_us, value, unit = _metric_item(item, options, label_cache)
+            key, t_us, value, unit = _metric_item(item, options, label_cache, units_ok)
         except _FieldError as exc:
             sink.error(_at(where, exc.args[0]), exc.args[1])
             continue
@@ -222,13 +235,14 @@ def parse_metrics_json(body: bytes | str, options: ParseOptions) -> ParseResult:
 
 
 def _metric_item(
-    item: dict[str, Any], options: ParseOptions, label_cache: dict[tuple[object, ...], tuple[tuple[str, str], ...]]
+    item: dict[str, Any], options: ParseOptions, label_cache: dict[tuple[object, ...], tuple[tuple[str, str], ...]],
+    units_ok: set[object],
 ) -> tuple[SeriesKey, int, float, str | None]:
     name = item.get("name")
     if not isinstance(name, str):
         raise _FieldError("name", "is required and must be a string")
     try:
-        name = sanitize_metric_name(name)
+        name = make_metric_name(name, options.limits)
     except NamingError as exc:
         raise _FieldError("name", str(exc)) from None
     if "value" not in item:
@@ -242,15 +256,19 @@ def _metric_item(
     except ValueError as exc:
         raise _FieldError("time", str(exc)) from None
     host = item.get("host")
-    if host is not None and (not isinstance(host, str) or not host):
-        raise _FieldError("host", "must be a non-empty string")
     raw_labels = item.get("labels")
     cache_key = (host, *raw_labels.items()) if isinstance(raw_labels, dict) else (host, raw_labels)
     try:
         labels = label_cache.get(cache_key)  # type: ignore[arg-type]
     except TypeError:  # unhashable label values (arrays, objects): validation below explains
         labels = None
-    if labels is None:
+    if labels is None:  # only valid label sets are cached: each distinct one is validated once per request
+        if host is not None:
+            if not isinstance(host, str):
+                raise _FieldError("host", f"must be a string, not {json_type(host)}")
+            problem = host_problem(host, options.limits)
+            if problem:
+                raise _FieldError("host", problem)
         try:
             pairs = _label_pairs(raw_labels) if raw_labels is not None else []
         except ValueError as exc:
@@ -259,13 +277,18 @@ def _metric_item(
             pairs = [(k, v) for k, v in pairs if k != "host"]
             pairs.append(("host", host))
         try:
-            labels = make_labels(pairs)
+            labels = make_labels(pairs, options.limits)
         except NamingError as exc:
             raise _FieldError("labels", str(exc)) from None
         label_cache[cache_key] = labels
     unit = item.get("unit")
-    if unit is not None and (not isinstance(unit, str) or len(unit) > MAX_UNIT_LEN):
-        raise _FieldError("unit", f"must be a string of at most {MAX_UNIT_LEN} characters")
+    if unit is not None and not (isinstance(unit, str) and unit in units_ok):
+        if not isinstance(unit, str):
+            raise _FieldError("unit", f"must be a string, not {json_type(unit)}")
+        problem = unit_problem(unit, options.limits)
+        if problem:
+            raise _FieldError("unit", problem)
+        units_ok.add(unit)
     return intern_key((name, labels)), t_us, value, unit or None
 
 
@@ -282,7 +305,7 @@ def parse_probe_payload(body: bytes | str, options: ParseOptions) -> ParseResult
             sink.error(where, f"expected an object, not {json_type(probe)}")
             continue
         problems: list[tuple[str, str]] = []
-        fields = _probe_fields(probe, problems)
+        fields = _probe_fields(probe, problems, options.limits)
         if problems:
             for field, reason in problems:
                 sink.error(_at(where, field), reason)
@@ -309,7 +332,7 @@ def parse_probe_payload(body: bytes | str, options: ParseOptions) -> ParseResult
     return result
 
 
-def _probe_fields(probe: dict[str, Any], problems: list[tuple[str, str]]) -> tuple[object, ...]:
+def _probe_fields(probe: dict[str, Any], problems: list[tuple[str, str]], limits: SeriesLimits) -> tuple[object, ...]:
     """Validate every field of one probe, collecting all problems so the client can fix them at once."""
     node_id = probe.get("node_id")
     if not isinstance(node_id, str) or not _UUID_RE.fullmatch(node_id):
@@ -323,10 +346,9 @@ def _probe_fields(probe: dict[str, Any], problems: list[tuple[str, str]]) -> tup
     if not isinstance(region, str) or not region.strip():
         problems.append(("region", "is required and must be a non-empty string"))
     else:
-        try:
-            check_label_value(region)
-        except NamingError as exc:
-            problems.append(("region", str(exc)))
+        problem = value_problem(region, limits)
+        if problem:
+            problems.append(("region", problem))
     t_us = 0
     timestamp = probe.get("timestamp")
     if not isinstance(timestamp, str):
@@ -368,6 +390,7 @@ def _probe_fields(probe: dict[str, Any], problems: list[tuple[str, str]]) -> tup
 _AGENT_RESERVED = frozenset({"timestamp", "time", "labels", "host_info"})
 #: Upper bound on the encoded ``host_info`` object: inventory facts, not a place to ship files.
 HOST_INFO_MAX_BYTES = 16_384
+HOST_INFO_MAX_DEPTH = 16
 
 
 def agent_host_info(info: object) -> dict[str, object]:
@@ -380,6 +403,9 @@ def agent_host_info(info: object) -> dict[str, object]:
     inventory fields (environment, region...) stay with the admins. Raises ValueError with the reason."""
     if not isinstance(info, dict):
         raise ValueError(f"expected an object, not {json_type(info)}")
+    problem = json_problem(info, HOST_INFO_MAX_DEPTH)
+    if problem:
+        raise ValueError(problem)
     if len(json.dumps(info, default=str)) > HOST_INFO_MAX_BYTES:
         raise ValueError(f"larger than {HOST_INFO_MAX_BYTES} bytes encoded")
     attributes: dict[str, object] = {}
@@ -400,12 +426,11 @@ def agent_host_info(info: object) -> dict[str, object]:
 
 def parse_agent_payload(host: str, body: bytes | str, options: ParseOptions) -> ParseResult:
     """Flatten one host's agent report into series labelled with that host."""
-    if not isinstance(host, str) or not host:
-        raise PayloadError("host must be a non-empty string", location="host")
-    try:
-        check_label_value(host)
-    except NamingError as exc:
-        raise PayloadError(str(exc), location="host") from None
+    use_limits(options.limits)
+    limits = options.limits
+    problem = host_problem(host, limits) if isinstance(host, str) else "host must be a string"
+    if problem:
+        raise PayloadError(problem, location="host")
     data = load_json(body)
     if not isinstance(data, dict):
         raise PayloadError(f"expected a JSON object, not {json_type(data)}")
@@ -422,17 +447,18 @@ def parse_agent_payload(host: str, body: bytes | str, options: ParseOptions) -> 
         base: dict[str, str] = {}
         if data.get("labels") is not None:
             for name, value in _label_pairs(data["labels"]):
-                base[sanitize_label_name(name)] = check_label_value(value)
-    except (ValueError, NamingError) as exc:  # NamingError is a ValueError
+                base[sanitize_label_name(name)] = value
+        base["host"] = host
+        walker = _AgentWalker(result, sink, t_us, base, limits)
+        walker.labels(None)  # the labels every metric shares: a problem there is the payload's
+    except ValueError as exc:  # NamingError is a ValueError
         sink.error("field 'labels'", str(exc))
         return result
-    base["host"] = host
     if data.get("host_info") is not None:
         try:
             result.hosts[host] = agent_host_info(data["host_info"])
         except ValueError as exc:  # the metrics are still stored; the 400 names the field
             sink.error("field 'host_info'", str(exc))
-    walker = _AgentWalker(result, sink, t_us, base)
     for key, value in data.items():
         if key not in _AGENT_RESERVED and not walker.walk(value, [key], key, None, 1):
             break
@@ -442,23 +468,32 @@ def parse_agent_payload(host: str, body: bytes | str, options: ParseOptions) -> 
 class _AgentWalker:
     """Depth-first flattening of an agent payload, caching the label tuple per array index."""
 
-    __slots__ = ("base", "by_index", "result", "seen", "sink", "t_us")
+    __slots__ = ("base", "by_index", "limits", "result", "seen", "sink", "t_us")
 
-    def __init__(self, result: ParseResult, sink: SampleSink, t_us: int, base: dict[str, str]) -> None:
+    def __init__(self, result: ParseResult, sink: SampleSink, t_us: int, base: dict[str, str],
+                 limits: SeriesLimits) -> None:
         self.result = result
         self.sink = sink
         self.t_us = t_us
         self.base = base
+        self.limits = limits
         self.by_index: dict[int | None, tuple[tuple[str, str], ...]] = {}
         self.seen: set[SeriesKey] = set()
 
     def labels(self, index: int | None) -> tuple[tuple[str, str], ...]:
+        """The label set of the metrics at array position ``index``; raises NamingError when it cannot be
+        stored (checked once per position)."""
         labels = self.by_index.get(index)
         if labels is None:
             pairs = dict(self.base)
             if index is not None:
                 pairs["index"] = str(index)
-            labels = self.by_index[index] = tuple(sorted((k, v) for k, v in pairs.items() if v))
+            labels = tuple(sorted((k, v) for k, v in pairs.items() if v))
+            # The base set is validated in full; an array position only adds the harmless index="N".
+            problem = labels_problem(labels, self.limits) if index is None else count_problem(labels, self.limits)
+            if problem:
+                raise NamingError(problem)
+            self.by_index[index] = labels
         return labels
 
     def walk(self, value: object, parts: list[str], path: str, index: int | None, depth: int) -> bool:
@@ -469,12 +504,12 @@ class _AgentWalker:
         kind = type(value)
         if kind is int or kind is float:
             try:
-                name = sanitize_metric_name("_".join(parts))
+                name = make_metric_name("_".join(parts), self.limits)
                 number = _number(value)
+                key = intern_key((name, self.labels(index)))
             except ValueError as exc:  # NamingError included
                 self.sink.error(f"field '{path}'", str(exc))
                 return True
-            key = intern_key((name, self.labels(index)))
             if key in self.seen:
                 self.sink.error(f"field '{path}'", f"duplicate series '{name}' (names are joined with '_')")
                 return True

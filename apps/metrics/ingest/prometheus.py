@@ -20,8 +20,9 @@ validated series key, so a series Prometheus resends every scrape costs one dict
 Mapping:
 
 * ``__name__`` is the metric name; the other labels become labels. Names are *validated*, not
-  sanitized (Prometheus already enforces the rules), and a series breaking them is rejected with
-  ``timeseries N`` (0-based) as its location. Labels with empty values are dropped, as in Prometheus.
+  sanitized (Prometheus already enforces the rules), and a series breaking them, or the limits of
+  ``validation``, is rejected with ``timeseries N`` (0-based) as its location. Labels with empty
+  values are dropped, as in Prometheus.
 * sample timestamps are milliseconds; they are stored as microseconds.
 * staleness markers (the NaN with bit pattern ``0x7ff0000000000002`` that Prometheus writes when a
   series disappears) are always dropped and counted in ``skipped['stale_markers']``; any other NaN or
@@ -33,12 +34,13 @@ Mapping:
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import cramjam
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
-from apps.metrics.ingest.naming import MAX_LABEL_VALUE_LEN, intern_key, is_valid_label_name, is_valid_metric_name
+from apps.metrics.ingest.naming import intern_key, is_valid_label_name, is_valid_metric_name
 from apps.metrics.ingest.types import (
     TOO_MANY_SAMPLES,
     MetricMetadata,
@@ -47,6 +49,15 @@ from apps.metrics.ingest.types import (
     PayloadError,
     SampleSink,
     SeriesKey,
+    SeriesLimits,
+)
+from apps.metrics.ingest.validation import (
+    labels_problem,
+    name_problem,
+    register_cache,
+    storable_text_problem,
+    unit_problem,
+    use_limits,
 )
 
 __all__ = ["STALE_NAN_BITS", "parse_remote_write"]
@@ -124,6 +135,7 @@ WriteRequest, TimeSeries, Label, Sample, MetricMetadataMessage = _build_messages
 # Raw label bytes as sent (including __name__) -> series key or the reason they are invalid. Prometheus
 # resends the same series every scrape interval, so validation runs once per series per process.
 _label_key_cache: dict[tuple[bytes, ...], SeriesKey | str] = {}
+register_cache(_label_key_cache.clear)
 
 
 def parse_remote_write(
@@ -140,6 +152,7 @@ def parse_remote_write(
     except DecodeError as exc:
         raise PayloadError(f"body is not a valid protobuf WriteRequest: {exc}") from None
 
+    use_limits(options.limits)
     result = ParseResult()
     sink = SampleSink(result, options)
     skipped = result.skipped
@@ -156,7 +169,7 @@ def parse_remote_write(
         raw_labels = tuple(series.labels)
         key = cache.get(raw_labels)
         if key is None:
-            key = _series_key(raw_labels)
+            key = _series_key(raw_labels, options.limits)
             if len(cache) >= _LABEL_KEY_CACHE_MAX:
                 cache.clear()
             cache[raw_labels] = key
@@ -189,20 +202,32 @@ def parse_remote_write(
             times_append(t)
             values_append(value)
     for index, meta in enumerate(request.metadata):
-        name = meta.metric_family_name
-        if not is_valid_metric_name(name):
-            sink.error(f"metadata {index}", f"invalid metric family name {name!r}")
+        problem = _metadata_problem(meta, options.limits)
+        if problem:
+            sink.error(f"metadata {index}", problem)
             continue
         mtype = meta.type
         result.metadata.append(
             MetricMetadata(
-                name=name,
+                name=meta.metric_family_name,
                 type=_METRIC_TYPES[mtype] if 0 <= mtype < len(_METRIC_TYPES) else "unknown",
                 help=meta.help,
                 unit=meta.unit,
             )
         )
     return result
+
+
+def _metadata_problem(meta: Any, limits: SeriesLimits) -> str | None:
+    """Why one MetricMetadata cannot be stored (its name, unit and help reach database columns), or None."""
+    name: str = meta.metric_family_name
+    if not is_valid_metric_name(name):
+        return f"invalid metric family name {name!r}"
+    problem = name_problem(name, limits, "metric family name") or unit_problem(meta.unit, limits)
+    if problem:
+        return problem
+    bad = storable_text_problem(meta.help)
+    return f"help {bad}" if bad else None
 
 
 def decompress(body: bytes, content_encoding: str, max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES) -> bytes:
@@ -236,7 +261,7 @@ def _snappy_declared_length(body: bytes) -> int:
     raise PayloadError("body is not valid snappy (block format): bad length header")
 
 
-def _series_key(raw_labels: tuple[bytes, ...]) -> SeriesKey | str:
+def _series_key(raw_labels: tuple[bytes, ...], limits: SeriesLimits) -> SeriesKey | str:
     """Decode and validate one series' labels; returns its key, or the reason it is rejected."""
     name = ""
     labels: dict[str, str] = {}
@@ -255,8 +280,6 @@ def _series_key(raw_labels: tuple[bytes, ...]) -> SeriesKey | str:
             return f"invalid label name {label_name!r}"
         if label_name.startswith("__"):
             return f"label name {label_name!r} is reserved (names starting with '__' are internal)"
-        if len(value) > MAX_LABEL_VALUE_LEN:
-            return f"label {label_name!r}: value is longer than {MAX_LABEL_VALUE_LEN} characters"
         if label_name in labels:
             return f"duplicate label name {label_name!r}"
         labels[label_name] = value
@@ -264,4 +287,6 @@ def _series_key(raw_labels: tuple[bytes, ...]) -> SeriesKey | str:
         return "missing metric name (label '__name__')"
     if not is_valid_metric_name(name):
         return f"invalid metric name {name!r}"
-    return intern_key((name, tuple(sorted((k, v) for k, v in labels.items() if v))))
+    pairs = tuple(sorted((k, v) for k, v in labels.items() if v))
+    problem = name_problem(name, limits) or labels_problem(pairs, limits)
+    return problem or intern_key((name, pairs))

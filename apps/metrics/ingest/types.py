@@ -62,6 +62,28 @@ class MetricMetadata:
     unit: str
 
 
+@dataclass(frozen=True, slots=True)
+class SeriesLimits:
+    """Per-series size limits (see ``validation``). Defaults follow Mimir's spirit; the ingest views build
+    them from the FIBERSTACK_INGEST_* settings, capped by the database columns the values reach."""
+
+    #: Labels per series, not counting the metric name.
+    max_labels: int = 64
+    #: Bytes of a metric or label name (names are ASCII once mapped, so bytes are characters).
+    max_name_bytes: int = 200
+    #: UTF-8 bytes of one label value.
+    max_label_value_bytes: int = 2048
+    #: Characters of a host name (``Host.name``).
+    max_host_chars: int = 200
+    #: Characters of a unit (``Series.unit``).
+    max_unit_chars: int = 64
+    #: Labels naming a series' host, first present wins (``FIBERSTACK_HOST_LABELS``).
+    host_labels: tuple[str, ...] = ("host", "hostname", "node_id", "instance")
+
+
+DEFAULT_LIMITS = SeriesLimits()
+
+
 @dataclass(slots=True)
 class ParseOptions:
     """Per-request limits. ``now_us`` is passed in (not read from the clock) so parsing is reproducible."""
@@ -75,6 +97,7 @@ class ParseOptions:
     #: Errors listed beyond this many are only counted (skipped['unlisted_errors']) so that a body of
     #: garbage cannot produce a multi-megabyte 400 response.
     max_errors: int = 1000
+    limits: SeriesLimits = DEFAULT_LIMITS
 
     def __post_init__(self) -> None:
         if self.nan_policy not in ("reject", "drop"):
