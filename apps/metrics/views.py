@@ -1,7 +1,7 @@
 """The ingest doors: plain Django views (no DRF: content negotiation and serializers would cost more
 than parsing) that every agent talks to. Each door is the same pipeline:
 
-    write token -> request rate limit -> read body (size limits, gzip) -> parse -> sample rate limit
+    ingest token -> request rate limit -> read body (size limits, gzip) -> parse -> sample rate limit
     -> services.ingest (one transaction: 2xx means committed) -> the reply that door's clients expect
 
 Errors are always JSON with ``error`` (a sentence) and ``code``; InfluxDB clients read ``error`` (v1) or
@@ -102,7 +102,7 @@ def _authenticate(request: HttpRequest, *, allow_query_password: bool = False) -
     if token is None:
         presented = bool(request.META.get("HTTP_AUTHORIZATION")) or bool(request.GET.get("p"))
         message = ("Invalid, expired or revoked token." if presented
-                   else "Authentication required: send a write token as 'Authorization: Bearer <token>', "
+                   else "Authentication required: send an ingest token as 'Authorization: Bearer <token>', "
                         "'Authorization: Token <token>' or as the basic-auth password.")
         raise DoorError(401, "unauthorized", message, {"WWW-Authenticate": AUTH_CHALLENGE})
     if not token.allows_write():
