@@ -36,7 +36,10 @@ _SELECTOR_RE = re.compile(r"\s*([a-zA-Z_:][a-zA-Z0-9_:]*)?\s*(?:\{(.*)\})?\s*", 
 
 
 class QueryError(ValueError):
-    """A bad query parameter; the view answers 400 naming ``parameter``."""
+    """A bad query parameter; the view answers 400 naming ``parameter`` (plus ``extra`` fields that tell
+    the client what would be accepted)."""
+
+    extra: dict[str, Any] = {}
 
     def __init__(self, parameter: str, message: str) -> None:
         super().__init__(message)

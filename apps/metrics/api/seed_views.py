@@ -88,8 +88,14 @@ class SeedMetricsView(OrgScopedMixin, APIView):
         if not series:
             return Response({"detail": "No such node."}, status=status.HTTP_404_NOT_FOUND)
         tier, step = AGGREGATIONS[aggregation]
-        plan = read.choose(request.organization, start, end, step, tier)
-        answer = read.fetch(plan, [s.id for s in series], "avg", [])
+        try:
+            plan = read.choose(request.organization, start, end, step, tier)
+            answer = read.fetch(plan, [s.id for s in series], "avg", [])
+        except read.PointLimitError as exc:
+            # This endpoint has no step: what the client can change is the range or the aggregation.
+            raise read.PointLimitError(f"more than {exc.limit} points in this range: use a later start (or an "
+                                       "earlier end), or aggregation=hourly or daily", limit=exc.limit,
+                                       suggested_step=None, parameter="start") from None
         rows: dict[float, dict[str, Any]] = {}
         for s in series:
             field = PROBE_FIELDS[s.name]

@@ -27,7 +27,8 @@ READ_ROLES = {"get": Role.VIEWER, "head": Role.VIEWER, "options": Role.VIEWER, "
 
 
 def _bad_parameter(exc: query.QueryError) -> Response:
-    return Response({"detail": exc.message, "parameter": exc.parameter}, status=status.HTTP_400_BAD_REQUEST)
+    return Response({"detail": exc.message, "parameter": exc.parameter, **exc.extra},
+                    status=status.HTTP_400_BAD_REQUEST)
 
 
 def _selectors(request: Request) -> list[str]:
@@ -96,7 +97,6 @@ class MetricsQueryView(OrgScopedMixin, APIView):
         forced = read.parse_tier(params.get("tier"))
         percentiles = read.parse_percentiles(params.get("percentiles"), agg)
         max_series = int(getattr(settings, "FIBERSTACK_QUERY_MAX_SERIES", 1000))
-        max_points = int(getattr(settings, "FIBERSTACK_QUERY_MAX_POINTS", 500_000))
         ids = query.select_series_ids(request.organization, name=params.get("name"), host=params.get("host"),
                                       labels=params.get("labels"), selectors=_selectors(request),
                                       limit=max_series + 1)
@@ -104,12 +104,8 @@ class MetricsQueryView(OrgScopedMixin, APIView):
             raise query.QueryError("name", f"more than {max_series} series match: narrow the query with name, "
                                            "host or labels")
         plan = read.choose(request.organization, start, end, step, forced)
-        if plan.tier == "raw" and plan.step is None:
-            # Raw points are also bounded in total across series (memory), not only per series.
-            max_points = min(max_points, read.max_points_per_series() * max(len(ids), 1))
+        # The point caps are applied in SQL by read.fetch (PointLimitError -> 400 naming step).
         answer = read.fetch(plan, ids, agg, percentiles)
-        if sum(len(p) for p in answer.points.values()) > max_points:
-            raise query.QueryError("step", f"more than {max_points} points in range: shorten it or use a larger step")
         dumps = _dumps
         points, summary = answer.points, answer.summary
         items = [
