@@ -61,8 +61,9 @@ class SeriesListView(OrgScopedMixin, generics.ListAPIView):
 
     def get_queryset(self) -> Any:
         params = self.request.query_params
-        return query.select_series(super().get_queryset(), name=params.get("name"), host=params.get("host"),
-                                   labels=params.get("labels"), selectors=_selectors(self.request))
+        return query.select_series(super().get_queryset(), organization=self.request.organization,
+                                   name=params.get("name"), host=params.get("host"), labels=params.get("labels"),
+                                   selectors=_selectors(self.request))
 
 
 class MetricsQueryView(OrgScopedMixin, APIView):
