@@ -4,8 +4,10 @@ OrgScopedMixin (token scope read or write, or a session member with at least the
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import DataError
@@ -16,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api.timeouts import bounded_read
 from apps.core.api.viewsets import OrgScopedMixin
 from apps.core.roles import Role
 from apps.metrics import query
@@ -23,12 +26,33 @@ from apps.metrics.api.serializers import SeriesSerializer
 from apps.metrics.models import Series
 from apps.metrics.rollups import read
 
+Handler = TypeVar("Handler", bound=Callable[..., HttpResponse])
+
 READ_ROLES = {"get": Role.VIEWER, "head": Role.VIEWER, "options": Role.VIEWER, "list": Role.VIEWER}
 
 
 def _bad_parameter(exc: query.QueryError) -> Response:
     return Response({"detail": exc.message, "parameter": exc.parameter, **exc.extra},
                     status=status.HTTP_400_BAD_REQUEST)
+
+
+def read_endpoint(handler: Handler) -> Handler:
+    """A read API method: its SQL runs under the API statement timeout (``bounded_read``: 503 when hit),
+    and bad parameters answer 400 naming them. The errors are caught outside the timeout's transaction,
+    so a statement PostgreSQL rejected is rolled back before anything else runs."""
+    bounded = bounded_read(handler)
+
+    @functools.wraps(handler)
+    def wrapper(*args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return bounded(*args, **kwargs)
+        except query.QueryError as exc:
+            return _bad_parameter(exc)
+        except DataError as exc:  # a regex PostgreSQL rejects although Python accepted it
+            return Response({"detail": f"invalid label matcher: {exc}".strip(), "parameter": "labels"},
+                            status=status.HTTP_400_BAD_REQUEST)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _selectors(request: Request) -> list[str]:
@@ -50,14 +74,9 @@ class SeriesListView(OrgScopedMixin, generics.ListAPIView):
     pagination_class = SeriesPagination
     required_roles = READ_ROLES
 
+    @read_endpoint
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        try:
-            return super().list(request, *args, **kwargs)
-        except query.QueryError as exc:
-            return _bad_parameter(exc)
-        except DataError as exc:  # a regex PostgreSQL rejects although Python accepted it
-            return Response({"detail": f"invalid label matcher: {exc}", "parameter": "labels"},
-                            status=status.HTTP_400_BAD_REQUEST)
+        return super().list(request, *args, **kwargs)
 
     def get_queryset(self) -> Any:
         params = self.request.query_params
@@ -78,14 +97,9 @@ class MetricsQueryView(OrgScopedMixin, APIView):
 
     required_roles = READ_ROLES
 
+    @read_endpoint
     def get(self, request: Request) -> HttpResponse:
-        try:
-            return HttpResponse(self._answer(request), content_type="application/json")
-        except query.QueryError as exc:
-            return _bad_parameter(exc)
-        except DataError as exc:
-            return Response({"detail": f"invalid label matcher: {exc}", "parameter": "labels"},
-                            status=status.HTTP_400_BAD_REQUEST)
+        return HttpResponse(self._answer(request), content_type="application/json")
 
     def _answer(self, request: Request) -> str:
         params = request.query_params
