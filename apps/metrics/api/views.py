@@ -6,8 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.db import DataError
@@ -18,15 +17,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api.timeouts import bounded_read
+from apps.core.api.timeouts import Handler, bounded_read
 from apps.core.api.viewsets import OrgScopedMixin
 from apps.core.roles import Role
 from apps.metrics import query
 from apps.metrics.api.serializers import SeriesSerializer
 from apps.metrics.models import Series
 from apps.metrics.rollups import read
-
-Handler = TypeVar("Handler", bound=Callable[..., HttpResponse])
 
 READ_ROLES = {"get": Role.VIEWER, "head": Role.VIEWER, "options": Role.VIEWER, "list": Role.VIEWER}
 
