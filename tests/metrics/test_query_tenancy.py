@@ -63,7 +63,8 @@ def tenants(org: Any, other_org: Any, make_token: Any) -> dict[str, Any]:
             "their_token": make_token(AgentToken.Scope.READ, organization=other_org)[1]}
 
 
-_FROM_SERIES = re.compile(r'FROM\s+"?metrics_series"?(?:\s+(?:AS\s+)?"?(?!WHERE\b|LEFT\b|INNER\b)(\w+)"?)?', re.I)
+_KEYWORDS = r"(?:WHERE|LEFT|RIGHT|FULL|INNER|CROSS|JOIN|ORDER|GROUP|LIMIT|HAVING|UNION|WINDOW)\b"
+_FROM_SERIES = re.compile(rf'FROM\s+"?metrics_series"?(?:\s+(?:AS\s+)?"?(?!{_KEYWORDS})(\w+)"?)?', re.I)
 
 
 def assert_every_series_statement_is_scoped(queries: list[dict]) -> None:
