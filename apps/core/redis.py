@@ -10,8 +10,9 @@ on without it. What this module adds is that "without it" is also *fast*:
 * ``FailFastConnection`` (the pool's connection class for ``redis://`` URLs, installed by
   ``ConnectionFactory``, the cache's ``CONNECTION_FACTORY``) remembers a failed connect for
   ``FIBERSTACK_REDIS_DOWN_RETRY_SECONDS`` and, during that window, fails further connects to the same
-  server at once. An unreachable Redis (host gone, packets dropped) then costs one connect timeout per
-  process per window instead of one per call -- an ingest request makes several calls.
+  server at once (a reply that timed out counts too). An unreachable or hung Redis (host gone, packets
+  dropped, server stalled) then costs one timeout per process per window instead of one per call -- an
+  ingest request makes several calls.
 
 django-redis's ``IGNORE_EXCEPTIONS`` keeps ``django.core.cache`` calls failing open the same way."""
 
@@ -46,7 +47,13 @@ def _retry_seconds() -> float:
 
 
 class FailFastConnection(Connection):
-    """A redis-py TCP connection that does not retry connecting to a server that just failed to answer."""
+    """A redis-py TCP connection that does not retry connecting to a server that just failed to answer:
+    a refused or timed-out connect, or a reply that did not come within ``SOCKET_TIMEOUT`` (redis-py then
+    drops the connection, so the next call connects -- and fails at once while the window lasts)."""
+
+    def _mark_down(self) -> None:
+        with _lock:
+            _down_until[(self.host, self.port)] = time.monotonic() + _retry_seconds()
 
     def connect(self) -> None:
         if self._sock:
@@ -59,12 +66,18 @@ class FailFastConnection(Connection):
         try:
             super().connect()
         except (RedisConnectionError, RedisTimeoutError):
-            with _lock:
-                _down_until[server] = time.monotonic() + _retry_seconds()
+            self._mark_down()
             raise
         if until is not None:
             with _lock:
                 _down_until.pop(server, None)
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().read_response(*args, **kwargs)
+        except RedisTimeoutError:
+            self._mark_down()
+            raise
 
 
 class ConnectionFactory(BaseConnectionFactory):

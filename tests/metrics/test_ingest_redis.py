@@ -170,3 +170,29 @@ def test_an_unreachable_redis_is_not_retried_on_every_call(settings: Any) -> Non
         redis.client().ping()
     settings.CACHES = CACHES  # the real server was never marked down
     assert redis.client().ping() is True
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A loopback TCP port that completes connects (the kernel's backlog) but never answers: a hung Redis."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def test_a_redis_that_stops_answering_costs_one_timeout_not_one_per_call(
+        settings: Any, silent_server: int, org: Any, write_token: str, cold: None,
+        django_capture_on_commit_callbacks: Any) -> None:
+    options = {**CACHES["default"]["OPTIONS"], "SOCKET_CONNECT_TIMEOUT": 0.3, "SOCKET_TIMEOUT": 0.3}
+    settings.CACHES = {"default": {**CACHES["default"], "LOCATION": f"redis://127.0.0.1:{silent_server}/0",
+                                   "OPTIONS": options}}
+    started = time.monotonic()
+    ingest(write_token, body(20), django_capture_on_commit_callbacks)
+    elapsed = time.monotonic() - started
+    # About nine Redis calls per cold request: 0.3 s each without the fail-fast window.
+    assert elapsed < 1.5, elapsed
+    assert sample_count(org) == 20 * FIELDS
