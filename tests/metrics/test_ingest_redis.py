@@ -190,6 +190,7 @@ def test_a_redis_that_stops_answering_costs_one_timeout_not_one_per_call(
     options = {**CACHES["default"]["OPTIONS"], "SOCKET_CONNECT_TIMEOUT": 0.3, "SOCKET_TIMEOUT": 0.3}
     settings.CACHES = {"default": {**CACHES["default"], "LOCATION": f"redis://127.0.0.1:{silent_server}/0",
                                    "OPTIONS": options}}
+    settings.FIBERSTACK_REDIS_DOWN_RETRY_SECONDS = 5
     started = time.monotonic()
     ingest(write_token, body(20), django_capture_on_commit_callbacks)
     elapsed = time.monotonic() - started
