@@ -40,18 +40,28 @@ def _redis() -> None:
     get_redis_connection("default").ping()
 
 
+# Which dependencies the process cannot serve without. Redis is not one (DESIGN "Redis"): ingest stores
+# samples, pages and the read API answer from PostgreSQL; only rate limits, the hot tier and live updates
+# pause. So Redis down is "degraded" (200, still in the load balancer), PostgreSQL down is 503.
+PROBES: dict[str, tuple[Callable[[], object], bool]] = {"database": (_database, True), "redis": (_redis, False)}
+
+
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """503 unless PostgreSQL and Redis answer; `details` carries job lag and the like."""
-    checks = {"database": _check(_database), "redis": _check(_redis)}
+    """200 ``ok`` when every dependency answers, 200 ``degraded`` when only optional ones (Redis) fail,
+    503 ``unavailable`` when a required one (PostgreSQL) fails; ``details`` carries job lag and the like."""
+    checks = {name: {**_check(probe), "required": required} for name, (probe, required) in PROBES.items()}
     details: dict = {}
     for dotted in READINESS_DETAIL_PROVIDERS:
         try:
             details.update(import_string(dotted)())
         except Exception as exc:  # details are informative; they never fail the probe
             details[dotted] = f"unavailable: {exc}"
-    ready = all(check["ok"] for check in checks.values())
-    return JsonResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks, "details": details},
-        status=200 if ready else 503,
-    )
+    if all(check["ok"] for check in checks.values()):
+        state = "ok"
+    elif all(check["ok"] for check in checks.values() if check["required"]):
+        state = "degraded"
+    else:
+        state = "unavailable"
+    return JsonResponse({"status": state, "checks": checks, "details": details},
+                        status=503 if state == "unavailable" else 200)

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 from apps.audit.services import record_event, snapshot
+from apps.core import redis
 from apps.hosts import cache_scope
 from apps.hosts.graph import cycle_error
 from apps.hosts.live import broadcast_hosts_update, host_payload
@@ -72,6 +73,23 @@ def _attrs_key(epoch: str, pk: int) -> str:
 def seen_key(pk: int) -> str:
     """Cache key that throttles last_seen writes of one host (tests clear it to open the window)."""
     return f"hosts:seen:{cache_scope.epoch()}:{pk}"
+
+
+def _claim_seen(host_ids: list[int]) -> list[int]:
+    """The hosts whose last_seen write is due: ``SET NX EX`` of each ``seen_key`` (the cache's key, so
+    ``cache.delete(seen_key(pk))`` reopens the window), one pipeline, one round trip for any number of
+    hosts. Redis down: all of them."""
+    if not host_ids:
+        return []
+    try:
+        pipe = redis.client().pipeline(transaction=False)
+        for pk in host_ids:
+            pipe.set(cache.make_key(seen_key(pk)), 1, nx=True, ex=SEEN_RESOLUTION_SECONDS)
+        claimed = pipe.execute()
+    except redis.RedisError as exc:
+        logger.warning("last_seen throttle unavailable, writing every host: %s", exc)
+        return host_ids
+    return [pk for pk, ok in zip(host_ids, claimed, strict=True) if ok]
 
 
 def _org_scope(organization_id: int) -> str:
@@ -420,15 +438,10 @@ def resolve_hosts(*, organization: Organization, names: Iterable[str],
 
 def mark_hosts_seen(*, organization_id: int, host_ids: Iterable[int], when: datetime.datetime) -> None:
     """Set last_seen_at = greatest(last_seen_at, when) for the hosts, at most once per 30 s per host
-    (a Redis key per host via cache.add; when Redis is down every host is written: fail open), in one
-    UPDATE. Not audited (telemetry, not a change). No broadcast: the ingest caller throttles its own
-    live events per host (DESIGN "How a sample travels")."""
-    due = []
-    for pk in set(host_ids):
-        # cache.add is SET NX: only the first push in the window claims the write. With Redis down the
-        # django-redis client swallows the error and returns None, which counts as claimed.
-        if cache.add(seen_key(pk), 1, timeout=SEEN_RESOLUTION_SECONDS) is not False:
-            due.append(pk)
+    (a Redis key per host, all claimed in one pipeline; when Redis is down every host is written: fail
+    open), in one UPDATE. Not audited (telemetry, not a change). No broadcast: the ingest caller
+    throttles its own live events per host (DESIGN "How a sample travels")."""
+    due = _claim_seen(sorted(set(host_ids)))
     if not due:
         return
     with connection.cursor() as cursor:

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.core import redis
 from apps.hosts.cache_scope import epoch
 
 logger = logging.getLogger(__name__)
@@ -46,9 +47,7 @@ _script: Any = None
 
 
 def _redis() -> Any:
-    from django_redis import get_redis_connection
-
-    return get_redis_connection("default")
+    return redis.client()
 
 
 def org_key(org_id: int) -> str:

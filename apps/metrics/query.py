@@ -36,7 +36,10 @@ _SELECTOR_RE = re.compile(r"\s*([a-zA-Z_:][a-zA-Z0-9_:]*)?\s*(?:\{(.*)\})?\s*", 
 
 
 class QueryError(ValueError):
-    """A bad query parameter; the view answers 400 naming ``parameter``."""
+    """A bad query parameter; the view answers 400 naming ``parameter`` (plus ``extra`` fields that tell
+    the client what would be accepted)."""
+
+    extra: dict[str, Any] = {}
 
     def __init__(self, parameter: str, message: str) -> None:
         super().__init__(message)
@@ -125,9 +128,14 @@ def _regex_filter(queryset: QuerySet, matcher: Matcher, alias: str) -> QuerySet:
     return queryset.filter(q) if matcher.op == "=~" else queryset.exclude(q)
 
 
-def select_series(queryset: QuerySet, *, name: str | None = None, host: str | None = None,
+def select_series(queryset: QuerySet, *, organization: Any, name: str | None = None, host: str | None = None,
                   labels: str | None = None, selectors: list[str] | None = None) -> QuerySet:
-    """Apply the read API's series filters (all ANDed; several ``match[]`` selectors are ORed)."""
+    """Apply the read API's series filters (all ANDed; several ``match[]`` selectors are ORed) to the
+    organization's series. Every statement on metrics_series, the selectors' subqueries included, is
+    filtered by organization_id: the answer is right either way (the outer query is scoped), but an
+    unscoped subquery would scan and lock-step with every tenant's series (and a later edit that drops
+    the outer filter would leak them)."""
+    queryset = queryset.filter(organization=organization)
     if name:
         queryset = queryset.filter(name=name)
     if host:
@@ -137,7 +145,8 @@ def select_series(queryset: QuerySet, *, name: str | None = None, host: str | No
     if selectors:
         any_of = Q()
         for position, text in enumerate(selectors):
-            part = apply_matchers(queryset.model.objects.all(), parse_selector(text), f"s{position}_")
+            part = apply_matchers(queryset.model.objects.filter(organization=organization), parse_selector(text),
+                                  f"s{position}_")
             any_of |= Q(id__in=part.values("id"))
         queryset = queryset.filter(any_of)
     return queryset
@@ -260,8 +269,8 @@ def select_series_ids(organization: Any, *, name: str | None = None, host: str |
     if compiled is None:
         from apps.metrics.models import Series
 
-        selected = select_series(Series.objects.for_org(organization), name=name, host=host, labels=labels,
-                                 selectors=selectors)
+        selected = select_series(Series.objects.all(), organization=organization, name=name, host=host,
+                                 labels=labels, selectors=selectors)
         compiled = selected.order_by("name", "id").values_list("id", flat=True)[:limit].query.sql_with_params()
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.clear()

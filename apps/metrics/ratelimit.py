@@ -17,9 +17,10 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
+
+from apps.core import redis
 
 logger = logging.getLogger(__name__)
 _last_warning = 0.0
@@ -40,12 +41,6 @@ def _window() -> int:
     return max(1, int(getattr(settings, "FIBERSTACK_INGEST_RATE_WINDOW", 1)))
 
 
-def _redis() -> Any:
-    from django_redis import get_redis_connection
-
-    return get_redis_connection("default")
-
-
 def _warn(exc: Exception) -> None:
     global _last_warning
     now = time.monotonic()
@@ -62,7 +57,7 @@ def _count(token_id: int, what: str, amount: int, limit: int) -> Verdict:
     slot = int(now // window)
     key = f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:metrics:rl:{token_id}:{what}:{slot}"
     try:
-        pipe = _redis().pipeline(transaction=False)
+        pipe = redis.client().pipeline(transaction=False)
         pipe.incrby(key, amount)
         pipe.expire(key, window + 1)
         used = int(pipe.execute()[0])

@@ -28,6 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
+from apps.core import redis
 from apps.hosts.cache_scope import org_scope
 from apps.metrics.ingest.types import SeriesKey
 from apps.metrics.models import series_key_hash
@@ -71,9 +72,7 @@ def redis_key(scope: str) -> str:
 
 
 def _redis() -> Any:
-    from django_redis import get_redis_connection
-
-    return get_redis_connection("default")
+    return redis.client()
 
 
 def resolve_series(

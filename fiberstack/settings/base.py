@@ -91,6 +91,12 @@ DATABASES["default"].setdefault("OPTIONS", {})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:63790/0")
+# Redis is optional on the request path, so waiting for it must be short (apps/core/redis.py): a
+# connect or a reply slower than these fails and the caller carries on without Redis; after a failed
+# connect, connects to that server fail at once for FIBERSTACK_REDIS_DOWN_RETRY_SECONDS.
+FIBERSTACK_REDIS_CONNECT_TIMEOUT_MS = env_int("FIBERSTACK_REDIS_CONNECT_TIMEOUT_MS", 200)
+FIBERSTACK_REDIS_TIMEOUT_MS = env_int("FIBERSTACK_REDIS_TIMEOUT_MS", 500)
+FIBERSTACK_REDIS_DOWN_RETRY_SECONDS = env_int("FIBERSTACK_REDIS_DOWN_RETRY_SECONDS", 5)
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
@@ -98,11 +104,12 @@ CACHES = {
         "KEY_PREFIX": "fs",
         "OPTIONS": {
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "CONNECTION_FACTORY": "apps.core.redis.ConnectionFactory",
             # Pages and ingest must keep working when Redis is down (DESIGN "Redis"): cache misses
             # instead of 500s. Callers that need to know (rate limiting) talk to Redis directly.
             "IGNORE_EXCEPTIONS": True,
-            "SOCKET_CONNECT_TIMEOUT": 1,
-            "SOCKET_TIMEOUT": 1,
+            "SOCKET_CONNECT_TIMEOUT": FIBERSTACK_REDIS_CONNECT_TIMEOUT_MS / 1000,
+            "SOCKET_TIMEOUT": FIBERSTACK_REDIS_TIMEOUT_MS / 1000,
         },
     }
 }
@@ -243,6 +250,8 @@ FIBERSTACK_INGEST_RATE_WINDOW = env_int("FIBERSTACK_INGEST_RATE_WINDOW", 1)  # s
 FIBERSTACK_HOST_BROADCAST_INTERVAL = env_int("FIBERSTACK_HOST_BROADCAST_INTERVAL", 5)
 FIBERSTACK_QUERY_MAX_SERIES = env_int("FIBERSTACK_QUERY_MAX_SERIES", 1000)
 FIBERSTACK_QUERY_MAX_POINTS = env_int("FIBERSTACK_QUERY_MAX_POINTS", 500_000)
+# Every statement of an API read request is cancelled after this long (503 + Retry-After); 0 = no limit.
+FIBERSTACK_API_STATEMENT_TIMEOUT_MS = env_int("FIBERSTACK_API_STATEMENT_TIMEOUT_MS", 10_000)
 # Rollups and retention (apps/metrics/rollups/, apps/metrics/retention.py).
 FIBERSTACK_ROLLUP_LATENESS_SECONDS = env_int("FIBERSTACK_ROLLUP_LATENESS_SECONDS", 600)  # late samples re-rolled
 FIBERSTACK_ROLLUP_TIME_BUDGET_SECONDS = env_int("FIBERSTACK_ROLLUP_TIME_BUDGET_SECONDS", 45)  # per beat run

@@ -23,7 +23,7 @@ import math
 from typing import Any
 
 from django.conf import settings
-from django.db import DataError, connection
+from django.db import connection
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -35,7 +35,7 @@ from rest_framework.views import APIView
 
 from apps.core.api.viewsets import READ_REQUIRED_SCOPES, OrgScopedMixin
 from apps.metrics import hot, query, retention
-from apps.metrics.api.views import READ_ROLES, _bad_parameter, _selectors
+from apps.metrics.api.views import READ_ROLES, _selectors, read_endpoint
 from apps.metrics.models import Series
 from apps.metrics.rollups import read
 from apps.metrics.sketch import key_for_value
@@ -66,11 +66,9 @@ class SeedMetricsView(OrgScopedMixin, APIView):
         ],
         responses={200: OpenApiTypes.OBJECT},
     )
+    @read_endpoint
     def get(self, request: Request) -> Response:
-        try:
-            return self._answer(request)
-        except query.QueryError as exc:
-            return _bad_parameter(exc)
+        return self._answer(request)
 
     def _answer(self, request: Request) -> Response:
         params = request.query_params
@@ -89,8 +87,14 @@ class SeedMetricsView(OrgScopedMixin, APIView):
         if not series:
             return Response({"detail": "No such node."}, status=status.HTTP_404_NOT_FOUND)
         tier, step = AGGREGATIONS[aggregation]
-        plan = read.choose(request.organization, start, end, step, tier)
-        answer = read.fetch(plan, [s.id for s in series], "avg", [])
+        try:
+            plan = read.choose(request.organization, start, end, step, tier)
+            answer = read.fetch(plan, [s.id for s in series], "avg", [])
+        except read.PointLimitError as exc:
+            # This endpoint has no step: what the client can change is the range or the aggregation.
+            raise read.PointLimitError(f"more than {exc.limit} points in this range: use a later start (or an "
+                                       "earlier end), or aggregation=hourly or daily", limit=exc.limit,
+                                       suggested_step=None, parameter="start") from None
         rows: dict[float, dict[str, Any]] = {}
         for s in series:
             field = PROBE_FIELDS[s.name]
@@ -162,20 +166,15 @@ class LatestValuesView(OrgScopedMixin, APIView):
         ],
         responses={200: OpenApiTypes.OBJECT},
     )
+    @read_endpoint
     def get(self, request: Request) -> Response:
         params = request.query_params
         max_series = int(getattr(settings, "FIBERSTACK_QUERY_MAX_SERIES", 1000))
-        try:
-            ids = query.select_series_ids(request.organization, name=params.get("name"), host=params.get("host"),
-                                          labels=params.get("labels"), selectors=_selectors(request),
-                                          limit=max_series + 1)
-        except query.QueryError as exc:
-            return _bad_parameter(exc)
-        except DataError as exc:
-            return Response({"detail": f"invalid label matcher: {exc}", "parameter": "labels"},
-                            status=status.HTTP_400_BAD_REQUEST)
+        ids = query.select_series_ids(request.organization, name=params.get("name"), host=params.get("host"),
+                                      labels=params.get("labels"), selectors=_selectors(request),
+                                      limit=max_series + 1)
         if len(ids) > max_series:
-            return _bad_parameter(query.QueryError("name", f"more than {max_series} series match: narrow the query"))
+            raise query.QueryError("name", f"more than {max_series} series match: narrow the query")
         latest = hot.latest_values(request.organization.pk, ids)
         missing = [sid for sid in ids if sid not in latest]
         if missing:

@@ -4,6 +4,7 @@ OrgScopedMixin (a token with the read or config scope, or a session member with 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from typing import Any
 
@@ -16,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api.timeouts import Handler, bounded_read
 from apps.core.api.viewsets import READ_REQUIRED_SCOPES, OrgScopedMixin
 from apps.core.roles import Role
 from apps.metrics import query
@@ -27,7 +29,27 @@ READ_ROLES = {"get": Role.VIEWER, "head": Role.VIEWER, "options": Role.VIEWER, "
 
 
 def _bad_parameter(exc: query.QueryError) -> Response:
-    return Response({"detail": exc.message, "parameter": exc.parameter}, status=status.HTTP_400_BAD_REQUEST)
+    return Response({"detail": exc.message, "parameter": exc.parameter, **exc.extra},
+                    status=status.HTTP_400_BAD_REQUEST)
+
+
+def read_endpoint(handler: Handler) -> Handler:
+    """A read API method: its SQL runs under the API statement timeout (``bounded_read``: 503 when hit),
+    and bad parameters answer 400 naming them. The errors are caught outside the timeout's transaction,
+    so a statement PostgreSQL rejected is rolled back before anything else runs."""
+    bounded = bounded_read(handler)
+
+    @functools.wraps(handler)
+    def wrapper(*args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return bounded(*args, **kwargs)
+        except query.QueryError as exc:
+            return _bad_parameter(exc)
+        except DataError as exc:  # a regex PostgreSQL rejects although Python accepted it
+            return Response({"detail": f"invalid label matcher: {exc}".strip(), "parameter": "labels"},
+                            status=status.HTTP_400_BAD_REQUEST)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _selectors(request: Request) -> list[str]:
@@ -50,19 +72,15 @@ class SeriesListView(OrgScopedMixin, generics.ListAPIView):
     required_roles = READ_ROLES
     required_scopes = READ_REQUIRED_SCOPES
 
+    @read_endpoint
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        try:
-            return super().list(request, *args, **kwargs)
-        except query.QueryError as exc:
-            return _bad_parameter(exc)
-        except DataError as exc:  # a regex PostgreSQL rejects although Python accepted it
-            return Response({"detail": f"invalid label matcher: {exc}", "parameter": "labels"},
-                            status=status.HTTP_400_BAD_REQUEST)
+        return super().list(request, *args, **kwargs)
 
     def get_queryset(self) -> Any:
         params = self.request.query_params
-        return query.select_series(super().get_queryset(), name=params.get("name"), host=params.get("host"),
-                                   labels=params.get("labels"), selectors=_selectors(self.request))
+        return query.select_series(super().get_queryset(), organization=self.request.organization,
+                                   name=params.get("name"), host=params.get("host"), labels=params.get("labels"),
+                                   selectors=_selectors(self.request))
 
 
 class MetricsQueryView(OrgScopedMixin, APIView):
@@ -78,14 +96,9 @@ class MetricsQueryView(OrgScopedMixin, APIView):
     required_roles = READ_ROLES
     required_scopes = READ_REQUIRED_SCOPES
 
+    @read_endpoint
     def get(self, request: Request) -> HttpResponse:
-        try:
-            return HttpResponse(self._answer(request), content_type="application/json")
-        except query.QueryError as exc:
-            return _bad_parameter(exc)
-        except DataError as exc:
-            return Response({"detail": f"invalid label matcher: {exc}", "parameter": "labels"},
-                            status=status.HTTP_400_BAD_REQUEST)
+        return HttpResponse(self._answer(request), content_type="application/json")
 
     def _answer(self, request: Request) -> str:
         params = request.query_params
@@ -98,7 +111,6 @@ class MetricsQueryView(OrgScopedMixin, APIView):
         forced = read.parse_tier(params.get("tier"))
         percentiles = read.parse_percentiles(params.get("percentiles"), agg)
         max_series = int(getattr(settings, "FIBERSTACK_QUERY_MAX_SERIES", 1000))
-        max_points = int(getattr(settings, "FIBERSTACK_QUERY_MAX_POINTS", 500_000))
         ids = query.select_series_ids(request.organization, name=params.get("name"), host=params.get("host"),
                                       labels=params.get("labels"), selectors=_selectors(request),
                                       limit=max_series + 1)
@@ -106,12 +118,8 @@ class MetricsQueryView(OrgScopedMixin, APIView):
             raise query.QueryError("name", f"more than {max_series} series match: narrow the query with name, "
                                            "host or labels")
         plan = read.choose(request.organization, start, end, step, forced)
-        if plan.tier == "raw" and plan.step is None:
-            # Raw points are also bounded in total across series (memory), not only per series.
-            max_points = min(max_points, read.max_points_per_series() * max(len(ids), 1))
+        # The point caps are applied in SQL by read.fetch (PointLimitError -> 400 naming step).
         answer = read.fetch(plan, ids, agg, percentiles)
-        if sum(len(p) for p in answer.points.values()) > max_points:
-            raise query.QueryError("step", f"more than {max_points} points in range: shorten it or use a larger step")
         dumps = _dumps
         points, summary = answer.points, answer.summary
         items = [

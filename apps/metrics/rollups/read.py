@@ -17,8 +17,12 @@ hold closed minutes up to their watermark (at most about one rollup run behind, 
 samples that arrive later than the lateness window reach them with the run that re-rolls their
 minutes (``invalidation``; pending ranges are in ``/readyz`` too).
 
-Points per series are capped at ``FIBERSTACK_QUERY_MAX_POINTS_PER_SERIES`` (default 11,000, like
-Prometheus): a query that would exceed it is refused with 400 naming ``step`` (never silently widened).
+Points are capped per series at ``FIBERSTACK_QUERY_MAX_POINTS_PER_SERIES`` (default 11,000, like
+Prometheus) and per query at ``FIBERSTACK_QUERY_MAX_POINTS`` (default 500,000). The caps are applied in
+SQL before anything is fetched -- raw points read at most cap + 1 rows per series (``LIMIT`` in a lateral
+subquery) and every query at most its total cap + 1 rows -- so a huge range costs at most the cap. A
+query over a cap is refused (``PointLimitError``: 400 naming ``step``, with ``limit`` and a
+``suggested_step`` that fits), never silently truncated or widened.
 
 Aggregates: avg, min, max, sum, count, last exactly from the bucket statistics (a sum beyond the float8
 range is answered as ±1.7976931348623157e308, an average as sum / count kept within the step's
@@ -56,6 +60,27 @@ AGGS: tuple[str, ...] = ("avg", "min", "max", "sum", "count", "last", *PERCENTIL
 
 def max_points_per_series() -> int:
     return int(getattr(settings, "FIBERSTACK_QUERY_MAX_POINTS_PER_SERIES", 11_000))
+
+
+def max_points_per_query() -> int:
+    return int(getattr(settings, "FIBERSTACK_QUERY_MAX_POINTS", 500_000))
+
+
+class PointLimitError(QueryError):
+    """A query would return more points than a cap allows. Carries the cap and, where one exists, the
+    smallest step that fits it, so a client can retry with that step instead of guessing."""
+
+    def __init__(self, message: str, *, limit: int, suggested_step: int | None, parameter: str = "step") -> None:
+        super().__init__(parameter, message)
+        self.limit = limit
+        self.suggested_step = suggested_step
+        self.extra = {"limit": limit, "suggested_step": suggested_step}
+
+
+def step_fitting(start: dt.datetime, end: dt.datetime, points: int) -> int:
+    """The smallest whole step that gives at most ``points`` buckets over [start, end]."""
+    span = max((end - start).total_seconds(), 0.0)
+    return max(1, math.ceil(span / max(points - 1, 1)))
 
 
 def parse_agg(value: str | None) -> str:
@@ -131,8 +156,9 @@ def _check_points(start: dt.datetime, end: dt.datetime, step: int | None) -> Non
     points = (end - start).total_seconds() / step + 1
     cap = max_points_per_series()
     if points > cap:
-        raise QueryError("step", f"{math.ceil(points)} points per series exceed the limit of {cap}: use a step of "
-                                 f"at least {math.ceil((end - start).total_seconds() / (cap - 1))} s")
+        fits = step_fitting(start, end, cap)
+        raise PointLimitError(f"{math.ceil(points)} points per series exceed the limit of {cap}: use a step of "
+                              f"at least {fits} s", limit=cap, suggested_step=fits)
 
 
 # -- fetching ---------------------------------------------------------------------------------------------
@@ -175,14 +201,21 @@ def _stats_summary(rows: list[tuple[int, float, float, float]]) -> dict[str, flo
     return {"avg": bounded_avg(total, count, lo, hi), "min": lo, "max": hi, "count": count}
 
 
-def fetch(plan: Plan, series_ids: list[int], agg: str, percentiles: list[str]) -> Answer:
+def fetch(plan: Plan, series_ids: list[int], agg: str, percentiles: list[str], *,
+          max_points: int | None = None) -> Answer:
+    """Points and summaries of ``series_ids`` as ``plan`` says. At most ``max_points`` points in all
+    (default ``FIBERSTACK_QUERY_MAX_POINTS``) and ``FIBERSTACK_QUERY_MAX_POINTS_PER_SERIES`` per series
+    are read from PostgreSQL; more raise ``PointLimitError`` instead of being fetched."""
     if not series_ids or plan.start > plan.end:
         return Answer({}, {sid: _stats_summary([]) | dict.fromkeys(percentiles) for sid in series_ids})
+    total = max_points_per_query() if max_points is None else max_points
     if plan.tier == RAW_NAME:
-        answer = _fetch_raw_points(plan, series_ids) if plan.step is None else _fetch_raw_steps(plan, series_ids,
-                                                                                                 agg)
+        if plan.step is None:
+            answer = _fetch_raw_points(plan, series_ids, total)
+        else:
+            answer = _fetch_raw_steps(plan, series_ids, agg, total)
     else:
-        answer = _fetch_rollup_steps(plan, series_ids, agg)
+        answer = _fetch_rollup_steps(plan, series_ids, agg, total)
     for sid in series_ids:
         answer.summary.setdefault(sid, _stats_summary([]))
     if percentiles:
@@ -192,34 +225,50 @@ def fetch(plan: Plan, series_ids: list[int], agg: str, percentiles: list[str]) -
     return answer
 
 
-def _fetch_raw_points(plan: Plan, series_ids: list[int]) -> Answer:
-    cap = max_points_per_series()
-    sql = (f"SELECT series_id, extract(epoch FROM time)::float8, value FROM {RAW_TABLE} "  # noqa: S608
-           "WHERE series_id = ANY(%s) AND time >= %s AND time <= %s ORDER BY series_id, time")
+def _fetch_raw_points(plan: Plan, series_ids: list[int], total: int) -> Answer:
+    # LIMIT per series inside the lateral (the (series_id, time) index stops the scan there) and LIMIT on
+    # the whole: one row over a cap is enough to refuse, so a year of raw data costs cap + 1 rows.
+    per_series = min(max_points_per_series(), total)
+    sql = f"""SELECT i.id, x.t, x.value FROM unnest(%(ids)s::int[]) AS i(id)
+        CROSS JOIN LATERAL (SELECT extract(epoch FROM time)::float8 AS t, value FROM {RAW_TABLE}
+                            WHERE series_id = i.id AND time >= %(start)s AND time <= %(end)s
+                            ORDER BY time LIMIT %(per_series)s) AS x
+        LIMIT %(total)s"""  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, [series_ids, plan.start, plan.end])
+        cursor.execute(sql, {"ids": sorted(series_ids), "start": plan.start, "end": plan.end,
+                             "per_series": per_series + 1, "total": total + 1})
         rows = cursor.fetchall()
+    if len(rows) > total:
+        fits = step_fitting(plan.start, plan.end, max(total // len(series_ids), 2))
+        raise PointLimitError(f"more than {total} raw points for these {len(series_ids)} series in this range: "
+                              f"give a step (at least {fits} s) or shorten the range", limit=total,
+                              suggested_step=fits)
     points: dict[int, list[list[float]]] = {}
     for sid, t, value in rows:
         points.setdefault(sid, []).append([t, value])
     summary: dict[int, dict[str, float | None]] = {}
     for sid, pts in points.items():
-        if len(pts) > cap:
-            raise QueryError("step", f"more than {cap} raw points for a series in this range: give a step")
+        if len(pts) > per_series:
+            fits = step_fitting(plan.start, plan.end, per_series)
+            raise PointLimitError(f"more than {per_series} raw points for a series in this range: give a step "
+                                  f"(at least {fits} s) or shorten the range", limit=per_series,
+                                  suggested_step=fits)
+        pts.sort()  # the lateral's order; not guaranteed by SQL without an ORDER BY on the whole
         finite = [v for _, v in pts if math.isfinite(v)]
         summary[sid] = _stats_summary([(len(finite), saturating_sum(finite), min(finite), max(finite))]
                                       if finite else [])
     return Answer(points, summary)
 
 
-def _fetch_raw_steps(plan: Plan, series_ids: list[int], agg: str) -> Answer:
+def _fetch_raw_steps(plan: Plan, series_ids: list[int], agg: str, total: int) -> Answer:
     step = plan.step
     sql = f"""SELECT series_id, floor(extract(epoch FROM time)::float8 / %(step)s) * %(step)s AS b,
         count(*), {sum_sql("value")}, min(value), max(value), {_RAW_STEP_AGGS[agg]}
     FROM {RAW_TABLE}
     WHERE series_id = ANY(%(ids)s) AND time >= %(start)s AND time <= %(end)s AND abs(value) < 'Infinity'::float8
-    GROUP BY 1, 2 ORDER BY 1, 2"""  # noqa: S608
-    return _collect(sql, {"step": step, "ids": series_ids, "start": plan.start, "end": plan.end}, agg)
+    GROUP BY 1, 2 ORDER BY 1, 2 LIMIT %(limit)s"""  # noqa: S608
+    return _collect(sql, {"step": step, "ids": series_ids, "start": plan.start, "end": plan.end}, agg, plan,
+                    len(series_ids), total)
 
 
 def _step_bucket(step: int) -> str:
@@ -252,7 +301,7 @@ def rollup_source(tier_name: str, start: dt.datetime, end: dt.datetime) -> tuple
     return f"({stored} UNION ALL {fresh})", params
 
 
-def _fetch_rollup_steps(plan: Plan, series_ids: list[int], agg: str) -> Answer:
+def _fetch_rollup_steps(plan: Plan, series_ids: list[int], agg: str, total: int) -> Answer:
     tier = BY_NAME[plan.tier]
     step = int(plan.step or tier.seconds)
     source, params = rollup_source(plan.tier, plan.start, plan.end)
@@ -269,25 +318,32 @@ def _fetch_rollup_steps(plan: Plan, series_ids: list[int], agg: str) -> Answer:
                      max(max) AS hi
               FROM {source} AS r GROUP BY 1, 2) AS st
         JOIN ({merged}) AS m ON m.series_id = st.series_id AND m.b = st.b
-        ORDER BY 1, 2"""  # noqa: S608
+        ORDER BY 1, 2 LIMIT %(limit)s"""  # noqa: S608
     else:
         sql = f"""SELECT series_id, extract(epoch FROM {_step_bucket(step)})::bigint AS b, sum(count), {sum_sql("sum")},
             min(min), max(max), {_ROLLUP_STEP_AGGS[agg]}
-        FROM {source} AS r GROUP BY series_id, {_step_bucket(step)} ORDER BY 1, 2"""  # noqa: S608
-    return _collect(sql, params, agg)
+        FROM {source} AS r GROUP BY series_id, {_step_bucket(step)} ORDER BY 1, 2 LIMIT %(limit)s"""  # noqa: S608
+    return _collect(sql, params, agg, plan, len(series_ids), total)
 
 
-def _collect(sql: str, params: dict[str, Any], agg: str) -> Answer:
+def _collect(sql: str, params: dict[str, Any], agg: str, plan: Plan, series: int, total: int) -> Answer:
+    """Run a step query (``LIMIT %(limit)s``) reading at most ``total`` + 1 rows; one more than ``total``
+    means the answer would exceed the cap. Averages are computed here from the saturating sum
+    (``bounded_avg``), since PostgreSQL's float8 division raises on underflow."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, {**params, "limit": total + 1})
         rows = cursor.fetchall()
+    if len(rows) > total:
+        fits = max(step_fitting(plan.start, plan.end, max(total // series, 2)), int(plan.step or 1))
+        raise PointLimitError(f"more than {total} points for these {series} series: use a larger step (at least "
+                              f"{fits} s), a shorter range or fewer series", limit=total, suggested_step=fits)
     points: dict[int, list[list[float]]] = {}
     stats: dict[int, list[tuple[int, float, float, float]]] = {}
-    for sid, b, count, total, lo, hi, value in rows:
+    for sid, b, count, sum_, lo, hi, value in rows:
         if agg == "avg":
-            value = bounded_avg(total, int(count), lo, hi)
+            value = bounded_avg(sum_, int(count), lo, hi)
         points.setdefault(sid, []).append([int(b), value])
-        stats.setdefault(sid, []).append((int(count), total, lo, hi))
+        stats.setdefault(sid, []).append((int(count), sum_, lo, hi))
     return Answer(points, {sid: _stats_summary(rows) for sid, rows in stats.items()})
 
 
