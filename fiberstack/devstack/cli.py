@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from fiberstack.celery_routes import QUEUES
 from fiberstack.devstack.config import (
@@ -61,20 +62,56 @@ def services(layout: Layout) -> tuple[PostgresCluster, RedisServer]:
 
 def stack_env(layout: Layout, *, redis_db: int) -> dict[str, str]:
     """The environment for the product's processes: external services when DATABASE_URL /
-    REDIS_URL are set, otherwise the private ones, started on demand."""
+    REDIS_URL are set, otherwise the private ones, started on demand.
+
+    DATABASE_URL is the app role and DATABASE_OWNER_URL the owner (docs/database-roles.md); pass the
+    result through `owner_env` or `app_env` before starting anything. An external DATABASE_URL without
+    DATABASE_OWNER_URL is the non-hardened mode: one role migrates and runs the product."""
     env = dict(os.environ)
     postgres, redis = services(layout)
     with exclusive_lock(layout.lock):
         if env.get("DATABASE_URL"):
             say("using DATABASE_URL from the environment")
+            if not env.get("DATABASE_OWNER_URL"):
+                env["DATABASE_OWNER_URL"] = env["DATABASE_URL"]
         else:
-            env["DATABASE_URL"] = postgres.ensure()
+            env["DATABASE_OWNER_URL"] = postgres.ensure()
+            env["DATABASE_URL"] = postgres.app_url()
         if env.get("REDIS_URL"):
             say("using REDIS_URL from the environment")
         else:
             env["REDIS_URL"] = redis.ensure(redis_db)
     env.setdefault("FIBERSTACK_VAR_DIR", str(layout.var))
     return env
+
+
+def owner_env(env: dict[str, str]) -> dict[str, str]:
+    """For migrate, grants, the test suite and developer tools: DATABASE_URL is the owner's."""
+    owned = dict(env)
+    owned["DATABASE_URL"] = owned.pop("DATABASE_OWNER_URL", None) or env["DATABASE_URL"]
+    return owned
+
+
+def app_env(env: dict[str, str]) -> dict[str, str]:
+    """For the product's processes: the app role only; they never see the owner's URL."""
+    app = dict(env)
+    app.pop("DATABASE_OWNER_URL", None)
+    return app
+
+
+def url_user(url: str) -> str:
+    return unquote(urlsplit(url).username or "")
+
+
+def migrate(layout: Layout, owner: dict[str, str], app: dict[str, str]) -> None:
+    """Migrate as the owner, then grant the app role (skipped when one role does everything)."""
+    run_step(layout, owner, "migrate", "--noinput")
+    owner_user, app_user = url_user(owner["DATABASE_URL"]), url_user(app["DATABASE_URL"])
+    if owner_user == app_user:
+        say(f"the product connects as the owner {owner_user!r}: not hardened (set DATABASE_OWNER_URL to "
+            "migrate as another role; docs/database-roles.md)")
+        return
+    run_step(layout, owner, "grant_app_role", app_user)
 
 
 def manage(layout: Layout, *args: str) -> list[str]:
@@ -140,11 +177,12 @@ def agent_command(layout: Layout, probe: subprocess.Popen[str], url: str) -> lis
 
 def cmd_run(_args: Sequence[str]) -> int:
     layout = layout_from_env()
-    env = stack_env(layout, redis_db=REDIS_DB_RUN)
+    stack = stack_env(layout, redis_db=REDIS_DB_RUN)
     # fiberstack/celery.py has already done setdefault(dev) in this process, so an explicit
     # DJANGO_SETTINGS_MODULE from the caller survives and the default is dev either way.
-    env.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_DEV)
-    env["PYTHONUNBUFFERED"] = "1"  # children's lines appear as they happen, not per 8 KiB block
+    stack.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_DEV)
+    stack["PYTHONUNBUFFERED"] = "1"  # children's lines appear as they happen, not per 8 KiB block
+    owner, env = owner_env(stack), app_env(stack)
     port = port_from_env(env, "PORT", 8000)
     if port_accepts(port):
         raise DevstackError(
@@ -154,7 +192,7 @@ def cmd_run(_args: Sequence[str]) -> int:
     static = start_quiet(layout, env, "collectstatic", "--noinput")
     probe = start_quiet(layout, env, "help", "agent")
     try:
-        run_step(layout, env, "migrate", "--noinput")
+        migrate(layout, owner, env)
         run_step(layout, env, "seed_demo")
         finish_collectstatic(static)
         url = f"http://{LOCALHOST}:{port}"
@@ -266,7 +304,9 @@ def install_test_clients() -> None:
 def cmd_test(args: Sequence[str]) -> int:
     install_test_clients()
     layout = layout_from_env()
-    env = stack_env(layout, redis_db=REDIS_DB_TEST)
+    # pytest-django creates the test databases, so the suite connects as the owner; the tests that
+    # need the app role create and grant one (tests/core/test_database_roles.py).
+    env = owner_env(stack_env(layout, redis_db=REDIS_DB_TEST))
     env["DJANGO_SETTINGS_MODULE"] = SETTINGS_TEST
     pytest_args = list(args) or default_pytest_args(
         available_cpus(), importlib.util.find_spec("xdist") is not None
@@ -307,8 +347,9 @@ def cmd_status(_args: Sequence[str]) -> int:
 
 
 def cmd_env(_args: Sequence[str]) -> int:
-    """Print shell exports, for `eval "$(python -m fiberstack.devstack env)"` before manage.py."""
-    env = _quietly(lambda: stack_env(layout_from_env(), redis_db=REDIS_DB_RUN))
+    """Print shell exports, for `eval "$(python -m fiberstack.devstack env)"` before manage.py. Like
+    `exec`, a developer's shell gets the owner's URL: migrate, dbshell and the benchmarks need it."""
+    env = owner_env(_quietly(lambda: stack_env(layout_from_env(), redis_db=REDIS_DB_RUN)))
     env.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_DEV)
     for name in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "FIBERSTACK_VAR_DIR"):
         print(f"export {name}={shlex.quote(env[name])}")
@@ -329,7 +370,7 @@ def cmd_exec(args: Sequence[str]) -> int:
     """Run a command with the stack's environment (used by `make bench`)."""
     if not args:
         raise DevstackError("usage: python -m fiberstack.devstack exec COMMAND [ARG...]")
-    env = stack_env(layout_from_env(), redis_db=REDIS_DB_RUN)
+    env = owner_env(stack_env(layout_from_env(), redis_db=REDIS_DB_RUN))
     env.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_DEV)
     sys.stdout.flush()
     try:
