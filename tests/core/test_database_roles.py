@@ -8,10 +8,16 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
+import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -27,7 +33,7 @@ from apps.metrics.rollups import storage as rollup_storage
 from apps.metrics.rollups.tiers import BY_NAME
 from apps.metrics.storage import TABLE, ddl, partitioned
 from apps.metrics.tasks import ensure_partitions
-from fiberstack.dbroles import create_app_role_sql
+from fiberstack.dbroles import create_app_role_sql, grant_statements
 from tests.metrics.factories import post, sample_count
 
 # A role of the test cluster only; a fixed password so that every xdist worker can log in with it.
@@ -223,3 +229,44 @@ def test_audit_retention_purges_as_the_app_role(org: Any, granted: str, settings
     with django_as_app_role():
         assert audit_retention.delay().get() == "deleted 1 audit events"
     assert list(AuditEvent.objects.values_list("pk", flat=True)) == [new.pk]
+
+
+# -- the container entrypoint sets it up the same way ----------------------------------------------------
+
+def test_container_entrypoint_migrates_as_the_owner_and_grants_the_app_role(app_role: str) -> None:
+    s = connection.settings_dict
+    name = f"fs_entrypoint_{uuid.uuid4().hex[:8]}"
+    server = f"{quote(s['USER'])}:{quote(s['PASSWORD'] or '')}@{s['HOST']}:{s['PORT'] or 5432}"
+    owner_url = f"postgres://{server}/{name}"
+    admin = psycopg.connect(f"postgres://{server}/postgres", autocommit=True)
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        root = Path(__file__).resolve().parents[2]
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "DJANGO_SETTINGS_MODULE": "fiberstack.settings.prod",
+            "SECRET_KEY": "entrypoint-test-" + "x" * 40,
+            "DATABASE_OWNER_URL": owner_url,
+            "DATABASE_URL": f"postgres://{app_role}:{APP_PASSWORD}@{s['HOST']}:{s['PORT'] or 5432}/{name}",
+        }
+        result = subprocess.run(["bash", str(root / "docker" / "entrypoint.sh"), "migrate"], cwd=root, env=env,
+                                capture_output=True, text=True, timeout=300, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"granted '{app_role}'" in result.stdout
+        with psycopg.connect(owner_url) as conn:
+            row = conn.execute(
+                "SELECT pg_get_userbyid(relowner), has_table_privilege(%(app)s, oid, 'INSERT'), "
+                "has_table_privilege(%(app)s, oid, 'UPDATE'), has_table_privilege(%(app)s, oid, 'TRUNCATE'), "
+                "has_function_privilege(%(app)s, 'audit_purge_events(integer)', 'EXECUTE') "
+                "FROM pg_class WHERE oid = 'audit_auditevent'::regclass", {"app": app_role}).fetchone()
+        assert row == (s["USER"], True, False, False, True)
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def test_the_setup_page_shows_the_grants_the_code_runs() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "database-roles.md").read_text()
+    statements = grant_statements(owner="fiberstack_owner", app="fiberstack_app", database="fiberstack")
+    assert "\n".join(f"{statement};" for statement in statements) in page
