@@ -92,8 +92,10 @@ role="${1:-web}"
 case "$role" in
   web)
     migrate
+    # One daphne per core (WEB_WORKERS overrides) on one listening socket: fiberstack/webserver.py.
     # --proxy-headers: behind a load balancer, client IPs come from X-Forwarded-For.
-    exec daphne --bind 0.0.0.0 --port "${PORT:-8000}" --proxy-headers fiberstack.asgi:application
+    exec python -m fiberstack.webserver --bind 0.0.0.0 --port "${PORT:-8000}" --workers "${WEB_WORKERS:-0}" \
+      --proxy-headers
     ;;
   worker)
     migrate

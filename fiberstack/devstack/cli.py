@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
 import os
 import shlex
@@ -12,7 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -41,6 +42,7 @@ from fiberstack.devstack.system import (
     port_accepts,
     say,
 )
+from fiberstack.webserver import cpu_count, daphne_command, listen, worker_count
 
 PYTEST_NO_TESTS_COLLECTED = 5
 WEB_START_TIMEOUT = 90
@@ -206,12 +208,7 @@ def cmd_run(_args: Sequence[str]) -> int:
     python = sys.executable
     supervisor = Supervisor()
     supervisor.install_signal_handlers()
-    supervisor.start(
-        "web",
-        [python, "-m", "daphne", "-b", LOCALHOST, "-p", str(port), "fiberstack.asgi:application"],
-        env,
-        layout.root,
-    )
+    start_web(supervisor, env, layout.root, port, web_workers(env))
     supervisor.start(
         "worker",
         worker_command(python),
@@ -235,9 +232,9 @@ def cmd_run(_args: Sequence[str]) -> int:
         env,
         layout.root,
     )
-    if not supervisor.wait_for(lambda: port_accepts(port), WEB_START_TIMEOUT):
+    if not supervisor.wait_for(lambda: web_answers(port), WEB_START_TIMEOUT):
         if supervisor.failure is None and supervisor.stop_signal is None:
-            supervisor.failure = f"web did not accept connections on port {port} within {WEB_START_TIMEOUT}s"
+            supervisor.failure = f"web did not answer on port {port} within {WEB_START_TIMEOUT}s"
         return supervisor.shutdown()
     if agent is not None:
         supervisor.start("agent", agent, env, layout.root)
@@ -250,6 +247,41 @@ def cmd_run(_args: Sequence[str]) -> int:
         "(`make stop` stops them)\n\n"
     )
     return supervisor.supervise()
+
+
+def web_workers(env: Mapping[str, str]) -> int:
+    """As many daphne processes as cores (WEB_WORKERS overrides), as production runs them."""
+    try:
+        return worker_count(env.get("WEB_WORKERS"))
+    except ValueError as exc:
+        raise DevstackError(str(exc)) from None
+
+
+def start_web(supervisor: Supervisor, env: dict[str, str], cwd: Path, port: int, workers: int) -> None:
+    """Bind the port once and start `workers` daphne processes on it (fiberstack/webserver.py). The
+    children hold the socket; devstack's copy is closed, so the port is free again once they stop."""
+    try:
+        sock = listen(LOCALHOST, port)
+    except OSError as exc:
+        raise DevstackError(f"cannot listen on {LOCALHOST}:{port}: {exc.strerror}") from exc
+    with sock:
+        command = daphne_command(sys.executable, sock.fileno())
+        for index in range(1, workers + 1):
+            supervisor.start(f"web{index}" if workers > 1 else "web", command, env, cwd, pass_fds=(sock.fileno(),))
+    say(f"{workers} daphne worker{'s' if workers > 1 else ''} on {LOCALHOST}:{port}")
+
+
+def web_answers(port: int) -> bool:
+    """The kernel queues connections on the bound socket before any worker runs, so readiness is an
+    HTTP answer, not an accepted connection."""
+    connection = http.client.HTTPConnection(LOCALHOST, port, timeout=2)
+    try:
+        connection.request("GET", "/healthz")
+        return connection.getresponse().status < 500
+    except OSError:
+        return False
+    finally:
+        connection.close()
 
 
 def _admin_user(layout: Layout) -> str:
@@ -279,13 +311,6 @@ def worker_command(python: str) -> list[str]:
             "-Q", ",".join(QUEUES)]
 
 
-def available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        return os.cpu_count() or 1
-
-
 # Real agent clients some tests drive end to end (tests skip, naming the package, where it is missing).
 TEST_CLIENT_PACKAGES = {"influx": "influxdb-client"}
 
@@ -309,7 +334,7 @@ def cmd_test(args: Sequence[str]) -> int:
     env = owner_env(stack_env(layout, redis_db=REDIS_DB_TEST))
     env["DJANGO_SETTINGS_MODULE"] = SETTINGS_TEST
     pytest_args = list(args) or default_pytest_args(
-        available_cpus(), importlib.util.find_spec("xdist") is not None
+        cpu_count(), importlib.util.find_spec("xdist") is not None
     )
     command = [sys.executable, "-m", "pytest", *pytest_args]
     say(" ".join(shlex.quote(part) for part in ["pytest", *pytest_args]))

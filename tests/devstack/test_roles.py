@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from fiberstack.devstack import cli
 from fiberstack.devstack.config import PG_APP_USER, PG_SUPERUSER, Layout, project_root
 from fiberstack.devstack.postgres import PostgresCluster, discover_bindir
 from fiberstack.devstack.system import free_port
+from fiberstack.webserver import cpu_count
 
 
 @pytest.fixture
@@ -82,3 +84,27 @@ def test_one_role_for_everything_skips_the_grants(monkeypatch: pytest.MonkeyPatc
     cli.migrate(Layout(tmp_path), cli.owner_env(stack), cli.app_env(stack))
     assert steps == [("migrate", "--noinput")]
     assert "not hardened" in capsys.readouterr().out
+
+
+def test_make_run_starts_one_daphne_per_worker_on_one_inherited_socket(tmp_path: Path) -> None:
+    started: list[tuple[str, list[str], tuple[int, ...]]] = []
+
+    class Recorder:
+        def start(self, name: str, argv: list[str], _env: dict, _cwd: Path, pass_fds: tuple[int, ...] = ()) -> None:
+            started.append((name, argv, tuple(pass_fds)))
+
+    port = free_port()
+    cli.start_web(Recorder(), {}, tmp_path, port, 3)  # type: ignore[arg-type]
+    assert [name for name, _, _ in started] == ["web1", "web2", "web3"]
+    fds = {fds for _, _, fds in started}
+    assert len(fds) == 1 and all(argv[argv.index("--fd") + 1] == str(next(iter(fds))[0]) for _, argv, _ in started)
+    # devstack's own copy is closed: once the workers stop, the port is free again.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))
+
+
+def test_web_workers_follow_the_cores_unless_told() -> None:
+    assert cli.web_workers({}) == cpu_count()
+    assert cli.web_workers({"WEB_WORKERS": "5"}) == 5
+    with pytest.raises(cli.DevstackError, match="WEB_WORKERS"):
+        cli.web_workers({"WEB_WORKERS": "-2"})
