@@ -135,6 +135,22 @@ def test_app_role_cannot_alter_any_table(app_db: psycopg.Connection[Any]) -> Non
     for table in tables:
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="must be owner"):
             app_db.execute(f"ALTER TABLE {table} ADD COLUMN fs_probe integer")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app_db.execute(f"TRUNCATE {table}")
+
+
+def test_tables_the_owner_creates_later_are_granted_without_another_grant(
+        app_db: psycopg.Connection[Any]) -> None:
+    with connection.cursor() as cursor:  # as the owner, like a later migration
+        cursor.execute("CREATE TABLE fs_later_migration (id bigserial PRIMARY KEY, note text)")
+    try:
+        app_db.execute("INSERT INTO fs_later_migration (note) VALUES ('written by the app role')")
+        assert app_db.execute("SELECT note FROM fs_later_migration").fetchall() == [("written by the app role",)]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app_db.execute("ALTER TABLE fs_later_migration ADD COLUMN fs_probe integer")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE fs_later_migration")
 
 
 def test_app_role_owns_nothing_and_cannot_create(app_db: psycopg.Connection[Any]) -> None:
@@ -188,10 +204,10 @@ def test_beat_creates_partitions_and_moves_default_rows_as_the_app_role(org: Any
                         token=write_token, content_type="application/json")
         assert response.status_code == 200, response.content
         summary = ensure_partitions.delay().get()
+        with connection.cursor() as cursor:  # the new partitions are readable by the role that asked for them
+            cursor.execute(f"SELECT count(*) FROM {stray_partition}")
+            assert cursor.fetchone()[0] >= 1
     assert "partitions created" in summary, summary
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM {stray_partition}")
-        assert cursor.fetchone()[0] >= 1
     # Created on the app role's behalf, owned by the owner: the app role still owns nothing.
     owner = connection.settings_dict["USER"]
     assert _owner_of(stray_partition) == owner

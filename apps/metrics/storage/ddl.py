@@ -16,6 +16,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+Bound = str | dt.datetime  # a partition bound: a timestamptz literal or an aware datetime
+
 FUNCTIONS = (
     "fiberstack_partition_guard(regclass, text)",
     "fiberstack_create_partition(regclass, text, timestamptz, timestamptz)",
@@ -133,9 +135,6 @@ def install(cursor: Any) -> None:
 def uninstall(cursor: Any) -> None:
     for signature in FUNCTIONS:
         cursor.execute(f"DROP FUNCTION IF EXISTS {signature}")
-
-
-Bound = str | dt.datetime
 
 
 def create_partition(cursor: Any, parent: str, name: str, lo: Bound, hi: Bound) -> bool:
