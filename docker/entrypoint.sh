@@ -2,6 +2,7 @@
 # Container entrypoint for the FiberStack image.
 #
 #   web | worker | beat     wait for PostgreSQL, apply migrations, then exec the role's server
+#   migrate                 only wait for PostgreSQL and apply migrations (compose's one-shot service)
 #   healthcheck ROLE        probe a running role (used by compose; no migrations)
 #   manage ARGS...          python manage.py ARGS (no automatic migrations)
 #   anything else           exec'd as given
@@ -10,14 +11,18 @@ set -euo pipefail
 # Every role migrates before starting, so no container ever runs code against an older schema.
 # Several containers start at once; the advisory lock makes the first one do the work and the
 # others wait and then find nothing to apply (Django's migrate is not safe to run concurrently).
+# Migrations run as DATABASE_OWNER_URL's role when it is set, which then grants the app role
+# (DATABASE_URL's user) DML only; unset, one role does everything (docs/database-roles.md).
 migrate() {
   if [ "${FIBERSTACK_MIGRATE:-1}" = "0" ]; then
     return 0
   fi
-  python - <<'PY'
+  local app_url="${DATABASE_URL:-}"
+  DATABASE_URL="${DATABASE_OWNER_URL:-$app_url}" FIBERSTACK_APP_DATABASE_URL="$app_url" python - <<'PY'
 import os
 import sys
 import time
+from urllib.parse import unquote, urlsplit
 
 import django
 
@@ -43,6 +48,9 @@ with connection.cursor() as cursor:
     cursor.execute("SELECT pg_advisory_lock(%s)", [LOCK_ID])
     try:
         call_command("migrate", interactive=False, verbosity=1)
+        app = unquote(urlsplit(os.environ["FIBERSTACK_APP_DATABASE_URL"]).username or "")
+        if app and app != connection.settings_dict["USER"]:
+            call_command("grant_app_role", app)
     finally:
         cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_ID])
 PY
@@ -84,9 +92,10 @@ role="${1:-web}"
 case "$role" in
   web)
     migrate
+    # One daphne per core (WEB_WORKERS overrides) on one listening socket: fiberstack/webserver.py.
     # No --proxy-headers: daphne would take the left-most (client-written) X-Forwarded-For entry as the
     # peer. The application reads it itself, from FIBERSTACK_TRUSTED_PROXIES only (apps/core/client_ip.py).
-    exec daphne --bind 0.0.0.0 --port "${PORT:-8000}" fiberstack.asgi:application
+    exec python -m fiberstack.webserver --bind 0.0.0.0 --port "${PORT:-8000}" --workers "${WEB_WORKERS:-0}"
     ;;
   worker)
     migrate
@@ -94,6 +103,9 @@ case "$role" in
     # default consumes every queue fiberstack/celery_routes.py routes to.
     exec celery -A fiberstack worker --loglevel "${LOG_LEVEL:-info}" --concurrency "${CELERY_CONCURRENCY:-2}" \
       --queues "${CELERY_QUEUES:-celery,maintenance}"
+    ;;
+  migrate)
+    FIBERSTACK_MIGRATE=1 migrate
     ;;
   beat)
     migrate

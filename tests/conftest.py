@@ -22,6 +22,27 @@ from tests.organizations.factories import MembershipFactory, OrganizationFactory
 PASSWORD = "correct horse battery"
 
 
+def _flush_past_the_audit_log_triggers() -> None:
+    """After every transactional test Django's flush TRUNCATEs every table, the append-only audit log
+    included, whose trigger refuses TRUNCATE. The suite connects as the owner, which (unlike the app
+    role) may switch the table's triggers off; it does so inside the flush's own transaction."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self: DatabaseOperations, style: Any, tables: Any, **kwargs: Any) -> list[str]:
+        statements = original(self, style, tables, **kwargs)
+        if "audit_auditevent" not in tables:
+            return statements
+        return ["ALTER TABLE audit_auditevent DISABLE TRIGGER USER", *statements,
+                "ALTER TABLE audit_auditevent ENABLE TRIGGER USER"]
+
+    DatabaseOperations.sql_flush = sql_flush
+
+
+_flush_past_the_audit_log_triggers()
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:
     # delete_pattern respects the test KEY_PREFIX; cache.clear() would FLUSHDB a Redis others may share.

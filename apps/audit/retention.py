@@ -1,27 +1,17 @@
 """Audit retention: the one sanctioned way rows leave the append-only log.
 
-The trigger installed by migration 0002 refuses DELETE unless the transaction has set
-`fiberstack.audit_retention = on` (SET LOCAL, so it cannot leak to other work on the connection)."""
+The application's database role may not delete audit rows (migration 0003): it calls
+``audit_purge_events(keep_days)``, a SECURITY DEFINER function owned by the migrations' role, which
+deletes rows older than ``keep_days`` by the database's own clock. So the app can neither pick a cutoff
+in the future nor delete anything newer than the floor the owner set on that function."""
 
 from __future__ import annotations
 
-import datetime
-
-from django.db import connection, transaction
-from django.utils import timezone
-
-from apps.audit.models import AuditEvent
+from django.db import connection
 
 
-def purge_events_older_than(days: int, *, now: datetime.datetime | None = None) -> int:
-    """Delete audit rows older than `days`; returns how many were removed."""
-    cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL fiberstack.audit_retention = 'on'")
-        deleted, _ = AuditEvent.objects.filter(created_at__lt=cutoff).delete()
-        with connection.cursor() as cursor:
-            # Switch it off again at once: when called inside an outer transaction, SET LOCAL would
-            # otherwise last until that transaction ends.
-            cursor.execute("SELECT set_config('fiberstack.audit_retention', 'off', true)")
-    return deleted
+def purge_events_older_than(days: int) -> int:
+    """Delete audit rows older than `days` days; returns how many were removed."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT audit_purge_events(%s)", [days])
+        return int(cursor.fetchone()[0])

@@ -35,6 +35,7 @@ from django.utils import timezone
 from apps.metrics import storage as raw_storage
 from apps.metrics.rollups import storage as rollup_storage
 from apps.metrics.rollups.tiers import BY_NAME, DEFAULT_RETENTION_DAYS, RAW_NAME, TIER_NAMES, TIERS
+from apps.metrics.storage import ddl
 
 logger = logging.getLogger(__name__)
 
@@ -93,13 +94,11 @@ def drop_expired(tier: str, cutoff: dt.datetime) -> list[str]:
     dropped: list[str] = []
     with connection.cursor() as cursor:
         if not rollup_storage.is_partitioned():
-            cursor.execute("SELECT drop_chunks(%s, older_than => %s::timestamptz)", [table, cutoff])
-            return [str(row[0]) for row in cursor.fetchall()]
+            return ddl.drop_chunks(cursor, table, cutoff)
         for name, bounds in sorted(rollup_storage.existing_partitions(cursor, table).items()):
             if bounds is None or bounds[1] > cutoff:
                 continue
-            cursor.execute(f"ALTER TABLE {table} DETACH PARTITION {name}")
-            cursor.execute(f"DROP TABLE {name}")
+            ddl.drop_partition(cursor, table, name)
             dropped.append(name)
     return dropped
 
@@ -168,8 +167,4 @@ def compress_raw_chunks(now: dt.datetime | None = None) -> int | None:
     now = now or timezone.now()
     older = now - dt.timedelta(days=int(getattr(settings, "FIBERSTACK_COMPRESS_AFTER_DAYS", 3)))
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(compress_chunk(c, if_not_compressed => true)) FROM show_chunks(%s, older_than => %s) c",
-            [raw_storage.TABLE, older],
-        )
-        return int(cursor.fetchone()[0])
+        return ddl.compress_chunks(cursor, raw_storage.TABLE, older)

@@ -5,14 +5,16 @@
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
 import os
 import shlex
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from fiberstack.celery_routes import QUEUES
 from fiberstack.devstack.config import (
@@ -41,6 +43,7 @@ from fiberstack.devstack.system import (
     port_accepts,
     say,
 )
+from fiberstack.webserver import cpu_count, daphne_command, listen, worker_count
 
 PYTEST_NO_TESTS_COLLECTED = 5
 WEB_START_TIMEOUT = 90
@@ -62,20 +65,56 @@ def services(layout: Layout) -> tuple[PostgresCluster, RedisServer]:
 
 def stack_env(layout: Layout, *, redis_db: int) -> dict[str, str]:
     """The environment for the product's processes: external services when DATABASE_URL /
-    REDIS_URL are set, otherwise the private ones, started on demand."""
+    REDIS_URL are set, otherwise the private ones, started on demand.
+
+    DATABASE_URL is the app role and DATABASE_OWNER_URL the owner (docs/database-roles.md); pass the
+    result through `owner_env` or `app_env` before starting anything. An external DATABASE_URL without
+    DATABASE_OWNER_URL is the non-hardened mode: one role migrates and runs the product."""
     env = dict(os.environ)
     postgres, redis = services(layout)
     with exclusive_lock(layout.lock):
         if env.get("DATABASE_URL"):
             say("using DATABASE_URL from the environment")
+            if not env.get("DATABASE_OWNER_URL"):
+                env["DATABASE_OWNER_URL"] = env["DATABASE_URL"]
         else:
-            env["DATABASE_URL"] = postgres.ensure()
+            env["DATABASE_OWNER_URL"] = postgres.ensure()
+            env["DATABASE_URL"] = postgres.app_url()
         if env.get("REDIS_URL"):
             say("using REDIS_URL from the environment")
         else:
             env["REDIS_URL"] = redis.ensure(redis_db)
     env.setdefault("FIBERSTACK_VAR_DIR", str(layout.var))
     return env
+
+
+def owner_env(env: dict[str, str]) -> dict[str, str]:
+    """For migrate, grants, the test suite and developer tools: DATABASE_URL is the owner's."""
+    owned = dict(env)
+    owned["DATABASE_URL"] = owned.pop("DATABASE_OWNER_URL", None) or env["DATABASE_URL"]
+    return owned
+
+
+def app_env(env: dict[str, str]) -> dict[str, str]:
+    """For the product's processes: the app role only; they never see the owner's URL."""
+    app = dict(env)
+    app.pop("DATABASE_OWNER_URL", None)
+    return app
+
+
+def url_user(url: str) -> str:
+    return unquote(urlsplit(url).username or "")
+
+
+def migrate(layout: Layout, owner: dict[str, str], app: dict[str, str]) -> None:
+    """Migrate as the owner, then grant the app role (skipped when one role does everything)."""
+    run_step(layout, owner, "migrate", "--noinput")
+    owner_user, app_user = url_user(owner["DATABASE_URL"]), url_user(app["DATABASE_URL"])
+    if owner_user == app_user:
+        say(f"the product connects as the owner {owner_user!r}: not hardened (set DATABASE_OWNER_URL to "
+            "migrate as another role; docs/database-roles.md)")
+        return
+    run_step(layout, owner, "grant_app_role", app_user)
 
 
 def manage(layout: Layout, *args: str) -> list[str]:
@@ -141,11 +180,12 @@ def agent_command(layout: Layout, probe: subprocess.Popen[str], url: str) -> lis
 
 def cmd_run(_args: Sequence[str]) -> int:
     layout = layout_from_env()
-    env = stack_env(layout, redis_db=REDIS_DB_RUN)
+    stack = stack_env(layout, redis_db=REDIS_DB_RUN)
     # fiberstack/celery.py has already done setdefault(dev) in this process, so an explicit
     # DJANGO_SETTINGS_MODULE from the caller survives and the default is dev either way.
-    env.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_DEV)
-    env["PYTHONUNBUFFERED"] = "1"  # children's lines appear as they happen, not per 8 KiB block
+    stack.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_DEV)
+    stack["PYTHONUNBUFFERED"] = "1"  # children's lines appear as they happen, not per 8 KiB block
+    owner, env = owner_env(stack), app_env(stack)
     port = port_from_env(env, "PORT", 8000)
     if port_accepts(port):
         raise DevstackError(
@@ -155,7 +195,7 @@ def cmd_run(_args: Sequence[str]) -> int:
     static = start_quiet(layout, env, "collectstatic", "--noinput")
     probe = start_quiet(layout, env, "help", "agent")
     try:
-        run_step(layout, env, "migrate", "--noinput")
+        migrate(layout, owner, env)
         run_step(layout, env, "seed_demo")
         finish_collectstatic(static)
         url = f"http://{LOCALHOST}:{port}"
@@ -169,12 +209,7 @@ def cmd_run(_args: Sequence[str]) -> int:
     python = sys.executable
     supervisor = Supervisor()
     supervisor.install_signal_handlers()
-    supervisor.start(
-        "web",
-        [python, "-m", "daphne", "-b", LOCALHOST, "-p", str(port), "fiberstack.asgi:application"],
-        env,
-        layout.root,
-    )
+    start_web(supervisor, env, layout.root, port, web_workers(env))
     supervisor.start(
         "worker",
         worker_command(python),
@@ -198,9 +233,9 @@ def cmd_run(_args: Sequence[str]) -> int:
         env,
         layout.root,
     )
-    if not supervisor.wait_for(lambda: port_accepts(port), WEB_START_TIMEOUT):
+    if not supervisor.wait_for(lambda: web_answers(port), WEB_START_TIMEOUT):
         if supervisor.failure is None and supervisor.stop_signal is None:
-            supervisor.failure = f"web did not accept connections on port {port} within {WEB_START_TIMEOUT}s"
+            supervisor.failure = f"web did not answer on port {port} within {WEB_START_TIMEOUT}s"
         return supervisor.shutdown()
     if agent is not None:
         supervisor.start("agent", agent, env, layout.root)
@@ -213,6 +248,41 @@ def cmd_run(_args: Sequence[str]) -> int:
         "(`make stop` stops them)\n\n"
     )
     return supervisor.supervise()
+
+
+def web_workers(env: Mapping[str, str]) -> int:
+    """As many daphne processes as cores (WEB_WORKERS overrides), as production runs them."""
+    try:
+        return worker_count(env.get("WEB_WORKERS"))
+    except ValueError as exc:
+        raise DevstackError(str(exc)) from None
+
+
+def start_web(supervisor: Supervisor, env: dict[str, str], cwd: Path, port: int, workers: int) -> None:
+    """Bind the port once and start `workers` daphne processes on it (fiberstack/webserver.py). The
+    children hold the socket; devstack's copy is closed, so the port is free again once they stop."""
+    try:
+        sock = listen(LOCALHOST, port)
+    except OSError as exc:
+        raise DevstackError(f"cannot listen on {LOCALHOST}:{port}: {exc.strerror}") from exc
+    with sock:
+        command = daphne_command(sys.executable, sock.fileno())
+        for index in range(1, workers + 1):
+            supervisor.start(f"web{index}" if workers > 1 else "web", command, env, cwd, pass_fds=(sock.fileno(),))
+    say(f"{workers} daphne worker{'s' if workers > 1 else ''} on {LOCALHOST}:{port}")
+
+
+def web_answers(port: int) -> bool:
+    """The kernel queues connections on the bound socket before any worker runs, so readiness is an
+    HTTP answer, not an accepted connection."""
+    connection = http.client.HTTPConnection(LOCALHOST, port, timeout=2)
+    try:
+        connection.request("GET", "/healthz")
+        return connection.getresponse().status < 500
+    except OSError:
+        return False
+    finally:
+        connection.close()
 
 
 def _admin_user(layout: Layout) -> str:
@@ -240,13 +310,6 @@ def worker_command(python: str) -> list[str]:
     """One development worker for every queue (production may run a worker per queue)."""
     return [python, "-m", "celery", "-A", "fiberstack", "worker", "-l", "info", "--concurrency", "2",
             "-Q", ",".join(QUEUES)]
-
-
-def available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        return os.cpu_count() or 1
 
 
 # Real agent clients some tests drive end to end (tests skip, naming the package, where one is missing):
@@ -292,10 +355,12 @@ def install_test_clients() -> None:
 def cmd_test(args: Sequence[str]) -> int:
     install_test_clients()
     layout = layout_from_env()
-    env = stack_env(layout, redis_db=REDIS_DB_TEST)
+    # pytest-django creates the test databases, so the suite connects as the owner; the tests that
+    # need the app role create and grant one (tests/core/test_database_roles.py).
+    env = owner_env(stack_env(layout, redis_db=REDIS_DB_TEST))
     env["DJANGO_SETTINGS_MODULE"] = SETTINGS_TEST
     pytest_args = list(args) or default_pytest_args(
-        available_cpus(), importlib.util.find_spec("xdist") is not None
+        cpu_count(), importlib.util.find_spec("xdist") is not None
     )
     command = [sys.executable, "-m", "pytest", *pytest_args]
     say(" ".join(shlex.quote(part) for part in ["pytest", *pytest_args]))
@@ -333,8 +398,9 @@ def cmd_status(_args: Sequence[str]) -> int:
 
 
 def cmd_env(_args: Sequence[str]) -> int:
-    """Print shell exports, for `eval "$(python -m fiberstack.devstack env)"` before manage.py."""
-    env = _quietly(lambda: stack_env(layout_from_env(), redis_db=REDIS_DB_RUN))
+    """Print shell exports, for `eval "$(python -m fiberstack.devstack env)"` before manage.py. Like
+    `exec`, a developer's shell gets the owner's URL: migrate, dbshell and the benchmarks need it."""
+    env = owner_env(_quietly(lambda: stack_env(layout_from_env(), redis_db=REDIS_DB_RUN)))
     env.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_DEV)
     for name in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "FIBERSTACK_VAR_DIR"):
         print(f"export {name}={shlex.quote(env[name])}")
@@ -355,7 +421,7 @@ def cmd_exec(args: Sequence[str]) -> int:
     """Run a command with the stack's environment (used by `make bench`)."""
     if not args:
         raise DevstackError("usage: python -m fiberstack.devstack exec COMMAND [ARG...]")
-    env = stack_env(layout_from_env(), redis_db=REDIS_DB_RUN)
+    env = owner_env(stack_env(layout_from_env(), redis_db=REDIS_DB_RUN))
     env.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_DEV)
     sys.stdout.flush()
     try:

@@ -17,7 +17,11 @@ from urllib.parse import quote
 # private instance must never be confused with (or collide with) them.
 DEFAULT_PG_PORT = 54329
 DEFAULT_REDIS_PORT = 63790
+# Two roles, as in a hardened production database (docs/database-roles.md): the bootstrap superuser
+# owns the database and runs the migrations; the product's processes connect as the app role, which
+# owns nothing and gets DML only (`manage.py grant_app_role`).
 PG_SUPERUSER = "fiberstack"
+PG_APP_USER = "fiberstack_app"
 PG_DATABASE = "fiberstack"
 LOCALHOST = "127.0.0.1"
 

@@ -14,8 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fiberstack.dbroles import create_app_role_sql
 from fiberstack.devstack.config import (
     LOCALHOST,
+    PG_APP_USER,
     PG_DATABASE,
     PG_SUPERUSER,
     Layout,
@@ -167,7 +169,12 @@ class PostgresCluster:
         return info
 
     def url(self, port: int | None = None) -> str:
+        """The owner's URL: migrations, the test suite (which creates databases), developer tools."""
         return database_url(port or self.port)
+
+    def app_url(self, port: int | None = None) -> str:
+        """The app role's URL: what `make run`'s web, worker and beat connect as."""
+        return database_url(port or self.port, user=PG_APP_USER)
 
     def status(self) -> str:
         info = self.running()
@@ -181,7 +188,7 @@ class PostgresCluster:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def ensure(self) -> str:
-        """Make sure the cluster is up, then return its DATABASE_URL."""
+        """Make sure the cluster and both roles exist and it is up, then return the owner's URL."""
         info = self.running()
         bindir = self._bindir()
         if info is None:
@@ -197,6 +204,8 @@ class PostgresCluster:
                 f"  last lines of {self.layout.pg_log}:\n{tail(self.layout.pg_log)}"
             )
         self._create_database(bindir, port)
+        self._create_app_role(bindir, port)
+        self.port = port
         if info is None:
             version = bindir_version(bindir) or ""
             say(f"PostgreSQL {version} started on {LOCALHOST}:{port} ({self.layout.pg_data})")
@@ -354,6 +363,12 @@ class PostgresCluster:
         if exists.stdout.strip() != "1":
             run_checked([*psql, "-d", "postgres", "-c", f'CREATE DATABASE "{PG_DATABASE}"'], what="createdb")
             say(f"created database {PG_DATABASE!r}")
+
+    def _create_app_role(self, bindir: Path, port: int) -> None:
+        """The role the product's processes log in as (no password: the cluster trusts loopback). Its
+        grants come after each migrate, from `manage.py grant_app_role`, as in production."""
+        psql = [str(bindir / "psql"), "-X", "-q", "-At", "-h", LOCALHOST, "-p", str(port), "-U", PG_SUPERUSER]
+        run_checked([*psql, "-d", "postgres", "-c", create_app_role_sql(PG_APP_USER)], what="creating the app role")
 
 
 def has_timescaledb(bindir: Path) -> bool:

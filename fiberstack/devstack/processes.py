@@ -73,7 +73,10 @@ class Supervisor:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> Child:
+    def start(
+        self, name: str, argv: Sequence[str], env: Mapping[str, str], cwd: Path, pass_fds: Sequence[int] = ()
+    ) -> Child:
+        """Start a child; `pass_fds` are inherited (the web workers' shared listening socket)."""
         process = subprocess.Popen(
             list(argv),
             cwd=cwd,
@@ -81,6 +84,7 @@ class Supervisor:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
+            pass_fds=tuple(pass_fds),
         )
         assert process.stdout is not None  # stdout=PIPE above
         prefix = line_prefix(name, self.name_width, self._colour(len(self.children)))

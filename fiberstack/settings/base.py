@@ -88,6 +88,19 @@ DATABASES = {
 }
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 DATABASES["default"].setdefault("OPTIONS", {})
+
+# Django's native psycopg pool, for `make run` as for production (a development server without it answered
+# the query API 2-3x slower: bench/README.md). Under ASGI every request's sync code runs in a new thread and
+# connections are per thread, so CONN_MAX_AGE never reused one (one backend fork + auth per request). The
+# pool is per process and shared by those threads; Django requires CONN_MAX_AGE = 0 with it. DB_POOL=false
+# behind a transaction-mode PgBouncer, where a client-side pool is redundant. The test settings turn it off.
+if env_bool("DB_POOL", True):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": env_int("DB_POOL_MIN_SIZE", 2),
+        "max_size": env_int("DB_POOL_MAX_SIZE", 8),
+        "timeout": env_int("DB_POOL_TIMEOUT", 10),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:63790/0")

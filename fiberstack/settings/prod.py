@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fiberstack.settings.base import *  # noqa: F403
-from fiberstack.settings.base import DATABASES
 from fiberstack.settings.env import env_bool, env_int, env_secret
 
 DEBUG = False
@@ -28,15 +27,3 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-
-# Django's native psycopg pool. Under ASGI every request's sync code runs in a new thread and connections
-# are per thread, so CONN_MAX_AGE never reused one (one backend fork + auth per request). The pool is per
-# process and shared by those threads; Django requires CONN_MAX_AGE = 0 with it. DB_POOL=false behind a
-# transaction-mode PgBouncer, where a client-side pool is redundant.
-if env_bool("DB_POOL", True):
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"]["pool"] = {
-        "min_size": env_int("DB_POOL_MIN_SIZE", 2),
-        "max_size": env_int("DB_POOL_MAX_SIZE", 8),
-        "timeout": env_int("DB_POOL_TIMEOUT", 10),
-    }

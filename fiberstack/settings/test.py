@@ -13,6 +13,9 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# No pool: pytest-django and the suite's own extra connections (tests/timescale, the app-role tests) open
+# and close connections by hand, which a pool's kept-open sessions would outlive.
+DATABASES["default"]["OPTIONS"].pop("pool", None)
 # Several checkouts may share one PostgreSQL server; FIBERSTACK_TEST_DB keeps their databases apart.
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("FIBERSTACK_TEST_DB", "test_fiberstack")}
 CACHES["default"]["KEY_PREFIX"] = f"fs-test-{os.getpid()}"

@@ -21,6 +21,7 @@ from django.db import connection as default_connection
 
 from apps.metrics import storage as raw_storage
 from apps.metrics.rollups.tiers import TIERS, TierSpec
+from apps.metrics.storage import ddl
 
 COLUMNS = "bucket, series_id, count, sum, min, max, last, sketch_keys, sketch_counts"
 _CHUNK_SQL = {"day": "1 day", "week": "7 days", "month": "1 month", "year": "1 year"}
@@ -161,10 +162,8 @@ def ensure_range(tier: TierSpec, start: dt.datetime, end: dt.datetime, connectio
             nxt = partition_end(tier, day)
             name = partition_name(tier, day)
             if name not in have:
-                cursor.execute(
-                    f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {tier.table} FOR VALUES FROM (%s) TO (%s)",
-                    [f"{day.isoformat()} 00:00:00+00", f"{nxt.isoformat()} 00:00:00+00"],
-                )
+                ddl.create_partition(cursor, tier.table, name, f"{day.isoformat()} 00:00:00+00",
+                                     f"{nxt.isoformat()} 00:00:00+00")
                 created += 1
             day = nxt
     return created

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection as default_connection
 from django.utils import timezone
 
-from apps.metrics.storage import partitioned, timescale
+from apps.metrics.storage import ddl, partitioned, timescale
 from apps.metrics.storage.common import COPY_SQL, INDEX, TABLE, binary_copy_buffer
 from apps.metrics.storage.write import copy_samples
 
@@ -69,6 +69,7 @@ def install(connection: Any = None, today: dt.date | None = None) -> str:
     mode = timescaledb_setting()
     today = today or timezone.now().date()
     with connection.cursor() as cursor:
+        ddl.install(cursor)  # first: every partition below is created through these functions
         use_timescale = mode != "off" and _try_timescaledb(cursor, required=mode == "on")
         chosen = timescale if use_timescale else partitioned
         chosen.install(cursor, today)
@@ -80,6 +81,7 @@ def uninstall(connection: Any = None) -> None:
     connection = connection or default_connection
     with connection.cursor() as cursor:
         partitioned.uninstall(cursor)  # same DROP TABLE for both backends
+        ddl.uninstall(cursor)
     _detected.clear()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from apps.metrics.storage import ddl
 from apps.metrics.storage.common import TABLE, create_raw_index, create_raw_table, drop_raw_table
 
 NAME = "partitioned"
@@ -60,11 +61,7 @@ def _bounds(day: dt.date) -> tuple[str, str]:
 
 
 def _create_day(cursor: Any, day: dt.date) -> None:
-    lo, hi = _bounds(day)
-    cursor.execute(
-        f"CREATE TABLE IF NOT EXISTS {partition_name(day)} PARTITION OF {TABLE} FOR VALUES FROM (%s) TO (%s)",
-        [lo, hi],
-    )
+    ddl.create_partition(cursor, TABLE, partition_name(day), *_bounds(day))
 
 
 def ensure_partitions(cursor: Any, today: dt.date, days_ahead: int) -> dict[str, int]:
@@ -73,7 +70,8 @@ def ensure_partitions(cursor: Any, today: dt.date, days_ahead: int) -> dict[str,
     ``metrics.ensure_partitions`` by the beat task.
 
     A day whose rows sit in DEFAULT cannot simply be created (PostgreSQL refuses a new partition that
-    DEFAULT has rows for), so that day is built detached, filled from DEFAULT and then attached."""
+    DEFAULT has rows for), so that day is built detached, filled from DEFAULT and then attached. The DDL runs
+    in the owner's functions (``ddl``): the app role that calls this owns no table."""
     have = existing_days(cursor)
     wanted = {today + dt.timedelta(days=offset) for offset in range(-1, days_ahead + 1)}
     cursor.execute(f"SELECT DISTINCT (time AT TIME ZONE 'UTC')::date FROM {DEFAULT_PARTITION}")  # noqa: S608
@@ -84,24 +82,6 @@ def ensure_partitions(cursor: Any, today: dt.date, days_ahead: int) -> dict[str,
             _create_day(cursor, day)
             created += 1
             continue
-        name = partition_name(day)
-        lo, hi = _bounds(day)
-        # Block concurrent writes into DEFAULT while its rows for this day move (a few seconds at most).
-        cursor.execute(f"LOCK TABLE {DEFAULT_PARTITION} IN SHARE ROW EXCLUSIVE MODE")
-        cursor.execute(f"CREATE TABLE {name} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
-        cursor.execute(
-            f"""
-            WITH moved AS (
-                DELETE FROM {DEFAULT_PARTITION} WHERE time >= %s AND time < %s RETURNING time, series_id, value
-            )
-            INSERT INTO {name} (time, series_id, value) SELECT time, series_id, value FROM moved
-            """,  # noqa: S608 - names are ours
-            [lo, hi],
-        )
-        moved += cursor.rowcount
-        # The CHECK lets ATTACH skip scanning the new partition; it is redundant afterwards.
-        cursor.execute(f"ALTER TABLE {name} ADD CONSTRAINT {name}_bounds CHECK (time >= %s AND time < %s)", [lo, hi])
-        cursor.execute(f"ALTER TABLE {TABLE} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)", [lo, hi])
-        cursor.execute(f"ALTER TABLE {name} DROP CONSTRAINT {name}_bounds")
+        moved += ddl.fill_partition_from_default(cursor, TABLE, partition_name(day), *_bounds(day))
         created += 1
     return {"created": created, "moved": moved}

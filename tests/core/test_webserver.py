@@ -1,0 +1,161 @@
+"""`python -m fiberstack.webserver`: several daphne processes on one socket, HTTP and websockets alike.
+
+The integration test starts the real server (two daphne workers, development settings) on the test
+database, holds several live-page websockets open, checks they landed on more than one worker, and
+sends one group message through Redis that every socket must receive, whichever process holds it."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from asgiref.sync import async_to_sync
+from channels_redis.core import RedisChannelLayer
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+
+from apps.hosts.live import hosts_group
+from fiberstack.devstack.system import free_port
+from fiberstack.webserver import cpu_count, daphne_command, worker_count
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKERS = 2
+SOCKETS = 12
+
+
+def test_worker_count_defaults_to_one_per_core() -> None:
+    assert worker_count("") == worker_count("0") == worker_count(None) == cpu_count()
+    assert worker_count("3") == 3
+    with pytest.raises(ValueError, match="WEB_WORKERS"):
+        worker_count("-1")
+
+
+def test_daphne_serves_the_inherited_descriptor() -> None:
+    command = daphne_command("python", 7, proxy_headers=True)
+    assert command[command.index("--fd") + 1] == "7"
+    assert "--proxy-headers" in command and "-p" not in command and "-b" not in command
+
+
+@pytest.fixture
+def server(transactional_db: Any) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    s = connection.settings_dict
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "fiberstack.settings.dev",
+        "DEBUG": "false",
+        "DATABASE_URL": f"postgres://{s['USER']}:{s['PASSWORD'] or ''}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "WEB_WORKERS": str(WORKERS),
+    }
+    process = subprocess.Popen([sys.executable, "-m", "fiberstack.webserver", "--bind", "127.0.0.1", "--port",
+                                str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not _answers(port):
+            assert process.poll() is None, "the web server exited"
+            assert time.monotonic() < deadline, "the web server did not answer within 60 s"
+            time.sleep(0.2)
+        yield port, process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=40)
+
+
+def _answers(port: int) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/healthz")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def _open_websocket(port: int, path: str, session: str) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    key = base64.b64encode(secrets.token_bytes(16)).decode()
+    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                  f"Origin: http://127.0.0.1:{port}\r\nCookie: sessionid={session}\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+def _read_text_frame(sock: socket.socket) -> dict:
+    """One unmasked server frame (RFC 6455): FIN + text opcode, then the length and the payload."""
+    first, length = sock.recv(2, socket.MSG_WAITALL)
+    assert first == 0x81, hex(first)
+    if length == 126:
+        length = int.from_bytes(sock.recv(2, socket.MSG_WAITALL), "big")
+    elif length == 127:
+        length = int.from_bytes(sock.recv(8, socket.MSG_WAITALL), "big")
+    return json.loads(sock.recv(length, socket.MSG_WAITALL))
+
+
+def _workers_holding(process: subprocess.Popen[bytes], port: int) -> set[int]:
+    workers = psutil.Process(process.pid).children()
+    return {worker.pid for worker in workers
+            for conn in worker.net_connections("tcp")
+            if conn.status == psutil.CONN_ESTABLISHED and conn.laddr.port == port}
+
+
+def test_several_workers_serve_http_and_websockets_on_one_port(
+        server: tuple[int, subprocess.Popen[bytes]], org: Any, member_ro: Any) -> None:
+    port, process = server
+    assert len(psutil.Process(process.pid).children()) == WORKERS
+    client = Client()
+    client.force_login(member_ro)
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    sockets = [_open_websocket(port, f"/ws/{org.slug}/hosts/", session) for _ in range(SOCKETS)]
+    try:
+        # The kernel hands each connection to whichever worker accepts first: all of them get some.
+        deadline = time.monotonic() + 10
+        while len(_workers_holding(process, port)) < WORKERS and time.monotonic() < deadline:
+            sockets.append(_open_websocket(port, f"/ws/{org.slug}/hosts/", session))
+        assert len(_workers_holding(process, port)) == WORKERS
+        time.sleep(0.5)  # the consumers join the group right after the handshake
+        layer = RedisChannelLayer(hosts=[settings.REDIS_URL], prefix="fs:channels")  # settings.dev's layer
+        async_to_sync(layer.group_send)(hosts_group(org.pk), {"type": "hosts.update", "hosts": ["probe"]})
+        received = [_read_text_frame(sock) for sock in sockets]
+        assert received == [{"type": "hosts.update", "hosts": ["probe"]}] * len(sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_a_dead_worker_stops_the_server_so_the_container_restarts(
+        server: tuple[int, subprocess.Popen[bytes]]) -> None:
+    port, process = server
+    first, second = psutil.Process(process.pid).children()
+    first.kill()
+    assert process.wait(timeout=40) != 0
+    assert not second.is_running() or second.status() == psutil.STATUS_ZOMBIE
+    assert not _answers(port)
+
+
+def test_sigterm_stops_every_worker(server: tuple[int, subprocess.Popen[bytes]]) -> None:
+    port, process = server
+    workers = psutil.Process(process.pid).children()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=40) == 0
+    assert not any(worker.is_running() and worker.status() != psutil.STATUS_ZOMBIE for worker in workers)
+    assert not _answers(port)
