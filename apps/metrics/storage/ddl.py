@@ -9,7 +9,7 @@ not its DEFAULT. Every caller -- migrations, beat jobs, tests -- goes through th
 role takes is the path everything takes.
 
 The functions are created by ``install`` from the raw-storage install (migration 0002), so they exist
-before the first partition, and by migration 0004 on databases installed before they existed."""
+before the first partition, and by migration 0006 on databases installed before they existed."""
 
 from __future__ import annotations
 
