@@ -94,14 +94,23 @@ def assert_only_sane_rows(org: Any) -> None:
 
 @dataclass
 class Sentinel:
-    """Where the sentinel samples of one door land, and how many a request carries."""
+    """Where the sentinel samples of one door land, and how many a request carries. A door's two sentinels
+    are two series (``pos`` a and b) marked with a nonce fresh for every request: two points of one series
+    without a timestamp share the server's receive time, and a repeated (series, time) replaces the stored
+    sample rather than adding one."""
 
     name: str
-    labels: dict[str, str] | None = None
+    labels: dict[str, str] | list[dict[str, str]] | None = None
     count: int = 2
 
     def rows(self, org: Any) -> int:
+        if isinstance(self.labels, list):
+            return sum(count_rows(org, self.name, labels) for labels in self.labels)
         return count_rows(org, self.name, self.labels)
+
+
+def nonce() -> str:
+    return uuid.uuid4().hex
 
 
 def send_and_check(org: Any, sentinel: Sentinel, location: re.Pattern[str], send: Callable[[], Any],
@@ -241,20 +250,24 @@ def lp_lines(draw: st.DrawFn) -> str:
     return line
 
 
-LP_SENTINEL = f"zzsentinel,host={SENTINEL_HOST} v=1"
+def lp_sentinel(mark: str, pos: str) -> str:
+    return f"zzsentinel,host={SENTINEL_HOST},nonce={mark},pos={pos} v=1"
+
+
 LP_BODIES = st.tuples(st.lists(lp_lines(), min_size=1, max_size=3), st.binary(max_size=6), st.booleans())
 
 
 @pytest.mark.parametrize("path", ["/write", "/api/v2/write", "/api/v1/write"])
 def test_line_protocol_doors_answer_honestly(path: str, org: Any, write_token: str) -> None:
-    sentinel = Sentinel("zzsentinel_v")
-
     @(FUZZ if path == "/write" else FUZZ_ALIAS)
     @given(LP_BODIES, st.sampled_from(["", "ns", "us", "ms", "s"]))
     def check(parts: tuple[list[str], bytes, bool], precision: str) -> None:
         lines, junk, gz = parts
-        body = b"\n".join([LP_SENTINEL.encode(), *(line.encode("utf-8", "surrogatepass") for line in lines)])
-        body += junk + b"\n" + LP_SENTINEL.encode()
+        mark = nonce()
+        sentinel = Sentinel("zzsentinel_v", {"nonce": mark})
+        body = b"\n".join([lp_sentinel(mark, "a").encode(),
+                           *(line.encode("utf-8", "surrogatepass") for line in lines)])
+        body += junk + b"\n" + lp_sentinel(mark, "b").encode()
         meta = {"HTTP_CONTENT_ENCODING": "gzip"} if gz else {}
         send_and_check(org, sentinel, LINE, lambda: post(f"{path}?precision={precision}",
                                                          gzip.compress(body) if gz else body,
@@ -299,9 +312,10 @@ PLAIN_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12) | s
 PROM_METADATA = st.lists(st.tuples(PLAIN_TEXT, st.integers(-1, 9), PLAIN_TEXT, PLAIN_TEXT), max_size=2)
 
 
-def prom_sentinel(request: Any) -> None:
+def prom_sentinel(request: Any, mark: str = "case", pos: str = "a") -> None:
     series = request.timeseries.add()
-    series.labels.extend([raw_label(b"__name__", b"zzsentinel"), raw_label(b"host", SENTINEL_HOST.encode())])
+    series.labels.extend([raw_label(b"__name__", b"zzsentinel"), raw_label(b"host", SENTINEL_HOST.encode()),
+                          raw_label(b"nonce", mark.encode()), raw_label(b"pos", pos.encode())])
     series.samples.append(Sample(value=1.0, timestamp=int(now_s() * 1000)))
 
 
@@ -310,21 +324,21 @@ def prom_sentinel(request: Any) -> None:
     ("/api/v1/write", {"HTTP_X_PROMETHEUS_REMOTE_WRITE_VERSION": "0.1.0"}),
 ])
 def test_remote_write_doors_answer_honestly(path: str, meta: dict[str, str], org: Any, write_token: str) -> None:
-    sentinel = Sentinel("zzsentinel")
-
     @(FUZZ if path == "/api/v1/prom/write" else FUZZ_ALIAS)
     @given(st.lists(st.tuples(PROM_LABELS, PROM_SAMPLES), min_size=1, max_size=3), PROM_METADATA)
     def check(series: list[tuple[list[tuple[bytes, bytes]], list[tuple[float, int | str]]]],
               metadata: list[tuple[str, int, str, str]]) -> None:
         request = WriteRequest()
-        prom_sentinel(request)
+        mark = nonce()
+        sentinel = Sentinel("zzsentinel", {"nonce": mark})
+        prom_sentinel(request, mark, "a")
         for labels, samples in series:
             timeseries = request.timeseries.add()
             timeseries.labels.extend(raw_label(name, value) for name, value in labels)
             for value, stamp in samples:
                 t = int(now_s() * 1000) + int(stamp[4:]) if isinstance(stamp, str) else stamp
                 timeseries.samples.append(Sample(value=value, timestamp=max(min(t, 2**63 - 1), -(2**63))))
-        prom_sentinel(request)
+        prom_sentinel(request, mark, "b")
         for name, kind, help_text, unit in metadata:
             request.metadata.append(MetricMetadataMessage(metric_family_name=name, type=kind, help=help_text,
                                                           unit=unit))
@@ -390,13 +404,17 @@ METRIC_ITEM = st.fixed_dictionaries(
 METRIC_SENTINEL = {"name": "zzsentinel", "value": 1, "host": SENTINEL_HOST}
 
 
-def test_metrics_json_door_answers_honestly(org: Any, write_token: str) -> None:
-    sentinel = Sentinel("zzsentinel")
+def metric_sentinel(mark: str, pos: str) -> dict[str, object]:
+    return {**METRIC_SENTINEL, "labels": {"nonce": mark, "pos": pos}}
 
+
+def test_metrics_json_door_answers_honestly(org: Any, write_token: str) -> None:
     @FUZZ
     @given(st.lists(st.one_of(METRIC_ITEM, JSON_JUNK), min_size=1, max_size=3), st.booleans(), st.booleans())
     def check(items: list[object], wrapped: bool, ascii_only: bool) -> None:
-        batch = [METRIC_SENTINEL, *items, METRIC_SENTINEL]
+        mark = nonce()
+        sentinel = Sentinel("zzsentinel", {"nonce": mark})
+        batch = [metric_sentinel(mark, "a"), *items, metric_sentinel(mark, "b")]
         body = dump_json({"metrics": batch} if wrapped else batch, ascii_only)
         send_and_check(org, sentinel, ITEM,
                        lambda: post("/api/v1/metrics", body, token=write_token, content_type="application/json"))
@@ -426,16 +444,17 @@ def iso_now() -> str:
 
 
 def test_probe_door_answers_honestly(org: Any, write_token: str) -> None:
-    sentinel = Sentinel("probe_latency_ms", {"node_id": SENTINEL_NODE})
-
     @FUZZ
     @given(st.lists(st.one_of(PROBE_ITEM, JSON_JUNK), min_size=1, max_size=3), st.booleans())
     def check(items: list[object], ascii_only: bool) -> None:
-        probe = {"node_id": SENTINEL_NODE, "country": "DE", "region": "eu", "timestamp": iso_now(), "latency_ms": 1}
+        nodes = [str(uuid.uuid4()), str(uuid.uuid4())]
+        sentinel = Sentinel("probe_latency_ms", [{"node_id": node} for node in nodes])
+        probes = [{"node_id": node, "country": "DE", "region": "eu", "timestamp": iso_now(), "latency_ms": 1}
+                  for node in nodes]
         for item in items:
             if isinstance(item, dict) and item.get("timestamp") == "NOW":
                 item["timestamp"] = iso_now()
-        body = dump_json([probe, *items, probe], ascii_only)
+        body = dump_json([probes[0], *items, probes[1]], ascii_only)
         send_and_check(org, sentinel, ITEM,
                        lambda: post("/api/push", body, token=write_token, content_type="application/json"))
 
@@ -530,7 +549,7 @@ NEG_HUGE = Case(value=-1e308)
 
 def lp_body(case: Case) -> tuple[str, bytes, dict[str, str]]:
     tags = "".join(f",{k}={lp_escape(v, ',= ')}" for k, v in (("host", case.host), *case.labels))
-    return "/write", f"{LP_SENTINEL}\ncase{tags} v={case.value!r}\n".encode(), {}
+    return "/write", f"{lp_sentinel('case', 'a')}\ncase{tags} v={case.value!r}\n".encode(), {}
 
 
 def prom_body(case: Case) -> tuple[str, bytes, dict[str, str]]:
