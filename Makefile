@@ -23,7 +23,7 @@ export PIP_NO_INPUT := 1
 # Front-end dependencies only when the project declares some.
 FRONTEND := $(if $(wildcard package.json),$(NPM_STAMP))
 
-.PHONY: help setup run test lint bench stop clean
+.PHONY: help setup run test lint bench outdated stop clean
 
 help:
 	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
@@ -43,6 +43,11 @@ bench: setup
 	@for f in bench/ingest.py bench/query.py; do \
 	  if [ -f "$$f" ]; then echo "== $$f"; $(DEVSTACK) exec $(PY) "$$f"; fi; \
 	done
+
+# Pinned dependencies with newer releases (PyPI and npm); bump patch releases, read the notes for others.
+outdated: setup
+	$(VENV)/bin/pip list --outdated
+	@npm outdated || true
 
 stop:
 	@if [ -x $(PY) ]; then $(DEVSTACK) stop; else echo "no $(VENV); nothing was started by make run/test"; fi
