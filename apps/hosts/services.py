@@ -1,6 +1,7 @@
 """Write use-cases for the inventory. Each change is atomic, audited in the same transaction and
 broadcast to live pages after commit (Zulip `do_*` actions). `resolve_hosts` and `mark_hosts_seen`
-sit on the metrics ingest hot path and are built to do no database work for hosts already known."""
+sit on the metrics ingest hot path (the latter through the ingest consumer in `apps.hosts.seen`) and are
+built to do no database work for hosts already known."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -75,21 +77,37 @@ def seen_key(pk: int) -> str:
     return f"hosts:seen:{cache_scope.epoch()}:{pk}"
 
 
-def _claim_seen(host_ids: list[int]) -> list[int]:
-    """The hosts whose last_seen write is due: ``SET NX EX`` of each ``seen_key`` (the cache's key, so
-    ``cache.delete(seen_key(pk))`` reopens the window), one pipeline, one round trip for any number of
-    hosts. Redis down: all of them."""
+def live_key(pk: int) -> str:
+    """Cache key that throttles the live "hosts.update" event of one host."""
+    return f"hosts:live:{cache_scope.epoch()}:{pk}"
+
+
+def broadcast_interval() -> int:
+    """Seconds between two live events for one host (FIBERSTACK_HOST_BROADCAST_INTERVAL)."""
+    return int(getattr(settings, "FIBERSTACK_HOST_BROADCAST_INTERVAL", 5))
+
+
+Window = tuple[Callable[[int], str], int]  # (cache key of a host, seconds the claim lasts)
+
+
+def _claim(host_ids: list[int], windows: Sequence[Window]) -> list[list[int]] | None:
+    """Per window, the hosts whose turn it is: ``SET NX EX`` of each host's key (the cache's key, so
+    ``cache.delete(seen_key(pk))`` reopens a window), every host and window in one pipeline -- one round
+    trip whatever their number. None when Redis is unavailable: each caller decides how to fail."""
     if not host_ids:
-        return []
+        return [[] for _ in windows]
     try:
         pipe = redis.client().pipeline(transaction=False)
-        for pk in host_ids:
-            pipe.set(cache.make_key(seen_key(pk)), 1, nx=True, ex=SEEN_RESOLUTION_SECONDS)
+        for key_of, seconds in windows:
+            for pk in host_ids:
+                pipe.set(cache.make_key(key_of(pk)), 1, nx=True, ex=seconds)
         claimed = pipe.execute()
     except redis.RedisError as exc:
-        logger.warning("last_seen throttle unavailable, writing every host: %s", exc)
-        return host_ids
-    return [pk for pk, ok in zip(host_ids, claimed, strict=True) if ok]
+        logger.warning("host throttles unavailable (last_seen written for every host, no live event): %s", exc)
+        return None
+    n = len(host_ids)
+    return [[pk for pk, ok in zip(host_ids, claimed[i * n:(i + 1) * n], strict=True) if ok]
+            for i in range(len(windows))]
 
 
 def _org_scope(organization_id: int) -> str:
@@ -436,12 +454,24 @@ def resolve_hosts(*, organization: Organization, names: Iterable[str],
     return found
 
 
-def mark_hosts_seen(*, organization_id: int, host_ids: Iterable[int], when: datetime.datetime) -> None:
-    """Set last_seen_at = greatest(last_seen_at, when) for the hosts, at most once per 30 s per host
-    (a Redis key per host, all claimed in one pipeline; when Redis is down every host is written: fail
-    open), in one UPDATE. Not audited (telemetry, not a change). No broadcast: the ingest caller
-    throttles its own live events per host (DESIGN "How a sample travels")."""
-    due = _claim_seen(sorted(set(host_ids)))
+def mark_hosts_seen(*, organization_id: int, host_ids: Iterable[int], when: datetime.datetime,
+                    broadcast: bool = False) -> None:
+    """Set last_seen_at = greatest(last_seen_at, when) for the hosts, at most once per 30 s per host, in
+    one UPDATE; with ``broadcast``, also send live pages a "hosts.update" for each host at most once per
+    ``broadcast_interval()``. Both throttles are Redis keys per host claimed in ONE pipeline, so a request
+    costs one round trip whatever the number of hosts (tests/metrics/test_ingest_redis.py). Redis down:
+    every host is written (fail open) and no live event is sent. Not audited (telemetry, not a change)."""
+    ids = sorted(set(host_ids))
+    windows: list[Window] = [(seen_key, SEEN_RESOLUTION_SECONDS)]
+    if broadcast:
+        windows.append((live_key, broadcast_interval()))
+    claims = _claim(ids, windows)
+    _write_last_seen(organization_id, ids if claims is None else claims[0], when)
+    if broadcast and claims and claims[1]:
+        _broadcast_seen(organization_id, claims[1], when)
+
+
+def _write_last_seen(organization_id: int, due: list[int], when: datetime.datetime) -> None:
     if not due:
         return
     with connection.cursor() as cursor:
@@ -452,3 +482,12 @@ def mark_hosts_seen(*, organization_id: int, host_ids: Iterable[int], when: date
             "WHERE organization_id = %s AND id = ANY(%s) AND (last_seen_at IS NULL OR last_seen_at < %s)",
             [when, organization_id, due, when],
         )
+
+
+def _broadcast_seen(organization_id: int, host_ids: list[int], when: datetime.datetime) -> None:
+    """The live event for hosts just seen. Called after the ingest commit, so it is sent directly."""
+    hosts = [Host(organization_id=organization_id, public_id=public_id, name=name, last_seen_at=when)
+             for public_id, name in Host.objects.filter(organization_id=organization_id, pk__in=host_ids)
+             .values_list("public_id", "name")]
+    if hosts:
+        broadcast_hosts_update(organization_id, {"hosts": [host_payload(host, when) for host in hosts]})

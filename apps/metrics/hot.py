@@ -10,13 +10,16 @@ Everything here is best effort: Redis down means a stale hot tier, never a faile
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
 from apps.core import redis
 from apps.hosts.cache_scope import epoch
+
+if TYPE_CHECKING:
+    from apps.metrics.hooks import IngestBatch
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +63,13 @@ def host_key(org_id: int, host_id: int) -> str:
     return f"{org_key(org_id)}:host:{host_id}"
 
 
-def store_latest(org_id: int, latest: dict[int, tuple[int, float]], host_of_series: dict[int, int | None]) -> None:
+def consume(batch: IngestBatch) -> None:
+    """Ingest consumer (``FIBERSTACK_INGEST_CONSUMERS``): the request's newest value per series."""
+    store_latest(batch.organization_id, batch.latest, batch.host_of_series)
+
+
+def store_latest(org_id: int, latest: Mapping[int, tuple[int, float]],
+                 host_of_series: Mapping[int, int | None]) -> None:
     """Write the newest values to the organization hash and to each host's hash: one script call, one
     round trip, whatever the number of hosts."""
     global _script

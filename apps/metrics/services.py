@@ -1,7 +1,9 @@
 """Metrics write use-cases: store one parsed request (``ingest``) and Prometheus metadata.
 
 Ingest is deliberately not audited: it runs thousands of times a minute and the samples are their own
-record. What it creates that people care about (hosts) is audited by ``apps.hosts.services``.
+record. What it creates that people care about (hosts) is audited by ``apps.hosts.services``. What
+happens after a request commits (hot tier, hosts seen, alert evaluation) is not ingest's business: it
+describes the request in one ``hooks.IngestBatch`` for the consumers ``FIBERSTACK_INGEST_CONSUMERS`` names.
 """
 
 from __future__ import annotations
@@ -15,9 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-from apps.core import redis
-from apps.hosts import cache_scope
-from apps.metrics import hot, storage
+from apps.metrics import hooks, storage
 from apps.metrics.ingest.types import MetricMetadata, ParseError, ParseResult, SeriesKey
 from apps.metrics.ingest.validation import host_of as _host_from_labels
 from apps.metrics.ingest.validation import strip_port  # noqa: F401  (re-exported)
@@ -55,8 +55,11 @@ def host_name_of(labels: tuple[tuple[str, str], ...]) -> str | None:
 @transaction.atomic
 def ingest(*, token: Any, result: ParseResult, now: dt.datetime) -> IngestSummary:
     """Store one parsed request: hosts, then series, then a binary COPY of the samples, all in one
-    transaction (the door's 2xx means committed); hot values, host last_seen and the live event follow
-    on commit. Raises ``apps.hosts.services.UnknownHostsError`` (nothing stored) when the organization
+    transaction (the door's 2xx means committed); after commit one ``IngestBatch`` goes to the ingest
+    consumers (``apps.metrics.hooks``). The late-data invalidation log is the exception: it is written
+    inside the transaction, because an after-commit consumer that failed (or a process that died between
+    commit and hook) would lose invalidations, and a rollup tier would then keep stale buckets for good.
+    Raises ``apps.hosts.services.UnknownHostsError`` (nothing stored) when the organization
     does not auto-register hosts and the request names unknown ones."""
     from apps.hosts.services import resolve_hosts
 
@@ -83,6 +86,8 @@ def ingest(*, token: Any, result: ParseResult, now: dt.datetime) -> IngestSummar
     if result.metadata:
         summary.metadata = store_metadata(org_id, result.metadata)
 
+    latest: dict[int, tuple[int, float]] = {}
+    host_of_series: dict[int, int | None] = {}
     if unique:
         ids, summary.series_created = resolve_series(
             organization, unique, host_of=lambda key: host_ids.get(host_by_key[key] or ""), units=result.units
@@ -91,18 +96,16 @@ def ingest(*, token: Any, result: ParseResult, now: dt.datetime) -> IngestSummar
             _update_units(ids, result.units)
         id_of_object = {oid: ids[key] for oid, key in objects.items()}
         series_ids = list(map(id_of_object.__getitem__, map(id, keys)))
-        latest: dict[int, tuple[int, float]] = {}
         with connection.cursor() as cursor:
             summary.accepted = storage.copy_samples(cursor, result.times_us, series_ids, result.values,
                                                     latest=latest)
-            # Late samples reach every rollup tier: logged in this transaction, so never lost.
+            # Late samples reach every rollup tier: logged in this transaction, so never lost (not a hook).
             invalidation.record_late(cursor, result.times_us)
         host_of_series = {ids[key]: host_ids.get(name or "") for key, name in host_by_key.items()}
-        transaction.on_commit(lambda: hot.store_latest(org_id, latest, host_of_series), robust=True)
 
-    seen = sorted(set(host_ids.values()))
-    if seen:
-        transaction.on_commit(lambda: _after_commit(org_id, seen, now), robust=True)
+    hooks.dispatch_on_commit(hooks.IngestBatch.build(
+        organization_id=org_id, received_at=now, latest=latest, host_of_series=host_of_series,
+        hosts_seen=frozenset(host_ids.values())))
     return summary
 
 
@@ -158,43 +161,3 @@ def store_metadata(org_id: int, metadata: list[MetricMetadata]) -> int:
             [*params[1:], org_id],
         )
     return len(rows)
-
-
-def _after_commit(org_id: int, host_ids: list[int], now: dt.datetime) -> None:
-    """Host last_seen and a live event, for each host at most once per FIBERSTACK_HOST_BROADCAST_INTERVAL
-    (one Redis pipeline decides which hosts are due). mark_hosts_seen keeps its own coarser resolution
-    (one more pipeline), so calling it only for due hosts skips that round trip on most requests without
-    making last_seen staler. Redis round trips per request stay constant whatever the number of hosts
-    (tests/metrics/test_ingest_redis.py). With Redis down every host is marked (fail open) and no live
-    event is sent."""
-    from apps.hosts.services import mark_hosts_seen
-
-    due = _claim_hosts(org_id, host_ids)
-    mark_hosts_seen(organization_id=org_id, host_ids=host_ids if due is None else due, when=now)
-    if not due:
-        return
-    from apps.hosts.live import broadcast_hosts_update, host_payload
-    from apps.hosts.models import Host
-
-    hosts = [Host(organization_id=org_id, public_id=public_id, name=name, last_seen_at=now)
-             for public_id, name in Host.objects.filter(organization_id=org_id, pk__in=due)
-             .values_list("public_id", "name")]
-    if hosts:
-        broadcast_hosts_update(org_id, {"hosts": [host_payload(host, now) for host in hosts]})
-
-
-def _claim_hosts(org_id: int, host_ids: list[int]) -> list[int] | None:
-    """The hosts due for last_seen and a live event: one Redis ``SET NX EX`` per host, in one pipeline;
-    None when Redis is unavailable."""
-    interval = int(getattr(settings, "FIBERSTACK_HOST_BROADCAST_INTERVAL", 5))
-    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
-    epoch = cache_scope.epoch()
-    try:
-        pipe = redis.client().pipeline(transaction=False)
-        for host_id in host_ids:
-            pipe.set(f"{prefix}:metrics:live:{epoch}:{org_id}:{host_id}", 1, nx=True, ex=interval)
-        return [host_id for host_id, ok in zip(host_ids, pipe.execute(), strict=True) if ok]
-    except Exception as exc:
-        logger.warning("live host updates skipped, Redis unavailable: %s", exc)
-        return None
-

@@ -261,6 +261,12 @@ FIBERSTACK_INGEST_RATE_REQUESTS = env_int("FIBERSTACK_INGEST_RATE_REQUESTS", 200
 FIBERSTACK_INGEST_RATE_SAMPLES = env_int("FIBERSTACK_INGEST_RATE_SAMPLES", 2_000_000)
 FIBERSTACK_INGEST_RATE_WINDOW = env_int("FIBERSTACK_INGEST_RATE_WINDOW", 1)  # seconds
 FIBERSTACK_HOST_BROADCAST_INTERVAL = env_int("FIBERSTACK_HOST_BROADCAST_INTERVAL", 5)
+# Called after every committed ingest request with one apps.metrics.hooks.IngestBatch, in this order; a
+# consumer that raises is logged and skipped. Metrics never imports them: a new consumer plugs in here.
+FIBERSTACK_INGEST_CONSUMERS = [
+    "apps.metrics.hot.consume",  # latest value per series -> Redis hot tier
+    "apps.hosts.seen.consume",  # hosts' last_seen + live "hosts.update" events (throttled per host)
+]
 FIBERSTACK_QUERY_MAX_SERIES = env_int("FIBERSTACK_QUERY_MAX_SERIES", 1000)
 FIBERSTACK_QUERY_MAX_POINTS = env_int("FIBERSTACK_QUERY_MAX_POINTS", 500_000)
 # Every statement of an API read request is cancelled after this long (503 + Retry-After); 0 = no limit.

@@ -27,8 +27,8 @@ pytestmark = pytest.mark.django_db
 NOW_S = int(time.time()) - 60
 FIELDS = 10
 # Rate limits (request, samples), host ids, host attributes, series ids (lookup and store after
-# commit), hot tier, live-event claim, last_seen claim: at most one round trip each.
-MAX_ROUND_TRIPS = 10
+# commit), hot tier, hosts seen (last_seen and live-event claims in one pipeline): at most one round trip each.
+MAX_ROUND_TRIPS = 9
 
 
 def body(hosts: int, at: int = NOW_S) -> str:
@@ -90,7 +90,7 @@ def trips_for(hosts: int, organization: Any, token: str, round_trips: RoundTrips
     client = hot._redis()
     for host in Host.objects.filter(organization=organization):
         host_services.cache.delete(host_services.seen_key(host.pk))
-    live = list(client.scan_iter(f"{settings.CACHES['default']['KEY_PREFIX']}:metrics:live:*"))
+    live = list(client.scan_iter(f"{settings.CACHES['default']['KEY_PREFIX']}:*:hosts:live:*"))
     assert len(live) >= hosts
     client.delete(*live)
     round_trips.reset()
