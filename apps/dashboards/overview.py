@@ -10,17 +10,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
-from django.db import connection
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.hosts.models import Host, HostStatus, stale_after
+from apps.metrics import read
 from apps.metrics.models import Series
 from apps.metrics.rollups.jobs import lag_seconds
-from apps.metrics.rollups.read import tier_watermark
-from apps.metrics.rollups.tiers import BY_NAME, EPOCH_SQL, TIERS
-from apps.metrics.storage import TABLE as RAW_TABLE
+from apps.metrics.rollups.tiers import BY_NAME, TIERS
 
 DOWN_LIST_LIMIT = 50
 GROUP_LIMIT = 100
@@ -130,26 +128,15 @@ def ingest_activity(organization: Any, now: dt.datetime | None = None) -> Ingest
 
 
 def _ingest_activity(organization: Any, now: dt.datetime) -> IngestActivity:
-    """Samples per minute over the last hour: rolled-up 1m buckets (their ``count``) before the 1m
-    watermark, raw samples after it. Both reads go through the (series_id, bucket|time) primary/index keys
-    with the organization's series ids, so the cost is one index range per series, not a table scan."""
-    ids = list(Series.objects.for_org(organization).values_list("id", flat=True))
+    """Samples per minute over the last hour: the organization's series pooled into one, counted per
+    minute by the metrics read side (1m rollups up to their watermark, raw samples after it), so the
+    page never re-joins rollup and raw rows itself."""
     window_start = BY_NAME["1m"].floor(now - INGEST_WINDOW)
-    if not ids:
-        return IngestActivity(0, 0, int(INGEST_WINDOW.total_seconds()), [])
-    watermark = max(tier_watermark("1m") or window_start, window_start)
-    sql = f"""SELECT extract(epoch FROM b)::bigint, sum(c)::bigint FROM (
-        SELECT bucket AS b, count AS c FROM {BY_NAME["1m"].table}
-        WHERE series_id = ANY(%(ids)s) AND bucket >= %(start)s AND bucket < %(wm)s
-        UNION ALL
-        SELECT date_bin(INTERVAL '60 seconds', time, {EPOCH_SQL}) AS b, count(*) AS c FROM {RAW_TABLE}
-        WHERE series_id = ANY(%(ids)s) AND time >= %(wm)s AND time <= %(end)s GROUP BY 1
-    ) AS m GROUP BY 1 ORDER BY 1"""  # noqa: S608 - table names are ours
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {"ids": ids, "start": window_start, "wm": watermark, "end": now})
-        per_minute = [(int(t), int(c)) for t, c in cursor.fetchall()]
+    answer = read.window(organization, read.Selector(), window_start, now, step=60, agg="count", tier="1m",
+                         pooled=True, now=now)
+    per_minute = [(int(t), int(c)) for t, c in answer.points.get(read.POOLED, [])]
     return IngestActivity(
-        series=len(ids),
+        series=len(answer.series_ids),
         samples=sum(c for _, c in per_minute),
         window_seconds=int((now - window_start).total_seconds()),
         per_minute=per_minute,

@@ -1,6 +1,6 @@
 """The series catalogue. Raw samples are not a Django model: they live in a hypertable or a natively
 partitioned table created by migration 0002 through ``apps.metrics.storage`` (see that package for why),
-and are written with binary COPY and read with SQL built in ``apps.metrics.query``."""
+and are written with binary COPY and read with SQL built in ``apps.metrics.read``."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class Series(OrgOwnedModel):
         indexes = [
             # GET /api/v1/series and /api/v1/metrics?name=...: every query filters by org + name first.
             models.Index(fields=["organization", "name"], name="metrics_series_org_name"),
-            # Label matchers (labels @> '{"job": "node"}') in apps.metrics.query.
+            # Label matchers (labels @> '{"job": "node"}') in apps.metrics.read.select.
             GinIndex(fields=["labels"], opclasses=["jsonb_path_ops"], name="metrics_series_labels_gin"),
         ]
 

@@ -12,7 +12,7 @@ Mechanism -- partitions and chunks are shared by every organization, so:
    Raw samples are never deleted row by row; the raw DEFAULT partition is never dropped (its rows are
    moved into daily partitions by ``metrics.ensure_partitions``).
 2. **Queries** never return data older than the asking organization's own retention for the tier that
-   answers: ``visible_since`` clamps the start of every range (``apps.metrics.rollups.read``).
+   answers: ``visible_since`` clamps the start of every range (``apps.metrics.read.plan``).
 3. **Rollup tiers only**: rows of an organization with a shorter retention than the longest are also
    deleted, in bounded batches (``FIBERSTACK_RETENTION_DELETE_BATCH`` rows per organization and tier
    per run), so their storage shrinks too; step 2 already hides them meanwhile.

@@ -26,9 +26,10 @@ from django_redis import get_redis_connection
 
 from apps.audit.services import record_event, snapshot
 from apps.hosts.cache_scope import org_scope
-from apps.metrics import hot, query
+from apps.metrics import hot
 from apps.metrics import series as resolver
 from apps.metrics.models import Series
+from apps.metrics.read.catalogue import CATALOGUE
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def _evict(scopes: dict[int, str], deleted: list[tuple[int, int | None, int, byt
     except Exception as exc:
         logger.warning("could not evict %d deleted series from Redis: %s", len(deleted), exc)
     resolver.forget_local_cache()
-    query.CATALOGUE.clear()
+    CATALOGUE.clear()
 
 
 @transaction.atomic

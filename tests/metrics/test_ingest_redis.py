@@ -17,7 +17,7 @@ from apps.hosts import services as host_services
 from apps.hosts.models import Host
 from apps.metrics import hot
 from apps.metrics.models import Series
-from apps.metrics.query import CATALOGUE
+from apps.metrics.read.catalogue import CATALOGUE
 from apps.metrics.series import forget_local_cache
 from fiberstack.settings.base import CACHES
 from tests.metrics.factories import post, sample_count

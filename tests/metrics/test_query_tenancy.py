@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.hosts.models import Host
-from apps.metrics.query import CATALOGUE
+from apps.metrics.read.catalogue import CATALOGUE
 from apps.organizations.models import AgentToken
 from tests.metrics.factories import SeriesFactory
 from tests.metrics.rollup_helpers import write

@@ -13,8 +13,9 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from apps.metrics.query import QueryError
-from apps.metrics.rollups import jobs, read
+from apps.metrics.read import PERCENTILES, QueryError
+from apps.metrics.read.plan import choose
+from apps.metrics.rollups import jobs
 from apps.metrics.rollups.models import RollupState
 from apps.metrics.sketch import RELATIVE_ACCURACY
 from tests.metrics.factories import SeriesFactory
@@ -45,24 +46,24 @@ def test_tier_choice(org: Any, hours_back: int, span_hours: int, step: int | Non
     now = timezone.now()
     start = now - dt.timedelta(hours=hours_back)
     end = start + dt.timedelta(hours=span_hours)
-    plan = read.choose(org, start, end, step, forced, now=now)
+    plan = choose(org, start, end, step, forced, now=now)
     assert (plan.tier, plan.step) == (tier, plan_step)
 
 
 def test_longer_org_retention_changes_the_choice(org: Any) -> None:
     now = timezone.now()
     start = now - dt.timedelta(days=20)
-    assert read.choose(org, start, now, None, "raw", now=now).start >= now - dt.timedelta(days=7, seconds=1)
-    assert read.choose(org, start, start + dt.timedelta(hours=1), 60, None, now=now).tier == "1m"
+    assert choose(org, start, now, None, "raw", now=now).start >= now - dt.timedelta(days=7, seconds=1)
+    assert choose(org, start, start + dt.timedelta(hours=1), 60, None, now=now).tier == "1m"
     org.plan, org.retention_raw_days = "enterprise", 30
-    assert read.choose(org, start, start + dt.timedelta(hours=1), None, None, now=now).tier == "raw"
-    assert read.choose(org, start, now, None, "raw", now=now).start == start
+    assert choose(org, start, start + dt.timedelta(hours=1), None, None, now=now).tier == "raw"
+    assert choose(org, start, now, None, "raw", now=now).start == start
 
 
 def test_point_cap_names_step(org: Any) -> None:
     now = timezone.now()
     with pytest.raises(QueryError) as caught:
-        read.choose(org, now - dt.timedelta(days=20), now, 60, None, now=now)
+        choose(org, now - dt.timedelta(days=20), now, 60, None, now=now)
     assert caught.value.parameter == "step" and "11000" in caught.value.message
 
 
@@ -105,7 +106,7 @@ def _check_percentiles(loaded: dict, api_client: Any, read_token: str, tier: str
     assert body["tier"] == tier
     [series] = body["series"]
     values = loaded["values"][loaded["a"].id]
-    q = read.PERCENTILES[agg]
+    q = PERCENTILES[agg]
     bound = 0 if tier == "raw" else RELATIVE_ACCURACY
     for t, got in series["points"]:
         inside = [v for when, v in values if t <= when.timestamp() < t + step]
@@ -117,7 +118,7 @@ def _check_percentiles(loaded: dict, api_client: Any, read_token: str, tier: str
     assert summary["avg"] == pytest.approx(sum(values_) / len(values_))
     assert summary["min"] == min(values_) and summary["max"] == max(values_)
     for p in ("p50", "p99", agg):
-        exact = _exact(values_, read.PERCENTILES[p])
+        exact = _exact(values_, PERCENTILES[p])
         assert abs(summary[p] - exact) <= bound * exact + 1e-12, p
 
 

@@ -125,7 +125,7 @@ def test_raw_points(node_series: Any, api_client: Any, read_token: str) -> None:
 
 
 def independent(series_id: int, agg_sql: str, step: int, start: dt.datetime, end: dt.datetime) -> list[list[float]]:
-    """The same bucketing computed with date_bin, written independently of apps.metrics.query."""
+    """The same bucketing computed with date_bin, written independently of apps.metrics.read."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT extract(epoch FROM date_bin(make_interval(secs => %s), time, 'epoch'::timestamptz))::bigint b, "

@@ -157,7 +157,7 @@ def test_latest_bad_matcher_is_400(org: Any, read_token: str, api_client: Any) -
 
 def test_latest_lists_series_created_after_an_earlier_read(org: Any, write_token: str, read_token: str,
                                                            api_client: Any) -> None:
-    """The series catalogue cache (apps.metrics.query.CATALOGUE) must not hide a series born after a read."""
+    """The series catalogue cache (apps.metrics.read.catalogue.CATALOGUE) must not hide a series born after a read."""
     reader = api_client(token=read_token)
     assert post("/api/v1/write?precision=ns", LINES, token=write_token).status_code == 204
     assert len(reader.get("/api/v1/metrics/latest", {"labels": '__name__=~"cpu_.*"'}).json()["series"]) == 6

@@ -78,7 +78,7 @@ def test_rollups_read_compressed_raw_chunks(ts: Any) -> None:
 
 def test_percentiles_from_every_tier_are_within_the_sketch_accuracy(ts: Any) -> None:
     jobs = pytest.importorskip("apps.metrics.rollups.jobs")
-    read = pytest.importorskip("apps.metrics.rollups.read")
+    read = pytest.importorskip("apps.metrics.read.fetch")
     sketch = pytest.importorskip("apps.metrics.sketch")
     insert_samples(ts, every_minute(START, NOW, SERIES, _values(5)))
     jobs.run_rollups(now=NOW, budget_seconds=600)

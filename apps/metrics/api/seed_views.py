@@ -22,7 +22,6 @@ import datetime as dt
 import math
 from typing import Any
 
-from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse
 from django.utils import timezone
@@ -34,10 +33,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api.viewsets import READ_REQUIRED_SCOPES, OrgScopedMixin
-from apps.metrics import hot, query, retention
-from apps.metrics.api.views import READ_ROLES, _selectors, read_endpoint
+from apps.metrics import hot, read, retention
+from apps.metrics.api.views import READ_ROLES, read_endpoint, selector
 from apps.metrics.models import Series
-from apps.metrics.rollups import read
+from apps.metrics.read import params as query
+from apps.metrics.read.catalogue import CATALOGUE
+from apps.metrics.read.fetch import rollup_source
+from apps.metrics.read.select import max_series_per_query, select_ids
 from apps.metrics.sketch import key_for_value
 from apps.metrics.storage import TABLE as RAW_TABLE
 
@@ -88,8 +90,8 @@ class SeedMetricsView(OrgScopedMixin, APIView):
             return Response({"detail": "No such node."}, status=status.HTTP_404_NOT_FOUND)
         tier, step = AGGREGATIONS[aggregation]
         try:
-            plan = read.choose(request.organization, start, end, step, tier)
-            answer = read.fetch(plan, [s.id for s in series], "avg", [])
+            answer = read.window(request.organization, read.Selector(ids=tuple(s.id for s in series)), start, end,
+                                 step=step, tier=tier)
         except read.PointLimitError as exc:
             # This endpoint has no step: what the client can change is the range or the aggregation.
             raise read.PointLimitError(f"more than {exc.limit} points in this range: use a later start (or an "
@@ -110,7 +112,7 @@ class SeedMetricsView(OrgScopedMixin, APIView):
         availability: dict[float, float | None] = {}
         if aggregation == "daily":
             uptime = next((s for s in series if s.name == "probe_uptime_pct"), None)
-            availability, summary["availability_pct"] = _availability(plan, uptime.id if uptime else None)
+            availability, summary["availability_pct"] = _availability(answer.plan, uptime.id if uptime else None)
         data = []
         for t in sorted(rows):
             item = {"time": _iso(t), **{f: rows[t].get(f) for f in PROBE_FIELDS.values()}}
@@ -121,7 +123,7 @@ class SeedMetricsView(OrgScopedMixin, APIView):
         return Response({
             "node_id": node_id,
             "node_name": host.label if host is not None else node_id,
-            "timeframe": {"start": _iso(plan.start.timestamp()), "end": _iso(end.timestamp())},
+            "timeframe": {"start": _iso(answer.plan.start.timestamp()), "end": _iso(end.timestamp())},
             "aggregation": aggregation,
             "data": data,
             "summary": summary,
@@ -129,10 +131,11 @@ class SeedMetricsView(OrgScopedMixin, APIView):
 
 
 def _availability(plan: read.Plan, series_id: int | None) -> tuple[dict[float, float | None], float | None]:
-    """Per step bucket and overall: % of uptime samples whose sketch bin lies above 95 %."""
+    """Per step bucket and overall: % of uptime samples whose sketch bin lies above 95 %. Reads the same
+    rollup rows as ``read.window`` did for this plan (``rollup_source``: stored rows + the newest raw)."""
     if series_id is None or plan.start > plan.end:
         return {}, None
-    source, params = read.rollup_source(plan.tier, plan.start, plan.end)
+    source, params = rollup_source(plan.tier, plan.start, plan.end)
     params["ids"] = [series_id]
     step = int(plan.step or 86400)
     threshold = key_for_value(AVAILABILITY_THRESHOLD)
@@ -168,22 +171,16 @@ class LatestValuesView(OrgScopedMixin, APIView):
     )
     @read_endpoint
     def get(self, request: Request) -> Response:
-        params = request.query_params
-        max_series = int(getattr(settings, "FIBERSTACK_QUERY_MAX_SERIES", 1000))
-        ids = query.select_series_ids(request.organization, name=params.get("name"), host=params.get("host"),
-                                      labels=params.get("labels"), selectors=_selectors(request),
-                                      limit=max_series + 1)
-        if len(ids) > max_series:
-            raise query.QueryError("name", f"more than {max_series} series match: narrow the query")
+        ids = select_ids(request.organization, selector(request), max_series=max_series_per_query())
         latest = hot.latest_values(request.organization.pk, ids)
         missing = [sid for sid in ids if sid not in latest]
         if missing:
             latest.update(_latest_from_raw(missing, retention.visible_since(request.organization, "raw")))
-        # Built by hand from the series catalogue's cached JSON text (apps.metrics.query.SeriesCatalogue):
+        # Built by hand from the series catalogue's cached JSON text (apps.metrics.read.catalogue):
         # no label dicts decoded or encoded per request, which dominated q3 of bench/query.py.
         items = []
         append = items.append
-        for entry in query.CATALOGUE.entries(request.organization, ids):
+        for entry in CATALOGUE.entries(request.organization, ids):
             point = latest.get(entry.id)
             if point is None:
                 append(entry.head + ',"time":null,"value":null}')

@@ -8,7 +8,6 @@ import functools
 import json
 from typing import Any
 
-from django.conf import settings
 from django.db import DataError
 from django.http import HttpResponse
 from django.utils import timezone
@@ -20,10 +19,12 @@ from rest_framework.views import APIView
 from apps.core.api.timeouts import Handler, bounded_read
 from apps.core.api.viewsets import READ_REQUIRED_SCOPES, OrgScopedMixin
 from apps.core.roles import Role
-from apps.metrics import query
+from apps.metrics import read
 from apps.metrics.api.serializers import SeriesSerializer
 from apps.metrics.models import Series
-from apps.metrics.rollups import read
+from apps.metrics.read import params as query
+from apps.metrics.read.catalogue import CATALOGUE
+from apps.metrics.read.select import select_series
 
 READ_ROLES = {"get": Role.VIEWER, "head": Role.VIEWER, "options": Role.VIEWER, "list": Role.VIEWER}
 
@@ -56,6 +57,13 @@ def _selectors(request: Request) -> list[str]:
     return [s for s in request.query_params.getlist("match[]") if s.strip()]
 
 
+def selector(request: Request) -> read.Selector:
+    """The read API's series filters: ``name``, ``host``, ``labels`` and any number of ``match[]``."""
+    params = request.query_params
+    return read.Selector(name=params.get("name"), host=params.get("host"), labels=params.get("labels"),
+                         match=tuple(_selectors(request)))
+
+
 class SeriesPagination(pagination.CursorPagination):
     ordering = ("name", "id")
     page_size = 100
@@ -78,7 +86,7 @@ class SeriesListView(OrgScopedMixin, generics.ListAPIView):
 
     def get_queryset(self) -> Any:
         params = self.request.query_params
-        return query.select_series(super().get_queryset(), organization=self.request.organization,
+        return select_series(super().get_queryset(), organization=self.request.organization,
                                    name=params.get("name"), host=params.get("host"), labels=params.get("labels"),
                                    selectors=_selectors(self.request))
 
@@ -86,10 +94,10 @@ class SeriesListView(OrgScopedMixin, generics.ListAPIView):
 class MetricsQueryView(OrgScopedMixin, APIView):
     """``GET /api/v1/metrics?name=&host=&labels=&match[]=&start=&end=&step=&agg=&tier=&percentiles=``: per
     series its labels, ``[[epoch_seconds, value], ...]`` and a summary, from the tier that suits the range
-    and step (``apps.metrics.rollups.read`` documents the choice, the percentile error and the caps).
+    and step (``apps.metrics.read`` documents the choice, the percentile error and the caps).
 
     Dashboards poll this, so the reply is built as JSON text directly: PostgreSQL returns only the ids of
-    the matching series, their id/name/labels/host come as cached JSON text from ``query.CATALOGUE`` (no
+    the matching series, their id/name/labels/host come as cached JSON text from the series ``CATALOGUE`` (no
     model instances, no decode/encode of label dicts), and the points go through one ``json.dumps`` per
     series (bench/query.py measures it)."""
 
@@ -107,25 +115,19 @@ class MetricsQueryView(OrgScopedMixin, APIView):
         if start > end:
             raise query.QueryError("start", "start must not be after end")
         step = query.parse_step(params.get("step"))
-        agg = read.parse_agg(params.get("agg"))
-        forced = read.parse_tier(params.get("tier"))
-        percentiles = read.parse_percentiles(params.get("percentiles"), agg)
-        max_series = int(getattr(settings, "FIBERSTACK_QUERY_MAX_SERIES", 1000))
-        ids = query.select_series_ids(request.organization, name=params.get("name"), host=params.get("host"),
-                                      labels=params.get("labels"), selectors=_selectors(request),
-                                      limit=max_series + 1)
-        if len(ids) > max_series:
-            raise query.QueryError("name", f"more than {max_series} series match: narrow the query with name, "
-                                           "host or labels")
-        plan = read.choose(request.organization, start, end, step, forced)
-        # The point caps are applied in SQL by read.fetch (PointLimitError -> 400 naming step).
-        answer = read.fetch(plan, ids, agg, percentiles)
+        agg = query.parse_agg(params.get("agg"))
+        forced = query.parse_tier(params.get("tier"))
+        percentiles = query.parse_percentiles(params.get("percentiles"), agg)
+        # Series cap, tier choice and the point caps (in SQL) are read.window's (QueryError -> 400).
+        answer = read.window(request.organization, selector(request), start, end, step=step, agg=agg,
+                             tier=forced, percentiles=percentiles)
+        plan = answer.plan
         dumps = _dumps
         points, summary = answer.points, answer.summary
         items = [
             f'{e.head},"unit":{dumps(e.unit)},"points":{dumps(points.get(e.id, []))},'
             f'"summary":{dumps(summary.get(e.id))}}}'
-            for e in query.CATALOGUE.entries(request.organization, ids)
+            for e in CATALOGUE.entries(request.organization, answer.series_ids)
         ]
         head = dumps({"start": plan.start.timestamp(), "end": end.timestamp(), "step": plan.step,
                       "agg": agg if plan.step else None, "tier": plan.tier})

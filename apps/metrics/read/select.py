@@ -1,6 +1,5 @@
-"""Building metric queries: parameter parsing, series selection (name, host, label matchers) and the
-per-process series catalogue. Which tier answers, and the point retrieval from it, live in
-``apps/metrics/rollups/read.py``.
+"""Series selection: label matchers, the read API's filters and the capped id lookup every window
+starts from.
 
 Label matchers follow PromQL: ``name="v"``, ``name!="v"``, ``name=~"re"``, ``name!~"re"``; regexes are
 fully anchored, a missing label counts as the empty string (so ``x=""`` matches series without ``x``),
@@ -10,41 +9,23 @@ and ``__name__`` addresses the metric name. Backslashes that are not escapes (``
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import math
 import re
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Q, QuerySet, TextField, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce
 
-from apps.metrics.ingest.native_json import parse_timestamp
-
-DEFAULT_RANGE = dt.timedelta(hours=1)
+from apps.metrics.read.params import QueryError
 
 _MATCHER_RE = re.compile(
     r"""\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)\s*(?:,|$)""",
     re.DOTALL,
 )
 _SELECTOR_RE = re.compile(r"\s*([a-zA-Z_:][a-zA-Z0-9_:]*)?\s*(?:\{(.*)\})?\s*", re.DOTALL)
-
-
-class QueryError(ValueError):
-    """A bad query parameter; the view answers 400 naming ``parameter`` (plus ``extra`` fields that tell
-    the client what would be accepted)."""
-
-    extra: dict[str, Any] = {}
-
-    def __init__(self, parameter: str, message: str) -> None:
-        super().__init__(message)
-        self.parameter = parameter
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,115 +133,43 @@ def select_series(queryset: QuerySet, *, organization: Any, name: str | None = N
     return queryset
 
 
-def parse_time(value: str | None, parameter: str, default: dt.datetime) -> dt.datetime:
-    """Epoch seconds (``1700000000``, ``1700000000.5``) or RFC 3339 (``2026-11-21T10:00:00Z``)."""
-    if value is None or value == "":
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            t_us = parse_timestamp(value)
-        except ValueError as exc:
-            raise QueryError(parameter, f"{parameter} must be epoch seconds or RFC 3339: {exc}") from None
-        return dt.datetime.fromtimestamp(t_us / 1_000_000, tz=dt.UTC)
-    if not math.isfinite(seconds) or not 0 <= seconds < 253402300800:
-        raise QueryError(parameter, f"{parameter} must be epoch seconds between 1970 and 9999, not {value!r}")
-    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
-
-
-def parse_step(value: str | None) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        step = float(value.rstrip("s"))
-    except ValueError:
-        raise QueryError("step", f"step must be a number of seconds, not {value!r}") from None
-    if not math.isfinite(step) or step < 1 or step != int(step):
-        raise QueryError("step", "step must be a whole number of seconds, at least 1")
-    return int(step)
-
-
-class SeriesCatalogue:
-    """Per-process cache of how the read API renders a series: ``{"id":…,"name":…,"labels":…,"host":…``
-    as JSON text, by series id, per organization.
-
-    Matching stays in PostgreSQL (one indexed statement returning ids, so matcher semantics are
-    PostgreSQL's everywhere); only the rows' text is cached. A series' organization, name and labels
-    never change and its id is never reused within one database (the ingest caches rely on the same),
-    so an id missing from the cache is simply a new series: its rows are fetched, nothing is invalidated.
-    What can change -- the host's name, the unit -- is refreshed after ``ttl`` seconds. Keys carry the
-    database identity and the organization's public_id (``apps.hosts.cache_scope.org_scope``), so a
-    re-created database or organization never reads another's rows."""
-
-    def __init__(self, ttl: float = 60.0, max_entries: int = 200_000) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._orgs: dict[str, tuple[float, dict[int, CatalogueEntry]]] = {}
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def entries(self, organization: Any, series_ids: list[int]) -> list[CatalogueEntry]:
-        """The entries of ``series_ids`` (all of the organization's), in the order given."""
-        from apps.hosts.cache_scope import org_scope
-
-        scope = org_scope(organization)
-        now = time.monotonic()
-        found = self._orgs.get(scope)
-        if found is None or found[0] <= now:
-            found = (now + self.ttl, {})
-        cached = found[1]
-        missing = [sid for sid in series_ids if sid not in cached]
-        if missing:
-            fetched = _catalogue_rows(organization.pk, missing)
-            with self._lock:
-                if self._size + len(fetched) > self.max_entries:
-                    self._orgs.clear()
-                    self._size = 0
-                cached = {**cached, **fetched}
-                self._size += len(fetched)
-                self._orgs[scope] = (found[0], cached)
-        elif scope not in self._orgs:
-            self._orgs[scope] = found
-        return [cached[sid] for sid in series_ids if sid in cached]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._orgs.clear()
-            self._size = 0
-
-
 @dataclass(frozen=True, slots=True)
-class CatalogueEntry:
-    """One series as the read API shows it; ``head`` is ``{"id":…,"name":…,"labels":…,"host":…`` (open)."""
+class Selector:
+    """Which series a window reads: the read API's filters (all ANDed; several ``match`` selectors are
+    ORed), or explicit ``ids`` (for callers that picked series themselves; re-checked against the
+    organization, so an id of another tenant reads nothing)."""
 
-    id: int
-    name: str
-    host: str | None
-    unit: str
-    head: str
-
-
-def _catalogue_rows(org_id: int, series_ids: list[int]) -> dict[int, CatalogueEntry]:
-    sql = """SELECT s.id, s.public_id::text, s.name, s.labels::text, h.name, s.unit
-        FROM metrics_series AS s LEFT JOIN hosts_host AS h ON h.id = s.host_id
-        WHERE s.organization_id = %s AND s.id = ANY(%s)"""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [org_id, series_ids])
-        rows = cursor.fetchall()
-    dumps = json.dumps
-    return {
-        sid: CatalogueEntry(sid, name, host, unit, f'{{"id":"{public_id}","name":{dumps(name, ensure_ascii=False)},'
-                                                   f'"labels":{labels},"host":{dumps(host, ensure_ascii=False)}')
-        for sid, public_id, name, labels, host, unit in rows
-    }
+    name: str | None = None
+    host: str | None = None
+    labels: str | None = None
+    match: tuple[str, ...] = ()
+    ids: tuple[int, ...] | None = None
 
 
-CATALOGUE = SeriesCatalogue()
+def max_series_per_query() -> int:
+    return int(getattr(settings, "FIBERSTACK_QUERY_MAX_SERIES", 1000))
+
+
+def select_ids(organization: Any, selector: Selector, *, max_series: int | None) -> list[int]:
+    """The organization's series ``selector`` names, ordered by name then id; more than ``max_series``
+    (None: no cap) is a QueryError naming ``name``, so a query never silently drops series."""
+    if selector.ids is not None:
+        from apps.metrics.models import Series
+
+        mine = set(Series.objects.filter(organization=organization, id__in=selector.ids).values_list("id", flat=True))
+        ids = [sid for sid in dict.fromkeys(selector.ids) if sid in mine]
+    else:
+        ids = select_series_ids(organization, name=selector.name, host=selector.host, labels=selector.labels,
+                                selectors=list(selector.match),
+                                limit=None if max_series is None else max_series + 1)
+    if max_series is not None and len(ids) > max_series:
+        raise QueryError("name", f"more than {max_series} series match: narrow the query with name, host or labels")
+    return ids
 
 
 def select_series_ids(organization: Any, *, name: str | None = None, host: str | None = None,
-                      labels: str | None = None, selectors: list[str] | None = None, limit: int) -> list[int]:
+                      labels: str | None = None, selectors: list[str] | None = None,
+                      limit: int | None) -> list[int]:
     """Ids of the organization's series matching the read API's filters (``select_series``), ordered by name
     then id, at most ``limit``. The SQL Django compiles depends only on these arguments, so it is compiled
     once per distinct filter and kept (compiling cost more than running it for a one-host query)."""
