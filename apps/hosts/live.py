@@ -1,5 +1,6 @@
 """Live host updates over the Channels layer. Services call `broadcast_hosts_update` from
-`transaction.on_commit`, so a browser never hears about a change that rolled back."""
+`transaction.on_commit` (metrics ingest through its after-commit consumer, `apps.hosts.seen`), so a
+browser never hears about a change that rolled back."""
 
 from __future__ import annotations
 

@@ -10,4 +10,9 @@ class MetricsConfig(AppConfig):
     label = "metrics"
 
     def ready(self) -> None:
+        from django.core import checks
+
         from apps.metrics import signals  # noqa: F401  (connects the catalogue's cache invalidation)
+        from apps.metrics.hooks import check_consumers
+
+        checks.register(check_consumers)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from django.conf import settings
+from django.core import checks
 from django.db import transaction
 from django.utils.module_loading import import_string
 
@@ -81,3 +82,20 @@ def dispatch_on_commit(batch: IngestBatch) -> None:
 
 def _name(consume: Consumer) -> str:
     return f"{getattr(consume, '__module__', '?')}.{getattr(consume, '__qualname__', repr(consume))}"
+
+
+def check_consumers(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
+    """System check: every ``FIBERSTACK_INGEST_CONSUMERS`` entry imports and is callable, so a typo fails
+    ``manage.py check`` and startup instead of silently skipping consumers on every ingest."""
+    errors: list[checks.CheckMessage] = []
+    for path in getattr(settings, "FIBERSTACK_INGEST_CONSUMERS", ()):
+        try:
+            consume = import_string(path)
+        except ImportError as exc:
+            errors.append(checks.Error(f"FIBERSTACK_INGEST_CONSUMERS names {path!r}, which cannot be imported: "
+                                       f"{exc}", id="metrics.E001"))
+            continue
+        if not callable(consume):
+            errors.append(checks.Error(f"FIBERSTACK_INGEST_CONSUMERS names {path!r}, which is not callable",
+                                       id="metrics.E001"))
+    return errors

@@ -115,3 +115,10 @@ def test_consumers_come_from_the_setting_alone(org: Any, write_token: str,
     assert sample_count(org) == 1 and len(SEEN) == 1
     assert hot.latest_values(org.pk, [series.id]) == {}
     assert Host.objects.get(organization=org, name="h9").last_seen_at is None
+
+
+def test_the_system_check_names_a_consumer_that_does_not_import(settings: Any) -> None:
+    assert hooks.check_consumers() == []
+    settings.FIBERSTACK_INGEST_CONSUMERS = [*DEFAULT_CONSUMERS, "apps.metrics.hot.no_such_consumer"]
+    [error] = hooks.check_consumers()
+    assert error.id == "metrics.E001" and "no_such_consumer" in error.msg

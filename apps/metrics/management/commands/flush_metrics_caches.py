@@ -26,10 +26,11 @@ from django.core.cache import cache
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
-# Django-cache keys (django-redis adds KEY_PREFIX and the version itself).
-CACHE_PATTERNS = ("hosts:id:*", "hosts:attrs:*", "hosts:seen:*")
-# Raw Redis keys that carry KEY_PREFIX explicitly (apps.metrics.series, hot, services).
-RAW_PATTERNS = ("metrics:series:*", "metrics:hot:*", "metrics:live:*")
+# Django-cache keys (django-redis adds KEY_PREFIX and the version itself); hosts:seen and hosts:live are
+# the last_seen and live-event throttles of apps.hosts.services.mark_hosts_seen.
+CACHE_PATTERNS = ("hosts:id:*", "hosts:attrs:*", "hosts:seen:*", "hosts:live:*")
+# Raw Redis keys that carry KEY_PREFIX explicitly (apps.metrics.series, hot).
+RAW_PATTERNS = ("metrics:series:*", "metrics:hot:*")
 
 
 class Command(BaseCommand):
