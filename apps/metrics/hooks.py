@@ -48,8 +48,10 @@ class IngestBatch:
         return cls(organization_id, received_at, MappingProxyType(latest), MappingProxyType(host_of_series),
                    hosts_seen)
 
-    def __bool__(self) -> bool:
-        return bool(self.latest or self.hosts_seen)
+    @property
+    def empty(self) -> bool:
+        """Nothing stored and no host named (e.g. every line rejected): no consumer is called."""
+        return not (self.latest or self.hosts_seen)
 
 
 def consumers() -> tuple[Consumer, ...]:
@@ -76,7 +78,7 @@ def dispatch(batch: IngestBatch) -> None:
 
 def dispatch_on_commit(batch: IngestBatch) -> None:
     """Hand ``batch`` to the consumers after the current transaction commits (nothing if it rolls back)."""
-    if batch:
+    if not batch.empty:
         transaction.on_commit(functools.partial(dispatch, batch), robust=True)
 
 

@@ -9,7 +9,6 @@ describes the request in one ``hooks.IngestBatch`` for the consumers ``FIBERSTAC
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +22,6 @@ from apps.metrics.ingest.validation import host_of as _host_from_labels
 from apps.metrics.ingest.validation import strip_port  # noqa: F401  (re-exported)
 from apps.metrics.rollups import invalidation
 from apps.metrics.series import resolve_series
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_HOST_LABELS = ("host", "hostname", "node_id", "instance")
 
