@@ -96,7 +96,7 @@ def copy_samples(cursor: Any, rows: Rows) -> None:
 def always_staged(cursor: Any, rows: Rows) -> None:
     from apps.metrics.storage import common, merge
 
-    merge.merge_copy(cursor, common.binary_copy_buffer(*common.sort_rows(*rows)))
+    merge.merge_rows(cursor, *common.sort_rows(*rows))
 
 
 def backend() -> psutil.Process:

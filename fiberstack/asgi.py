@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP through Django (behind the body-size limit of apps/core/asgi_limits.py, which
-must run outside Django's handler because that handler buffers the whole body first), websockets
+must run outside Django's handler because that handler buffers the whole body first, and of
+apps/core/daphne_limits.py inside daphne, which buffers it even before that), websockets
 through Channels with session auth.
 
 Each app with live pages contributes `websocket_urlpatterns` in its routing.py; consumers check
@@ -19,7 +20,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from apps.core import daphne_limits  # noqa: E402
 from apps.core.asgi_limits import RequestBodyLimit  # noqa: E402
+
+# daphne buffers a whole body before calling the application: its requests enforce the limits themselves.
+daphne_limits.install()
 
 LIVE_APPS = ("apps.hosts",)
 

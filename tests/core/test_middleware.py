@@ -79,6 +79,18 @@ def test_ingest_door_answers_json_503_when_the_backend_is_terminated(write_token
     assert post("/write", "cpu,host=a v=1", token=write_token).status_code == 204
 
 
+@pytest.mark.parametrize("debug", [True, False])
+@pytest.mark.parametrize("path", ["/api/v1/hosts", "/api/v1/metrics?name=m", "/api/v1/series",
+                                  "/api/v1/metrics/latest?name=m"])
+def test_read_api_with_a_token_answers_json_503_when_the_database_refuses_connections(
+        path: str, debug: bool, read_token: str, settings: Any, database_down: None) -> None:
+    """The token is looked up while DRF authenticates, before content negotiation: with DEBUG on (as
+    `make run` serves) DRF's own error path then failed on the missing renderer and answered an HTML 500."""
+    settings.DEBUG = debug
+    client = Client(raise_request_exception=False)
+    assert_unavailable_json(client.get(path, HTTP_AUTHORIZATION=f"Bearer {read_token}"))
+
+
 def test_api_with_a_session_answers_json_503_when_the_session_cannot_be_loaded(owner: Any) -> None:
     # The session is read by a middleware before the view runs, so the error never reaches the view.
     client = Client(raise_request_exception=False)

@@ -159,3 +159,82 @@ def test_sigterm_stops_every_worker(server: tuple[int, subprocess.Popen[bytes]])
     assert process.wait(timeout=40) == 0
     assert not any(worker.is_running() and worker.status() != psutil.STATUS_ZOMBIE for worker in workers)
     assert not _answers(port)
+
+
+@pytest.fixture
+def small_limit_server(transactional_db: Any) -> Iterator[int]:
+    """One daphne worker with a 1 KiB ingest limit and a 512-byte limit elsewhere."""
+    s = connection.settings_dict
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "fiberstack.settings.dev",
+        "DEBUG": "false",
+        "DATABASE_URL": f"postgres://{s['USER']}:{s['PASSWORD'] or ''}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "WEB_WORKERS": "1",
+        "FIBERSTACK_INGEST_MAX_BODY_BYTES": "1024",
+        "FIBERSTACK_MAX_REQUEST_BODY_BYTES": "512",
+    }
+    process = subprocess.Popen([sys.executable, "-m", "fiberstack.webserver", "--bind", "127.0.0.1", "--port",
+                                str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not _answers(port):
+            assert process.poll() is None, "the web server exited"
+            assert time.monotonic() < deadline, "the web server did not answer within 60 s"
+            time.sleep(0.2)
+        yield port
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=40)
+
+
+def _raw_exchange(port: int, head: bytes, body: bytes = b"", timeout: float = 5) -> tuple[bytes, float]:
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(head + body)
+        received = b""
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except ConnectionResetError:
+            pass
+    return received, time.monotonic() - started
+
+
+@pytest.mark.parametrize(("path", "limit", "json_body"), [
+    ("/write?db=x", 1024, True), ("/api/v1/metrics", 1024, True), ("/api/v1/hosts/", 512, True),
+    ("/accounts/login/", 512, False),
+])
+def test_a_declared_length_over_the_limit_is_answered_413_before_any_body_arrives(
+        small_limit_server: int, path: str, limit: int, json_body: bool) -> None:
+    """daphne waited for all 99,999,999,999 declared bytes (spooling them to a temporary file) before the
+    application, and so the 413 of apps/core/asgi_limits.py, ever ran: the client never got an answer."""
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            "Content-Length: 99999999999\r\n\r\n").encode()
+    received, seconds = _raw_exchange(small_limit_server, head)
+    assert received.startswith(b"HTTP/1.1 413 "), received[:200]
+    assert seconds < 3
+    body = received.split(b"\r\n\r\n", 1)[1]
+    if json_body:
+        setting = "FIBERSTACK_INGEST_MAX_BODY_BYTES" if limit == 1024 else "FIBERSTACK_MAX_REQUEST_BODY_BYTES"
+        assert json.loads(body) == {"error": f"The request body is larger than the limit of {limit} bytes "
+                                             f"({setting}).", "code": "too_large", "limit": limit}
+    else:
+        assert b"larger than the limit of 512 bytes" in body
+
+
+def test_a_chunked_body_is_cut_with_413_at_the_chunk_that_crosses_the_limit(small_limit_server: int) -> None:
+    head = (b"POST /api/v1/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+    chunk = b"x" * 600
+    received, _ = _raw_exchange(small_limit_server, head, (b"%x\r\n" % len(chunk) + chunk + b"\r\n") * 2)
+    assert received.startswith(b"HTTP/1.1 413 "), received[:200]
+    assert json.loads(received.split(b"\r\n\r\n", 1)[1])["code"] == "too_large"
+
+
+def test_a_body_within_the_limit_still_reaches_the_door(small_limit_server: int) -> None:
+    head = (b"POST /write HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 14\r\nConnection: close\r\n\r\n")
+    received, _ = _raw_exchange(small_limit_server, head, b"cpu,host=a v=1")
+    assert received.startswith(b"HTTP/1.1 401 "), received[:200]  # no token: the door itself answered

@@ -340,8 +340,9 @@ def test_remote_write_doors_answer_honestly(path: str, meta: dict[str, str], org
                 timeseries.samples.append(Sample(value=value, timestamp=max(min(t, 2**63 - 1), -(2**63))))
         prom_sentinel(request, mark, "b")
         for name, kind, help_text, unit in metadata:
-            request.metadata.append(MetricMetadataMessage(metric_family_name=name, type=kind, help=help_text,
-                                                          unit=unit))
+            request.metadata.append(MetricMetadataMessage(
+                metric_family_name=name.encode("utf-8", "surrogatepass"), type=kind,
+                help=help_text.encode("utf-8", "surrogatepass"), unit=unit.encode("utf-8", "surrogatepass")))
         body = bytes(cramjam.snappy.compress_raw(request.SerializeToString()))
         send_and_check(org, sentinel, SERIES, lambda: post(
             path, body, token=write_token, content_type="application/x-protobuf", HTTP_CONTENT_ENCODING="snappy",

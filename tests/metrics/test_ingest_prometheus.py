@@ -118,3 +118,29 @@ def test_partial_remote_write_keeps_good_series(org: Any, write_token: str) -> N
     assert data["accepted"] == 1
     assert data["rejected"][0]["location"] == "timeseries 1"
     assert sample_count(org, "up") == 1
+
+
+@pytest.mark.parametrize("field", ["metric_family_name", "help", "unit"])
+def test_metadata_that_is_not_utf8_costs_that_entry_not_the_body(field: str, org: Any, write_token: str) -> None:
+    """Protobuf refuses a string field that is not UTF-8, which made one bad HELP text (Prometheus, in Go,
+    sends exporters' bytes as they are) a 400 for the whole body: every sample of it dropped."""
+    from apps.metrics.ingest.prometheus import Label, MetricMetadataMessage, Sample, TimeSeries, WriteRequest
+
+    request = WriteRequest()
+    series = TimeSeries()
+    series.labels.extend([Label(name="__name__", value="up").SerializeToString()])
+    series.samples.extend([Sample(value=1.0, timestamp=int(time.time() * 1000))])
+    request.timeseries.append(series)
+    good = {"metric_family_name": b"up", "help": b"Up or not.", "unit": b""}
+    request.metadata.append(MetricMetadataMessage(type=3, **{**good, field: good[field] + b"\xff\xfe"}))
+    request.metadata.append(MetricMetadataMessage(type=3, metric_family_name=b"other", help=b"Fine."))
+    body = bytes(cramjam.snappy.compress_raw(request.SerializeToString()))
+    response = post("/api/v1/prom/write", body, token=write_token, CONTENT_TYPE="application/x-protobuf",
+                    HTTP_CONTENT_ENCODING="snappy")
+    assert response.status_code == 400, response.content
+    data = response.json()
+    assert data["accepted"] == 1
+    assert data["rejected"] == [{"location": "metadata 0", "reason": data["rejected"][0]["reason"]}]
+    assert "not valid UTF-8" in data["rejected"][0]["reason"]
+    assert sample_count(org, "up") == 1
+    assert MetricFamily.objects.for_org(org).filter(name="other", help="Fine.").exists()

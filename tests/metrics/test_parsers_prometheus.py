@@ -193,7 +193,7 @@ def test_metric_type_enum_values_map_to_lowercase_names() -> None:
     for number in range(9):
         meta = request.metadata.add()
         meta.type = number  # 8 is unknown to this schema: reported as "unknown"
-        meta.metric_family_name = f"m{number}"
+        meta.metric_family_name = f"m{number}".encode()
     result = parse(bytes(cramjam.snappy.compress_raw(request.SerializeToString())))
     assert [m.type for m in result.metadata] == [
         "unknown",

@@ -55,6 +55,7 @@ remote_write:
       credentials: {token}
     queue_config:
       batch_send_deadline: 1s
+      retry_on_http_429: true
       min_backoff: 100ms
       max_backoff: 1s
     metadata_config:

@@ -132,3 +132,37 @@ def test_seed_raw_over_the_cap_names_start(settings: Any, org: Any, api_client: 
     body = response.json()
     assert body["parameter"] == "start" and body["limit"] == 10
     assert "aggregation=hourly" in body["detail"]
+
+
+@pytest.mark.parametrize("step", ["1e30", "99999999999999999999", "253402300801"])
+def test_a_step_beyond_any_time_range_is_refused_naming_step(dense: Any, api_client: Any, read_token: str,
+                                                             step: str) -> None:
+    """A step PostgreSQL's interval cannot hold answered 400 blaming a "label matcher" with its SQL."""
+    response = query(api_client, read_token, step=step)
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["parameter"] == "step", body
+    assert "LINE" not in body["detail"] and "interval" not in body["detail"]
+
+
+def test_the_largest_step_still_answers(dense: Any, api_client: Any, read_token: str) -> None:
+    response = query(api_client, read_token, step="253402300800", agg="count")
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize(("path", "parameter", "params"), [
+    ("/api/v1/metrics", "name", {"name": "dense\x00"}),
+    ("/api/v1/metrics", "host", {"name": "dense", "host": "web\x00"}),
+    ("/api/v1/metrics", "labels", {"name": "dense", "labels": 'n="\x00"'}),
+    ("/api/v1/metrics", "match[]", {"match[]": 'dense{n="1\x00"}'}),
+    ("/api/v1/metrics/latest", "name", {"name": "dense\x00"}),
+    ("/api/v1/series", "host", {"host": "\x00"}),
+])
+def test_a_nul_in_a_name_host_or_matcher_is_refused_naming_the_parameter(
+        dense: Any, api_client: Any, read_token: str, path: str, parameter: str, params: dict[str, str]) -> None:
+    """PostgreSQL text cannot hold NUL: the statement failed and the reply blamed `labels` with its SQL."""
+    response = api_client(token=read_token).get(path, params)
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["parameter"] == parameter, body
+    assert "U+0000" in body["detail"] and "LINE" not in body["detail"]

@@ -166,8 +166,6 @@ def test_a_repeat_in_the_request_or_stored_is_one_sample_and_the_later_write_win
         assert storage.copy_samples(cursor, [t, t + 2, t], [series.id] * 3, [3.0, 6.0, 4.0], latest=latest) == 3
         assert latest == {series.id: (t + 2, 6.0)}
         assert storage.copy_samples(cursor, [t], [other.id], [9.0]) == 1
-        cursor.execute("SELECT count(*) FROM fs_sample_stage")
-        assert cursor.fetchone()[0] == 0
     base = t / 1_000_000
     assert samples_of(series) == [(base, 4.0), (base + 1e-6, 5.0), (base + 2e-6, 6.0)]
     assert samples_of(other) == [(base, 9.0)]

@@ -1,7 +1,7 @@
 """Writing test samples into TimescaleDB without COPY (``COPY ... FROM STDIN`` kills the WASM instance):
 one INSERT ... SELECT FROM unnest(arrays) per call, which is also fast there (10,000 rows in about
 0.3 s, where executemany needs about 2.5 ms per row). ``upsert_samples`` runs ingest's upsert statement
-(apps.metrics.storage.merge) with its staging table filled the same way instead of by COPY."""
+(apps.metrics.storage.merge), which takes its rows as arrays too."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 from django.db import transaction
 
 from apps.metrics.storage import TABLE, merge
+from apps.metrics.storage.common import sort_rows
 
 
 def _columns(rows: Iterable[tuple[dt.datetime, int, float]]) -> list[list[Any]]:
@@ -45,13 +46,13 @@ def insert_samples(connection: Any, rows: Iterable[tuple[dt.datetime, int, float
 
 
 def upsert_samples(connection: Any, rows: Iterable[tuple[dt.datetime, int, float]]) -> None:
-    """Write rows the way ingest does once a key is already stored: staged in order, then merged (one row
-    per series and time, the later one winning) in one transaction."""
-    columns = _columns(rows)
+    """Write rows the way ingest does once a key is already stored: sorted stably, then merged (one row per
+    series and time, the later one winning) in one transaction."""
+    times, series, values = _columns(rows)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    times_us = [(time - epoch) // dt.timedelta(microseconds=1) for time in times]
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        merge.create_stage(cursor)
-        _insert(cursor, merge.STAGE, columns)
-        merge.merge_stage(cursor)
+        merge.merge_rows(cursor, *sort_rows(times_us, series, values))
 
 
 def every_minute(

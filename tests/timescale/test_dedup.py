@@ -62,7 +62,6 @@ def test_the_upsert_keeps_one_row_per_key_and_the_later_write_wins(ts: Any) -> N
     assert [_value(ts, 1, moment) for moment in (old, recent, new)] == [[(8.0,)]] * 3
     assert _value(ts, 2, recent) == [(1.0,)]
     assert scalar(ts, f"SELECT count(*) FROM {storage.TABLE}") == before + 1
-    assert scalar(ts, "SELECT count(*) FROM fs_sample_stage") == 0
 
 
 def test_migration_0004_removes_duplicates_and_reverses(ts: Any) -> None:

@@ -65,6 +65,12 @@ class OrgScopedMixin:
     required_scopes: dict[str, str] = {}
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # DRF negotiates first and authenticates after; authenticating first (the organization must be
+        # known before the permission checks) must not skip it: an error while looking the token up (the
+        # database unreachable) is handled by DRF's error path, which with DEBUG on reads the renderer.
+        self.format_kwarg = self.get_format_suffix(**kwargs)  # type: ignore[attr-defined]
+        negotiated = self.perform_content_negotiation(request)  # type: ignore[attr-defined]
+        request.accepted_renderer, request.accepted_media_type = negotiated
         self.perform_authentication(request)  # type: ignore[attr-defined]
         if (request.user and request.user.is_authenticated) or request.auth is not None:
             resolve_api_access(request)

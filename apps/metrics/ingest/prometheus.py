@@ -106,9 +106,11 @@ def _build_messages() -> tuple[type, ...]:
         "MetricMetadata",
         [
             ("type", 1, opt, f.TYPE_ENUM, ".prometheus.MetricMetadata.MetricType"),
-            ("metric_family_name", 2, opt, f.TYPE_STRING, ""),
-            ("help", 4, opt, f.TYPE_STRING, ""),
-            ("unit", 5, opt, f.TYPE_STRING, ""),
+            # Bytes on the wire as for strings; read as bytes so that one entry that is not UTF-8 costs
+            # that entry (decoded in _metadata_fields), not the whole body (protobuf refuses the message).
+            ("metric_family_name", 2, opt, f.TYPE_BYTES, ""),
+            ("help", 4, opt, f.TYPE_BYTES, ""),
+            ("unit", 5, opt, f.TYPE_BYTES, ""),
         ],
     )
     enum = md.enum_type.add(name="MetricType")
@@ -202,31 +204,43 @@ def parse_remote_write(
             times_append(t)
             values_append(value)
     for index, meta in enumerate(request.metadata):
-        problem = _metadata_problem(meta, options.limits)
+        fields = _metadata_fields(meta)
+        problem = fields if isinstance(fields, str) else _metadata_problem(*fields, options.limits)
         if problem:
             sink.error(f"metadata {index}", problem)
             continue
+        name, help_text, unit = fields
         mtype = meta.type
         result.metadata.append(
             MetricMetadata(
-                name=meta.metric_family_name,
+                name=name,
                 type=_METRIC_TYPES[mtype] if 0 <= mtype < len(_METRIC_TYPES) else "unknown",
-                help=meta.help,
-                unit=meta.unit,
+                help=help_text,
+                unit=unit,
             )
         )
     return result
 
 
-def _metadata_problem(meta: Any, limits: SeriesLimits) -> str | None:
+def _metadata_fields(meta: Any) -> tuple[str, str, str] | str:
+    """(metric family name, help, unit) as text, or why one of them is not UTF-8."""
+    decoded: list[str] = []
+    for field, label in (("metric_family_name", "metric family name"), ("help", "help"), ("unit", "unit")):
+        try:
+            decoded.append(getattr(meta, field).decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            return f"{label} is not valid UTF-8 (byte {exc.object[exc.start]:#04x} at {exc.start})"
+    return decoded[0], decoded[1], decoded[2]
+
+
+def _metadata_problem(name: str, help_text: str, unit: str, limits: SeriesLimits) -> str | None:
     """Why one MetricMetadata cannot be stored (its name, unit and help reach database columns), or None."""
-    name: str = meta.metric_family_name
     if not is_valid_metric_name(name):
         return f"invalid metric family name {name!r}"
-    problem = name_problem(name, limits, "metric family name") or unit_problem(meta.unit, limits)
+    problem = name_problem(name, limits, "metric family name") or unit_problem(unit, limits)
     if problem:
         return problem
-    bad = storable_text_problem(meta.help)
+    bad = storable_text_problem(help_text)
     return f"help {bad}" if bad else None
 
 

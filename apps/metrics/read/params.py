@@ -27,6 +27,11 @@ class QueryError(ValueError):
         self.message = message
 
 
+#: Epoch seconds of 9999-12-31T23:59:59Z + 1 s, the end of the range ``parse_time`` accepts: no step can be
+#: longer than that range (and PostgreSQL's interval cannot hold much longer ones).
+MAX_EPOCH_SECONDS = 253402300800
+
+
 def parse_time(value: str | None, parameter: str, default: dt.datetime) -> dt.datetime:
     """Epoch seconds (``1700000000``, ``1700000000.5``) or RFC 3339 (``2026-11-21T10:00:00Z``)."""
     if value is None or value == "":
@@ -39,7 +44,7 @@ def parse_time(value: str | None, parameter: str, default: dt.datetime) -> dt.da
         except ValueError as exc:
             raise QueryError(parameter, f"{parameter} must be epoch seconds or RFC 3339: {exc}") from None
         return dt.datetime.fromtimestamp(t_us / 1_000_000, tz=dt.UTC)
-    if not math.isfinite(seconds) or not 0 <= seconds < 253402300800:
+    if not math.isfinite(seconds) or not 0 <= seconds < MAX_EPOCH_SECONDS:
         raise QueryError(parameter, f"{parameter} must be epoch seconds between 1970 and 9999, not {value!r}")
     return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
 
@@ -53,6 +58,8 @@ def parse_step(value: str | None) -> int | None:
         raise QueryError("step", f"step must be a number of seconds, not {value!r}") from None
     if not math.isfinite(step) or step < 1 or step != int(step):
         raise QueryError("step", "step must be a whole number of seconds, at least 1")
+    if step > MAX_EPOCH_SECONDS:
+        raise QueryError("step", f"step must be at most {MAX_EPOCH_SECONDS} s (1970 to 9999), not {value[:40]!r}")
     return int(step)
 
 

@@ -116,6 +116,9 @@ def select_series(queryset: QuerySet, *, organization: Any, name: str | None = N
     filtered by organization_id: the answer is right either way (the outer query is scoped), but an
     unscoped subquery would scan and lock-step with every tenant's series (and a later edit that drops
     the outer filter would leak them)."""
+    texts = [("name", name), ("host", host), ("labels", labels), *(("match[]", t) for t in selectors or ())]
+    for parameter, text in texts:
+        refuse_nul(text, parameter)
     queryset = queryset.filter(organization=organization)
     if name:
         queryset = queryset.filter(name=name)
@@ -131,6 +134,14 @@ def select_series(queryset: QuerySet, *, organization: Any, name: str | None = N
             any_of |= Q(id__in=part.values("id"))
         queryset = queryset.filter(any_of)
     return queryset
+
+
+def refuse_nul(text: str | None, parameter: str) -> None:
+    """PostgreSQL text cannot hold NUL, so no stored name, host or label has one; a statement that sends
+    one fails (as a DataError that used to be answered as a bad `labels` matcher, SQL included)."""
+    if text and "\x00" in text:
+        raise QueryError(parameter, f"{parameter} contains the NUL character (U+0000), which no metric name, "
+                                    "host or label can contain")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from django.db import transaction
 from psycopg.errors import UniqueViolation
 
 from apps.metrics.storage.common import COPY_SQL, binary_copy_buffer, sort_rows
-from apps.metrics.storage.merge import merge_copy
+from apps.metrics.storage.merge import merge_rows
 
 
 def copy_samples(
@@ -45,7 +45,7 @@ def copy_samples(
                 copy.write(data)
         except UniqueViolation:
             # The savepoint is rolled back: none of the COPY's rows stay; all of them go in as upserts.
-            merge_copy(cursor, data)
+            merge_rows(cursor, times_us, series_ids, values)
     if latest is not None:
         # Rows are sorted by (series, time), stably: the last row index kept for each id is its newest
         # sample, and of two with the same time the later one in the request.
