@@ -160,10 +160,11 @@ def finish_collectstatic(process: subprocess.Popen[str]) -> None:
         raise DevstackError(f"`manage.py collectstatic` failed with exit code {process.returncode}")
 
 
-def agent_command(layout: Layout, probe: subprocess.Popen[str], url: str) -> list[str] | None:
-    """The reference agent's command line, when `manage.py help agent` (the probe) succeeded and
+def agent_command(layout: Layout, probe: subprocess.Popen[str], url: str) -> tuple[list[str], str] | None:
+    """The reference agent's command line and token, when `manage.py help agent` (the probe) succeeded and
     seed_demo wrote a token; None otherwise (the product runs fine without it, there is just no
-    live demo data)."""
+    live demo data). The token travels in the agent's environment, not on its command line, where `ps`
+    would show it to every user of the machine."""
     probe.communicate()
     if probe.returncode != 0:
         say("no `agent` management command yet; not starting the reference agent")
@@ -175,7 +176,7 @@ def agent_command(layout: Layout, probe: subprocess.Popen[str], url: str) -> lis
     if not token:
         say(f"no FIBERSTACK_AGENT_TOKEN in {layout.credentials}; not starting the reference agent")
         return None
-    return manage(layout, "agent", "--url", url, "--token", token, "--interval", "10")
+    return manage(layout, "agent", "--url", url, "--interval", "10"), token
 
 
 def cmd_run(_args: Sequence[str]) -> int:
@@ -238,7 +239,8 @@ def cmd_run(_args: Sequence[str]) -> int:
             supervisor.failure = f"web did not answer on port {port} within {WEB_START_TIMEOUT}s"
         return supervisor.shutdown()
     if agent is not None:
-        supervisor.start("agent", agent, env, layout.root)
+        argv, token = agent
+        supervisor.start("agent", argv, {**env, "FIBERSTACK_AGENT_TOKEN": token}, layout.root)
     user = _admin_user(layout)
     supervisor.write(
         "\n"

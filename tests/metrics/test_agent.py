@@ -363,6 +363,24 @@ def test_agent_command_once_over_http(live_server: Any, org: Any, write_token: s
     assert Series.objects.for_org(org).filter(name="cpu_usage_idle", labels__host="cmd-host").exists()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_agent_command_reads_its_token_from_the_environment(live_server: Any, org: Any, write_token: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # make run starts the demo agent this way, so the token never shows in the process list.
+    monkeypatch.setenv("FIBERSTACK_AGENT_TOKEN", write_token)
+    call_command("agent", "--url", live_server.url, "--host", "env-host", "--once")
+
+    assert Series.objects.for_org(org).filter(name="cpu_usage_idle", labels__host="env-host").exists()
+
+
+def test_agent_command_without_a_token_anywhere_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.core.management.base import CommandError
+
+    monkeypatch.delenv("FIBERSTACK_AGENT_TOKEN", raising=False)
+    with pytest.raises(CommandError, match="--token"):
+        call_command("agent", "--url", "http://127.0.0.1:9", "--once")
+
+
 def test_agent_command_once_exits_non_zero_when_the_server_is_down(
     closed_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import socket
 import threading
@@ -50,9 +51,16 @@ class AgentConfig:
     timeout: float = DEFAULT_TIMEOUT_S
 
 
+#: Where the agent reads its token when ``--token`` is not given.
+TOKEN_ENV = "FIBERSTACK_AGENT_TOKEN"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", required=True, help="FiberStack base URL, e.g. http://127.0.0.1:8000")
-    parser.add_argument("--token", required=True, help="agent token with write scope")
+    # The token may come from the environment so that it never shows in the process list (``ps``).
+    token = os.environ.get(TOKEN_ENV)
+    parser.add_argument("--token", required=not token, default=token,
+                        help=f"agent token with the ingest scope (default: ${TOKEN_ENV})")
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between collections (default 10)")
     parser.add_argument("--host", default=None, help="host name to report as (default: this machine's hostname)")
     parser.add_argument("--probe", action="append", default=[], metavar="URL",
