@@ -378,7 +378,7 @@ def ping(request: HttpRequest) -> HttpResponse:
 
 def _influx_query(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "POST"):
-        raise DoorError(405, "method_not_allowed", f"Use GET or POST, not {request.method}.")
+        raise DoorError(405, "method_not_allowed", f"Use GET or POST, not {request.method}.", {"Allow": "GET, POST"})
     if request.META.get("HTTP_AUTHORIZATION") or request.GET.get("p"):
         _authenticate(request, allow_query_password=True)  # credentials sent: they must be good
     query = request.GET.get("q") or (request.POST.get("q") if request.method == "POST" else None) or ""

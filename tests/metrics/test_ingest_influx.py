@@ -220,6 +220,14 @@ def test_query_other_statements_are_a_clear_400() -> None:
     assert response.json()["error"].startswith("error parsing query")
 
 
+@pytest.mark.parametrize("method", ["put", "delete", "patch"])
+def test_query_with_another_method_is_405_naming_the_allowed_ones(method: str) -> None:
+    response = getattr(Client(), method)("/query")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, POST"
+    assert response.json()["code"] == "method_not_allowed"
+
+
 def test_query_with_a_bad_token_is_401() -> None:
     response = Client().post("/query", {"q": "CREATE DATABASE x"}, HTTP_AUTHORIZATION="Bearer fst_nope_nope")
     assert response.status_code == 401
