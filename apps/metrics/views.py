@@ -34,6 +34,7 @@ from apps.metrics.ingest import (
     parse_probe_payload,
     parse_remote_write,
 )
+from apps.metrics.ingest.influx import UNREAD_LINES
 from apps.metrics.ingest.types import SeriesLimits
 from apps.metrics.ingest.validation import printable
 from apps.metrics.models import MetricFamily, Series
@@ -326,7 +327,7 @@ def influx_partial_write(summary: IngestSummary) -> JsonResponse:
     written and just the reasons when none were; 2.x clients read ``message`` and ``line``. The good
     lines are stored either way."""
     reasons = "\n".join(error.reason for error in summary.errors)
-    dropped = len(summary.errors) + summary.skipped.get("unlisted_errors", 0)
+    dropped = len(summary.errors) + summary.skipped.get("unlisted_errors", 0) + summary.skipped.get(UNREAD_LINES, 0)
     message = f"partial write: {reasons} dropped={dropped}" if summary.accepted else reasons
     first = summary.errors[0].location
     line = int(first.split()[-1]) if first.startswith("line ") and first.split()[-1].isdigit() else None

@@ -153,6 +153,19 @@ def test_gzip_body(org: Any, write_token: str) -> None:
     assert sample_count(org) == 50
 
 
+def test_the_sample_limit_counts_every_line_it_left_unread_as_dropped(settings: Any, org: Any,
+                                                                      write_token: str) -> None:
+    settings.FIBERSTACK_INGEST_MAX_SAMPLES = 5
+    body = lines(*(f"cpu,host=h{i} value={i} {NOW_S}" for i in range(8)), "# a comment is not a line", "")
+    response = post("/write?precision=s", body, token=write_token)
+
+    assert response.status_code == 400
+    reply = response.json()
+    assert reply["accepted"] == 5 == sample_count(org, "cpu_value")
+    assert reply["skipped"]["unread_lines"] == 2  # lines 7 and 8; line 6 is the one named in the error
+    assert reply["error"].endswith("dropped=3")
+
+
 def test_oversize_body_is_413_naming_the_limit(settings: Any, org: Any, write_token: str) -> None:
     settings.FIBERSTACK_INGEST_MAX_BODY_BYTES = 100
     response = post("/write?precision=s", lines(*[f"g v={i} {NOW_S}" for i in range(20)]), token=write_token)

@@ -157,7 +157,9 @@ def parse_line_protocol(body: bytes | str, options: ParseOptions) -> ParseResult
     float_end = _FLOAT_END
 
     lineno = 0
-    for line in text.split("\n"):
+    full = False
+    lines = text.split("\n")
+    for line in lines:
         lineno += 1
         if not line:
             continue
@@ -225,6 +227,7 @@ def parse_line_protocol(body: bytes | str, options: ParseOptions) -> ParseResult
                         if len(values) > max_samples:
                             del keys[n0:], values[n0:], times[n0:]
                             add_error(result, options, f"line {lineno}", TOO_MANY_SAMPLES.format(limit=max_samples))
+                            full = True
                             break
                         continue
             fkeys = entry.fields  # type: ignore[union-attr]
@@ -273,6 +276,7 @@ def parse_line_protocol(body: bytes | str, options: ParseOptions) -> ParseResult
                 if len(values) > max_samples:
                     del keys[n0:], values[n0:], times[n0:]
                     add_error(result, options, f"line {lineno}", TOO_MANY_SAMPLES.format(limit=max_samples))
+                    full = True
                     break
                 continue
             # Irregular field: undo this line's partial output and let the careful path decide.
@@ -289,8 +293,19 @@ def parse_line_protocol(body: bytes | str, options: ParseOptions) -> ParseResult
         if len(values) > max_samples:
             del keys[n0:], values[n0:], times[n0:]
             add_error(result, options, f"line {lineno}", TOO_MANY_SAMPLES.format(limit=max_samples))
+            full = True
             break
+    if full:
+        # The lines after the one that crossed the limit were not read: say how many, so that a client's
+        # count of what was dropped is exact.
+        unread = sum(1 for rest in lines[lineno:] if rest.strip() and not rest.lstrip().startswith("#"))
+        if unread:
+            result.skipped[UNREAD_LINES] = unread
     return result
+
+
+#: ``skipped`` key: lines after the one that reached ``max_samples``, not parsed at all.
+UNREAD_LINES = "unread_lines"
 
 
 def _decode(body: bytes | str) -> tuple[str, bool]:
