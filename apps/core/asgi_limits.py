@@ -71,14 +71,17 @@ def _path(scope: Scope) -> str:
     return path[len(root):] if root and path.startswith(root) else path
 
 
-async def _send_too_large(send: Send, path: str, rule: BodyLimit) -> None:
+def too_large_body(path: str, rule: BodyLimit) -> tuple[bytes, bytes]:
+    """The 413's (body, content type): JSON for agents and API clients, plain text for pages. One
+    implementation for this wrapper and for the check inside daphne (``daphne_limits``)."""
     message = f"The request body is larger than the limit of {rule.limit} bytes ({rule.setting})."
     if rule.ingest or path.startswith(JSON_PATH_PREFIXES):
-        body = json.dumps({"error": message, "code": "too_large", "limit": rule.limit}).encode()
-        content_type = b"application/json"
-    else:
-        body = (message + "\n").encode()
-        content_type = b"text/plain; charset=utf-8"
+        return json.dumps({"error": message, "code": "too_large", "limit": rule.limit}).encode(), b"application/json"
+    return (message + "\n").encode(), b"text/plain; charset=utf-8"
+
+
+async def _send_too_large(send: Send, path: str, rule: BodyLimit) -> None:
+    body, content_type = too_large_body(path, rule)
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})

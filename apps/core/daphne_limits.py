@@ -19,10 +19,9 @@ daphne is not importable. The ASGI middleware stays as the second line for any o
 
 from __future__ import annotations
 
-import json
 from urllib.parse import unquote
 
-from apps.core.asgi_limits import JSON_PATH_PREFIXES, BodyLimit, body_limit_for
+from apps.core.asgi_limits import BodyLimit, body_limit_for, too_large_body
 
 
 def _request_path(target: bytes) -> str:
@@ -36,13 +35,7 @@ def _request_path(target: bytes) -> str:
 
 def too_large_response(path: str, rule: BodyLimit) -> bytes:
     """The raw HTTP 413 (with ``Connection: close``): the body ``asgi_limits`` sends for the same case."""
-    message = f"The request body is larger than the limit of {rule.limit} bytes ({rule.setting})."
-    if rule.ingest or path.startswith(JSON_PATH_PREFIXES):
-        body = json.dumps({"error": message, "code": "too_large", "limit": rule.limit}).encode()
-        content_type = b"application/json"
-    else:
-        body = (message + "\n").encode()
-        content_type = b"text/plain; charset=utf-8"
+    body, content_type = too_large_body(path, rule)
     head = (b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Type: " + content_type
             + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\nServer: daphne\r\n\r\n")
     return head + body
