@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("apps.audit.api.urls")),
     path("", include("apps.hosts.api.urls")),
     path("", include("apps.metrics.api.urls")),
+    path("", include("apps.logs.api.urls")),
 ]
 
 urlpatterns = [
@@ -24,6 +25,7 @@ urlpatterns = [
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include(api_v1)),
     path("", include("apps.metrics.compat_urls")),
+    path("", include("apps.logs.compat_urls")),  # before the home page: "/" answers shippers too
     path("accounts/", include("apps.accounts.urls")),
     path("", include("apps.accounts.home_urls")),
     path("<slug:org_slug>/", include("apps.dashboards.urls")),

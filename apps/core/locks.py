@@ -14,6 +14,7 @@ ADVISORY_LOCK_KEYS: dict[str, int] = {
     "metrics.apply_retention": 100_003,
     "audit.apply_retention": 100_004,
     "alerts.evaluate_rules": 100_005,
+    "logs.maintain_storage": 100_006,
 }
 
 

@@ -90,7 +90,12 @@ def _table(tier: str) -> str:
 
 def drop_expired(tier: str, cutoff: dt.datetime) -> list[str]:
     """Drop the partitions (or chunks) of ``tier`` that hold only data before ``cutoff``."""
-    table = _table(tier)
+    return drop_partitions_before(_table(tier), cutoff)
+
+
+def drop_partitions_before(table: str, cutoff: dt.datetime) -> list[str]:
+    """Drop the partitions (or chunks) of any table stored like the tiers (``apps.logs.storage`` too)
+    that hold only data before ``cutoff``; a DEFAULT partition is never dropped."""
     dropped: list[str] = []
     with connection.cursor() as cursor:
         if not rollup_storage.is_partitioned():

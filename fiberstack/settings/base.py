@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.hosts",
     "apps.metrics",
+    "apps.logs",
     "apps.dashboards",
 ]
 
@@ -231,6 +232,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": timedelta(hours=1),
         "options": {"expires": 3600},
     },
+    "logs.maintain_storage": {
+        "task": "logs.maintain_storage",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 3600},
+    },
     "audit.apply_retention": {
         "task": "audit.apply_retention",
         "schedule": crontab(minute=17, hour=3),
@@ -276,6 +282,15 @@ FIBERSTACK_ROLLUP_LATENESS_SECONDS = env_int("FIBERSTACK_ROLLUP_LATENESS_SECONDS
 FIBERSTACK_ROLLUP_TIME_BUDGET_SECONDS = env_int("FIBERSTACK_ROLLUP_TIME_BUDGET_SECONDS", 45)  # per beat run
 FIBERSTACK_COMPRESS_AFTER_DAYS = env_int("FIBERSTACK_COMPRESS_AFTER_DAYS", 3)  # TimescaleDB raw chunks
 FIBERSTACK_QUERY_MAX_POINTS_PER_SERIES = env_int("FIBERSTACK_QUERY_MAX_POINTS_PER_SERIES", 11_000)
+
+# Logs and events (docs/logs.md).
+FIBERSTACK_LOGS_RETENTION_DAYS = env_int("FIBERSTACK_LOGS_RETENTION_DAYS", 30)
+FIBERSTACK_EVENTS_RETENTION_DAYS = env_int("FIBERSTACK_EVENTS_RETENTION_DAYS", 90)
+FIBERSTACK_LOGS_MAX_ENTRIES = env_int("FIBERSTACK_LOGS_MAX_ENTRIES", 50_000)  # per request
+FIBERSTACK_LOGS_MAX_ENTRY_BYTES = env_int("FIBERSTACK_LOGS_MAX_ENTRY_BYTES", 256 * 1024)  # one JSON document
+FIBERSTACK_LOGS_MAX_PAST_S = env_int("FIBERSTACK_LOGS_MAX_PAST_S", 7 * 86400)
+FIBERSTACK_LOGS_LIVE_MAX_ENTRIES = env_int("FIBERSTACK_LOGS_LIVE_MAX_ENTRIES", 200)  # per request, to live tail
+ELASTICSEARCH_COMPAT_VERSION = env_str("ELASTICSEARCH_COMPAT_VERSION", "8.11.0")  # answered to shippers on GET /
 
 FIBERSTACK_HOST_STALE_AFTER_SECONDS = env_int("FIBERSTACK_HOST_STALE_AFTER_SECONDS", 300)  # then a host is "down"
 

@@ -1,0 +1,13 @@
+"""Logs under /api/v1/: the native doors (POST) and search (GET) share a path; the bulk API beside them."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from apps.logs import elastic, views
+
+urlpatterns = [
+    path("logs", views.logs_endpoint, name="logs"),
+    path("logs/_bulk", elastic.bulk, name="logs-bulk"),
+    path("events", views.events_endpoint, name="events"),
+]

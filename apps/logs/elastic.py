@@ -1,0 +1,133 @@
+"""The Elasticsearch-compatible face of the logs intake, for shippers that speak only Elasticsearch
+(rsyslog omelasticsearch, Filebeat, Vector, Fluent Bit, Logstash):
+
+* ``POST /_bulk``, ``POST /<index>/_bulk`` and ``POST /api/v1/logs/_bulk``: the bulk API; the reply has
+  Elasticsearch's shape (``took``, ``errors``, ``items[]`` with a status per item), so one bad line is
+  reported and the rest stored. Basic auth with the ingest token as password (any user name).
+* The handshakes shippers make first: ``HEAD|GET /_cat/health`` (rsyslog), ``GET /_cluster/health``
+  (Vector's healthcheck), ``GET /_license`` and ``GET /`` (the version: Filebeat, Vector, newer rsyslog).
+  ``/`` is also the site's home page: ``site_root`` answers the version JSON only to clients that are not
+  browsers (no ``text/html`` in Accept, or an Authorization header) and hands browsers to the home view.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from apps.logs.doors import accept
+from apps.logs.intake import bulk_items
+from apps.metrics.views import DoorError
+
+CLUSTER = "fiberstack"
+_HEADERS = {"X-Elastic-Product": "Elasticsearch"}
+
+
+def _version() -> str:
+    return str(getattr(settings, "ELASTICSEARCH_COMPAT_VERSION", "8.11.0"))
+
+
+def _reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JsonResponse:
+    response = JsonResponse(data, status=status, safe=False)
+    for name, value in {**_HEADERS, **(headers or {})}.items():
+        response[name] = value
+    return response
+
+
+def es_error(exc: DoorError) -> JsonResponse:
+    """Elasticsearch's error shape (``error.type``/``error.reason``, ``status``) plus our ``code`` and
+    ``message``, so both kinds of client read it."""
+    reason = {"type": exc.code, "reason": exc.message}
+    return _reply({"error": {**reason, "root_cause": [reason]}, "status": exc.status, "code": exc.code,
+                   "message": exc.message, **exc.extra}, exc.status, exc.headers)
+
+
+@csrf_exempt
+def bulk(request: HttpRequest, index: str = "") -> HttpResponse:
+    """The bulk API. Items answer in order, each ``{"<action>": {"_index", "_id", "status", ...}}``: 201 when
+    stored, 400 with ``error.reason`` naming the line when not."""
+    started = time.monotonic()
+    if request.method != "POST" and request.method != "PUT":
+        return es_error(DoorError(405, "method_not_allowed", f"Use POST, not {request.method}.", {"Allow": "POST"}))
+    try:
+        outcome = accept(request, bulk_items)
+    except DoorError as exc:
+        return es_error(exc)
+    items = []
+    for position, item in enumerate(outcome.items):
+        meta: dict[str, Any] = {"_index": item.index or index or "logs", "_id": item.doc_id or f"{position}",
+                                "_type": "_doc"}
+        error = outcome.errors.get(position)
+        if error is None:
+            meta.update({"_version": 1, "result": "created", "status": 201,
+                         "_shards": {"total": 1, "successful": 1, "failed": 0}})
+        else:
+            meta.update({"status": 400, "error": {"type": "document_parsing_exception", "reason": error}})
+        items.append({item.action: meta})
+    return _reply({"took": int((time.monotonic() - started) * 1000), "errors": bool(outcome.errors),
+                   "items": items})
+
+
+def version_info() -> dict[str, Any]:
+    version = _version()
+    return {
+        "name": CLUSTER,
+        "cluster_name": CLUSTER,
+        "cluster_uuid": "fiberstack-logs",
+        "version": {"number": version, "build_flavor": "default", "build_type": "docker",
+                    "build_hash": "fiberstack", "build_date": "2024-01-01T00:00:00.000Z",
+                    "build_snapshot": False, "lucene_version": "9.8.0",
+                    "minimum_wire_compatibility_version": "7.17.0",
+                    "minimum_index_compatibility_version": "7.0.0"},
+        "tagline": "You Know, for Search",
+    }
+
+
+def wants_elasticsearch(request: HttpRequest) -> bool:
+    """A shipper rather than a browser: browsers always ask for text/html when they load a page and never
+    send Authorization on their own; shippers (Go's and Rust's HTTP clients, libcurl) do neither."""
+    if request.META.get("HTTP_AUTHORIZATION"):
+        return True
+    return "text/html" not in request.META.get("HTTP_ACCEPT", "")
+
+
+@csrf_exempt
+def site_root(request: HttpRequest) -> HttpResponse:
+    """``/``: the version JSON to shippers (GET or HEAD), the home page to browsers."""
+    if request.method in ("GET", "HEAD") and wants_elasticsearch(request):
+        response = _reply(version_info())
+        if request.method == "HEAD":
+            response.content = b""
+        return response
+    from apps.accounts.views import home
+
+    return home(request)
+
+
+@csrf_exempt
+def cat_health(request: HttpRequest) -> HttpResponse:
+    """``HEAD|GET /_cat/health``: rsyslog's connection check."""
+    now = time.time()
+    if request.GET.get("format") == "json":
+        return _reply([{"epoch": str(int(now)), "cluster": CLUSTER, "status": "green", "node.total": "1"}])
+    line = f"{int(now)} {time.strftime('%H:%M:%S', time.gmtime(now))} {CLUSTER} green 1 1 0 0 0 0 0 0 - 100.0%\n"
+    response = HttpResponse("" if request.method == "HEAD" else line, content_type="text/plain; charset=UTF-8")
+    response["X-Elastic-Product"] = "Elasticsearch"
+    return response
+
+
+@csrf_exempt
+def cluster_health(request: HttpRequest) -> HttpResponse:
+    """``GET /_cluster/health``: Vector's and Logstash's healthcheck."""
+    return _reply({"cluster_name": CLUSTER, "status": "green", "timed_out": False, "number_of_nodes": 1,
+                   "number_of_data_nodes": 1, "active_primary_shards": 0, "active_shards": 0})
+
+
+@csrf_exempt
+def license_info(request: HttpRequest) -> HttpResponse:
+    """``GET /_license``: Filebeat asks before deciding on index lifecycle features."""
+    return _reply({"license": {"status": "active", "type": "basic", "uid": "fiberstack"}})

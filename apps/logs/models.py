@@ -1,0 +1,28 @@
+"""The one ORM model of the app: per-organization retention overrides. Log entries and events live in
+time-partitioned tables written by COPY and read with SQL (apps/logs/storage.py, apps/logs/search.py),
+which the ORM cannot express (no primary key usable by Django on a partitioned table without the
+partition column, no generated tsvector)."""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from apps.core.models import TimeStampedModel
+
+MAX_RETENTION_DAYS = 3650
+
+
+class LogRetention(TimeStampedModel):
+    """How long one organization keeps log entries and events; null means the product default
+    (``FIBERSTACK_LOGS_RETENTION_DAYS`` 30, ``FIBERSTACK_EVENTS_RETENTION_DAYS`` 90)."""
+
+    organization = models.OneToOneField("organizations.Organization", on_delete=models.CASCADE,
+                                        related_name="log_retention")
+    logs_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_RETENTION_DAYS)])
+    events_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_RETENTION_DAYS)])
+
+    def __str__(self) -> str:
+        return f"log retention of {self.organization_id}: {self.logs_days or '-'} / {self.events_days or '-'} days"

@@ -1,0 +1,102 @@
+"""Logs write use-cases: store a request's entries (``ingest_entries``) and events (``ingest_events``).
+
+Like metrics ingest, not audited: it runs thousands of times a minute and the rows are their own record.
+One transaction per request (the door's 2xx means committed); the live tail hears about it on commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.hosts.models import Host
+from apps.logs import live, storage
+from apps.logs.documents import Window
+
+_HOST, _HOST_ID, _ORG = 3, 2, 1  # positions in storage.ENTRY_COLUMNS / EVENT_COLUMNS
+
+
+@dataclass(slots=True)
+class StoreSummary:
+    """Rows written by one request."""
+
+    stored: int = 0
+    first_id: int | None = None
+    hosts: list[str] = field(default_factory=list)
+
+
+def window(now: dt.datetime | None = None) -> Window:
+    """The times ingest accepts: no older than FIBERSTACK_LOGS_MAX_PAST_S, no further ahead than
+    FIBERSTACK_INGEST_MAX_FUTURE_S (partitions exist for that range; see apps/logs/storage.py)."""
+    now = now or timezone.now()
+    past = int(getattr(settings, "FIBERSTACK_LOGS_MAX_PAST_S", 7 * 86400))
+    future = int(getattr(settings, "FIBERSTACK_INGEST_MAX_FUTURE_S", 600))
+    return Window(now=now, earliest=now - dt.timedelta(seconds=past), latest=now + dt.timedelta(seconds=future))
+
+
+def _host_ids(organization_id: int, names: set[str]) -> dict[str, int]:
+    """Known hosts by name. Logs never register hosts: a shipper names hosts metrics agents may not know
+    (network gear, containers), and an unknown name must not cost the entry."""
+    if not names:
+        return {}
+    return dict(Host.objects.filter(organization_id=organization_id, name__in=names).values_list("name", "pk"))
+
+
+def _with_org(rows: Sequence[tuple[Any, ...]], organization_id: int) -> list[tuple[Any, ...]]:
+    host_ids = _host_ids(organization_id, {row[_HOST] for row in rows if row[_HOST]})
+    return [(row[0], organization_id, host_ids.get(row[_HOST]), *row[3:]) for row in rows]
+
+
+def _copy(spec: storage.TableSpec, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    storage.ensure_days(spec, {row[0].astimezone(dt.UTC).date() for row in rows})
+    with connection.cursor() as cursor, cursor.copy(
+        f"COPY {spec.table} ({', '.join(columns)}) FROM STDIN"
+    ) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+@transaction.atomic
+def ingest_entries(*, organization_id: int, rows: Sequence[tuple[Any, ...]]) -> StoreSummary:
+    """COPY the rows (``storage.ENTRY_COLUMNS`` order, from ``documents.to_row``) into ``logs_entry``; the
+    newest FIBERSTACK_LOGS_LIVE_MAX_ENTRIES go to the live tail after commit."""
+    if not rows:
+        return StoreSummary()
+    stored = _with_org(rows, organization_id)
+    _copy(storage.ENTRIES, storage.ENTRY_COLUMNS, stored)
+    newest = sorted(stored, key=lambda row: row[0])[-int(getattr(settings, "FIBERSTACK_LOGS_LIVE_MAX_ENTRIES", 200)):]
+    payload = [live_payload(row) for row in newest]
+    transaction.on_commit(lambda: live.broadcast_entries(organization_id, payload), robust=True)
+    return StoreSummary(stored=len(stored), hosts=sorted({row[_HOST] for row in stored if row[_HOST]}))
+
+
+def live_payload(row: tuple[Any, ...]) -> dict[str, Any]:
+    """What the live tail shows of one entry (JSON-safe)."""
+    values = dict(zip(storage.ENTRY_COLUMNS, row, strict=True))
+    return {"time": values["time"].isoformat(), "host": values["host"], "service": values["service"],
+            "level": values["level"], "program": values["program"], "message": values["message"][:4000]}
+
+
+@transaction.atomic
+def ingest_events(*, organization_id: int, rows: Sequence[tuple[Any, ...]]) -> StoreSummary:
+    """COPY event rows (``storage.EVENT_COLUMNS`` order) into ``logs_event``."""
+    if not rows:
+        return StoreSummary()
+    stored = _with_org(rows, organization_id)
+    _copy(storage.EVENTS, storage.EVENT_COLUMNS, stored)
+    return StoreSummary(stored=len(stored), hosts=sorted({row[_HOST] for row in stored if row[_HOST]}))
+
+
+def record_host_event(*, organization_id: int, kind: str, title: str, host: str = "", message: str = "",
+                      level: str = "info", source: str = "", context: dict[str, Any] | None = None,
+                      when: dt.datetime | None = None) -> StoreSummary:
+    """One event from code (alert transitions, deploy hooks): the function higher floors call."""
+    row = (when or timezone.now(), None, None, host, kind, level, title, message, source,
+           json.dumps(context or {}, default=str))
+    return ingest_events(organization_id=organization_id, rows=[row])
