@@ -161,15 +161,15 @@ class AgentProcesses:
     #: and never ran the finalizer: no collectd or Prometheus outlives a test run for long.
     LIFETIME = 300
 
-    def start(self, argv: list[str], output: Path, cwd: Path, *, other_logs: tuple[Path, ...] = ()
-              ) -> subprocess.Popen[bytes]:
+    def start(self, argv: list[str], output: Path, cwd: Path, *, other_logs: tuple[Path, ...] = (),
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         """Start `argv` with stdout and stderr in `output`; `other_logs` (files the program writes
-        itself) are shown with it when a wait fails."""
+        itself) are shown with it when a wait fails; `env` replaces the environment when given."""
         timeout = shutil.which("timeout")  # it passes our SIGTERM on to the agent
         bounded = [timeout, "--kill-after=10", str(self.LIFETIME), *argv] if timeout else argv
         with output.open("ab") as sink:
             process = subprocess.Popen(bounded, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink,
-                                       stderr=subprocess.STDOUT)
+                                       stderr=subprocess.STDOUT, env=env)
         self.running.append(process)
         self.log_files += [output, *other_logs]
         return process

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from fiberstack.celery_routes import QUEUES
+from fiberstack.devstack import syslog_ng
 from fiberstack.devstack.config import (
     DEFAULT_PG_PORT,
     DEFAULT_REDIS_PORT,
@@ -322,6 +323,8 @@ TEST_CLIENT_PACKAGES = {
     "influx": ("influxdb-client",),
     "collectd": ("collectd-core", "libyajl2", "libcurl3-gnutls"),
     "prometheus": ("prometheus",),
+    # syslog-ng conflicts with rsyslog as a package: it is unpacked under var/ instead (devstack/syslog_ng.py).
+    "rsyslogd": ("rsyslog", "rsyslog-elasticsearch"),
 }
 
 
@@ -357,6 +360,9 @@ def install_test_clients() -> None:
 def cmd_test(args: Sequence[str]) -> int:
     install_test_clients()
     layout = layout_from_env()
+    why_not = syslog_ng.unpack(layout)
+    if why_not:
+        say(f"warning: {why_not}; the syslog-ng tests will be skipped")
     # pytest-django creates the test databases, so the suite connects as the owner; the tests that
     # need the app role create and grant one (tests/core/test_database_roles.py).
     env = owner_env(stack_env(layout, redis_db=REDIS_DB_TEST))

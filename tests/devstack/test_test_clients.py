@@ -68,14 +68,14 @@ def test_missing_test_clients_are_the_packages_dpkg_lacks_each_once() -> None:
 
     def installed(packages: Sequence[str]) -> set[str] | None:
         asked.append(packages)
-        return {"influxdb-client", "collectd-core", "libcurl3-gnutls"}
+        return {"influxdb-client", "collectd-core", "libcurl3-gnutls", "rsyslog"}
 
-    assert cli.missing_test_clients(installed) == ["libyajl2", "prometheus"]
+    assert cli.missing_test_clients(installed) == ["libyajl2", "prometheus", "rsyslog-elasticsearch"]
     assert len(asked) == 1  # one dpkg-query for the whole table
 
 
 def test_without_dpkg_the_packages_of_missing_programs_are_missing() -> None:
-    found = {"influx": "/usr/bin/influx", "prometheus": "/usr/bin/prometheus"}
+    found = {"influx": "/usr/bin/influx", "prometheus": "/usr/bin/prometheus", "rsyslogd": "/usr/sbin/rsyslogd"}
     assert cli.missing_test_clients(lambda _: None, found.get) == ["collectd-core", "libyajl2", "libcurl3-gnutls"]
 
 
@@ -112,3 +112,12 @@ def test_a_failed_install_is_a_warning_not_an_error(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(cli, "apt_install", fail)
     cli.install_test_clients()
     assert "tests that need collectd-core, libyajl2 will be skipped" in capsys.readouterr().out
+
+
+def test_syslog_ng_is_unpacked_beside_rsyslog_not_installed() -> None:
+    """The two Debian packages conflict: rsyslog is a test client package, syslog-ng is only unpacked."""
+    from fiberstack.devstack import syslog_ng
+
+    assert cli.TEST_CLIENT_PACKAGES["rsyslogd"] == ("rsyslog", "rsyslog-elasticsearch")
+    assert not {"syslog-ng", "syslog-ng-core"} & {p for packages in cli.TEST_CLIENT_PACKAGES.values() for p in packages}
+    assert syslog_ng.PACKAGES[:2] == ("syslog-ng-core", "syslog-ng-mod-http")

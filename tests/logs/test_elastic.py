@@ -1,0 +1,87 @@
+"""The Elasticsearch-compatible doors: ``_bulk`` replies in Elasticsearch's shape with a status per item,
+the handshakes shippers make first, and ``/`` serving both shippers (version JSON) and browsers (home)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from tests.logs.conftest import basic, bulk_body, search
+
+pytestmark = pytest.mark.django_db
+
+
+def post_bulk(client: Client, token: str, body: str, path: str = "/_bulk") -> Any:
+    return client.post(path, data=body, content_type="application/json", HTTP_AUTHORIZATION=basic(token))
+
+
+@pytest.mark.parametrize("path", ["/_bulk", "/api/v1/logs/_bulk", "/fiber-logs/_bulk"])
+def test_bulk_as_rsyslog_sends_it_stores_every_line(client: Client, write_token: str, read_token: str,
+                                                    path: str) -> None:
+    docs = [{"@timestamp": "2026-12-04T10:00:00.000000+00:00", "host": "gw", "severity": "err", "program": "sshd",
+             "message": f"Failed password {n}"} for n in range(3)]
+    response = post_bulk(client, write_token, bulk_body(*docs, legacy_type=True), path)
+    assert response.status_code == 200, response.content
+    data = response.json()
+    assert data["errors"] is False and isinstance(data["took"], int)
+    assert [item["index"]["status"] for item in data["items"]] == [201, 201, 201]
+    assert response["X-Elastic-Product"] == "Elasticsearch"
+    found = search(client, read_token, q="password", level="error", start="2026-12-04T00:00:00Z").json()["results"]
+    assert len(found) == 3 and {e["program"] for e in found} == {"sshd"}
+
+
+def test_bulk_reports_the_bad_item_and_stores_the_rest(client: Client, write_token: str, read_token: str) -> None:
+    body = bulk_body({"message": "good one"}, "{broken", {"message": "bad level", "level": "purple"},
+                     {"message": "good two"}, action="create")
+    body += json.dumps({"delete": {"_id": "1"}}) + "\n"
+    data = post_bulk(client, write_token, body).json()
+    assert data["errors"] is True
+    statuses = [next(iter(item.values()))["status"] for item in data["items"]]
+    assert statuses == [201, 400, 400, 201, 400]
+    assert list(data["items"][0]) == ["create"] and list(data["items"][4]) == ["delete"]
+    assert data["items"][1]["create"]["error"]["reason"].startswith("line 4: invalid JSON")
+    assert "append-only" in data["items"][4]["delete"]["error"]["reason"]
+    assert {e["message"] for e in search(client, read_token).json()["results"]} == {"good one", "good two"}
+
+
+def test_a_malformed_action_line_fails_the_request_like_elasticsearch(client: Client, write_token: str) -> None:
+    response = post_bulk(client, write_token, '{"message": "no action"}\n')
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid"
+    assert "line 1: malformed action line" in response.json()["error"]["reason"]
+
+
+def test_bulk_with_a_wrong_password_is_401_in_elasticsearch_shape(client: Client) -> None:
+    response = post_bulk(client, "fst_nope", bulk_body({"message": "x"}))
+    assert response.status_code == 401
+    assert response.json()["status"] == 401 and "Basic" in response["WWW-Authenticate"]
+
+
+def test_bulk_with_a_read_token_is_403(client: Client, read_token: str) -> None:
+    assert post_bulk(client, read_token, bulk_body({"message": "x"})).status_code == 403
+
+
+def test_handshakes(client: Client) -> None:
+    assert client.head("/_cat/health").status_code == 200
+    assert "green" in client.get("/_cat/health").content.decode()
+    assert client.get("/_cluster/health").json()["status"] == "green"
+    assert client.get("/_license").json()["license"]["status"] == "active"
+
+
+@pytest.mark.parametrize("headers", [{}, {"HTTP_ACCEPT": "*/*"}, {"HTTP_ACCEPT": "application/json"},
+                                     {"HTTP_ACCEPT": "text/html", "HTTP_AUTHORIZATION": "Basic eDp5"}])
+def test_root_answers_the_version_to_shippers(client: Client, headers: dict[str, str]) -> None:
+    response = client.get("/", **headers)
+    assert response.status_code == 200
+    assert response.json()["version"]["number"] == "8.11.0"
+    assert response.json()["tagline"] == "You Know, for Search"
+
+
+def test_root_keeps_the_page_for_browsers(client: Client, owner: Any) -> None:
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    assert client.get("/", HTTP_ACCEPT=browser)["Location"].startswith("/accounts/login")
+    client.force_login(owner)
+    assert client.get("/", HTTP_ACCEPT=browser)["Location"] == "/acme/"
