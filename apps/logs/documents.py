@@ -117,9 +117,37 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def clean(text: str) -> str:
+    """Text PostgreSQL accepts: no NUL, no lone surrogates (JSON's ``\\ud800`` escapes decode to them)."""
+    text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _scrub(value: Any) -> Any:
+    """A JSON value without NUL characters in keys or strings (jsonb refuses ``\\u0000``)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_scrub(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key).replace("\x00", ""): _scrub(item) for key, item in value.items()}
+    return value
+
+
+def context_json(doc: dict[str, Any]) -> str:
+    text = json.dumps(doc, ensure_ascii=False, default=str)
+    if "\\u0000" in text:
+        text = json.dumps(_scrub(doc), ensure_ascii=False, default=str)
+    return clean(text)
+
+
 def _text(column: str, value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value) if isinstance(value, list | dict) else str(value)
-    text = text.replace("\x00", "")  # PostgreSQL text cannot hold NUL
+    text = clean(text)
     limit = TEXT_LIMITS.get(column)
     if limit and len(text) > limit:
         raise DocumentError(f"{column} is longer than {limit} characters")
@@ -164,7 +192,7 @@ def to_row(doc: Any, window: Window, *, defaults: dict[str, str] | None = None) 
             row[column] = value
     if not row["message"] and not row["exception_message"] and not row["exception_stack"]:
         raise DocumentError("the entry has no message (message, msg or log)")
-    context = json.dumps(doc, ensure_ascii=False, default=str).replace("\\u0000", "") if doc else "{}"
+    context = context_json(doc) if doc else "{}"
     if len(context) > _MAX_CONTEXT_BYTES:
         raise DocumentError(f"the fields outside the known ones exceed {_MAX_CONTEXT_BYTES} bytes of JSON")
     return (when, None, None, row["host"], row["service"], level, row["program"], row["message"],

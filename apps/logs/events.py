@@ -4,13 +4,12 @@ deploys, custom), posted by automation to ``/api/v1/events`` or recorded by code
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.db import models
 
 from apps.logs import levels
-from apps.logs.documents import DocumentError, Window, parse_time
+from apps.logs.documents import DocumentError, Window, clean, context_json, parse_time
 
 
 class EventKind(models.TextChoices):
@@ -45,7 +44,7 @@ def to_row(doc: Any, window: Window) -> tuple[Any, ...]:
         value = doc.get(name)
         if value is not None and not isinstance(value, str):
             raise DocumentError(f"{name} must be a string")
-        texts[name] = (value or "").replace("\x00", "")
+        texts[name] = clean(value or "")
         if len(texts[name]) > limit:
             raise DocumentError(f"{name} is longer than {limit} characters")
     if not texts["title"]:
@@ -54,4 +53,4 @@ def to_row(doc: Any, window: Window) -> tuple[Any, ...]:
     if not isinstance(context, dict):
         raise DocumentError("context must be a JSON object")
     return (when, None, None, texts["host"], kind, level, texts["title"], texts["message"], texts["source"],
-            json.dumps(context, ensure_ascii=False).replace("\\u0000", ""))
+            context_json(context))

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from apps.core.api.viewsets import READ_REQUIRED_SCOPES, OrgScopedMixin
 from apps.core.roles import Role
 from apps.logs import search
+from apps.logs.documents import clean
 from apps.logs.events import EventKind
 from apps.metrics.query import QueryError, parse_time
 
@@ -26,7 +27,7 @@ DEFAULT_RANGE = dt.timedelta(days=1)
 
 def _list(params: Any, name: str) -> list[str]:
     """``host=a&host=b`` or ``host=a,b``."""
-    return [part.strip() for value in params.getlist(name) for part in value.split(",") if part.strip()]
+    return [clean(part.strip()) for value in params.getlist(name) for part in value.split(",") if part.strip()]
 
 
 def build_query(organization_id: int, params: Any, default_range: dt.timedelta = DEFAULT_RANGE) -> search.LogQuery:
@@ -42,7 +43,7 @@ def build_query(organization_id: int, params: Any, default_range: dt.timedelta =
     unknown = [kind for kind in kinds if kind not in EventKind.values]
     if unknown:
         raise search.SearchError("kind", f"unknown kind {unknown[0]!r}: use {', '.join(EventKind.values)}")
-    q = params.get("q") or ""
+    q = clean(params.get("q") or "")
     if len(q) > 1000:
         raise search.SearchError("q", "q is longer than 1000 characters")
     cursor = params.get("cursor")
