@@ -32,10 +32,6 @@ def max_entries() -> int:
     return int(getattr(settings, "FIBERSTACK_LOGS_MAX_ENTRIES", 50_000))
 
 
-def max_entry_bytes() -> int:
-    return int(getattr(settings, "FIBERSTACK_LOGS_MAX_ENTRY_BYTES", 256 * 1024))
-
-
 def accept(request: HttpRequest, split: Callable[[bytes, int], list[Item]],
            to_row: Callable[[Any, documents.Window], tuple[Any, ...]] = documents.to_row,
            store: Callable[..., services.StoreSummary] = services.ingest_entries) -> Outcome:
@@ -52,12 +48,9 @@ def accept(request: HttpRequest, split: Callable[[bytes, int], list[Item]],
     outcome = Outcome(items)
     window = services.window()
     rows: list[tuple[Any, ...]] = []
-    limit = max_entry_bytes()
     for position, item in enumerate(items):
         if item.error is None:
             try:
-                if len(str(item.doc)) > limit:
-                    raise documents.DocumentError(f"the entry is larger than {limit} bytes")
                 rows.append(to_row(item.doc, window))
                 continue
             except documents.DocumentError as exc:

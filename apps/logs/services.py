@@ -37,7 +37,8 @@ def window(now: dt.datetime | None = None) -> Window:
     now = now or timezone.now()
     past = int(getattr(settings, "FIBERSTACK_LOGS_MAX_PAST_S", 7 * 86400))
     future = int(getattr(settings, "FIBERSTACK_INGEST_MAX_FUTURE_S", 600))
-    return Window(now=now, earliest=now - dt.timedelta(seconds=past), latest=now + dt.timedelta(seconds=future))
+    return Window(now=now, earliest=now - dt.timedelta(seconds=past), latest=now + dt.timedelta(seconds=future),
+                  max_chars=int(getattr(settings, "FIBERSTACK_LOGS_MAX_ENTRY_BYTES", 256 * 1024)))
 
 
 def _host_ids(organization_id: int, names: set[str]) -> dict[str, int]:
