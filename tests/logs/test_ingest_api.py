@@ -169,3 +169,11 @@ def test_gzip_body(client: Client, write_token: str, read_token: str) -> None:
     response = post_logs(client, write_token, body, HTTP_CONTENT_ENCODING="gzip")
     assert response.status_code == 200
     assert search(client, read_token, q="zipped").json()["results"]
+
+
+def test_an_oversized_entry_is_refused_alone(client: Client, write_token: str, settings: Any) -> None:
+    settings.FIBERSTACK_LOGS_MAX_ENTRY_BYTES = 1000
+    response = post_logs(client, write_token, [{"message": "x" * 2000}, {"message": "small", "extra": "y" * 10}])
+    assert response.status_code == 400
+    assert response.json()["accepted"] == 1
+    assert response.json()["rejected"] == [{"location": "item 0", "reason": "the entry is larger than 1000 characters"}]
