@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
 from django.http import HttpRequest
 
 from apps.logs import documents, services
@@ -64,9 +63,6 @@ def accept(request: HttpRequest, split: Callable[[bytes, int], list[Item]],
                             f"retry after {verdict.retry_after} s. Nothing was stored.",
                             {"Retry-After": str(verdict.retry_after)}, limit=verdict.limit,
                             retry_after=verdict.retry_after)
-        try:
-            outcome.stored = store(organization_id=token.organization_id, rows=rows).stored
-        except DatabaseError:
-            raise DoorError(503, "unavailable", "The database could not store the entries; nothing was "
-                                                "stored. Retry later.", {"Retry-After": "5"}) from None
+        # An unreachable database raises through to apps.core.middleware.ApiErrorMiddleware: 503 + Retry-After.
+        outcome.stored = store(organization_id=token.organization_id, rows=rows).stored
     return outcome

@@ -177,3 +177,21 @@ def test_an_oversized_entry_is_refused_alone(client: Client, write_token: str, s
     assert response.status_code == 400
     assert response.json()["accepted"] == 1
     assert response.json()["rejected"] == [{"location": "item 0", "reason": "the entry is larger than 1000 characters"}]
+
+
+def test_an_unreachable_database_is_a_503_with_retry_after(client: Client, write_token: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import psycopg
+
+    from apps.logs import services
+
+    calls = []
+
+    def down(*args: Any) -> None:
+        calls.append(args)
+        raise psycopg.OperationalError("connection refused")
+
+    monkeypatch.setattr(services, "_copy", down)  # the COPY, which Django does not wrap
+    response = post_logs(client, write_token, [{"message": "x"}], path="/api/v1/logs")
+    assert calls and response.status_code == 503 and response["Retry-After"], response.content
+    assert response.json()["code"] == "unavailable"
