@@ -26,3 +26,31 @@ class LogRetention(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"log retention of {self.organization_id}: {self.logs_days or '-'} / {self.events_days or '-'} days"
+
+
+class LogEntry(models.Model):
+    """Read-only ORM view of the ``logs_entry`` partitioned table (created in SQL by apps/logs/storage.py),
+    for the Elasticsearch documents only: ingest writes with COPY and search reads with SQL."""
+
+    id = models.BigIntegerField(primary_key=True)
+    time = models.DateTimeField()
+    organization_id = models.IntegerField()
+    host_id = models.IntegerField(null=True)
+    host = models.TextField()
+    service = models.TextField()
+    level = models.TextField()
+    program = models.TextField()
+    message = models.TextField()
+    request_id = models.TextField()
+    trace_id = models.TextField()
+    exception_type = models.TextField()
+    exception_message = models.TextField()
+    exception_stack = models.TextField()
+    context = models.JSONField()
+
+    class Meta:
+        managed = False
+        db_table = "logs_entry"
+
+    def __str__(self) -> str:
+        return f"{self.time:%Y-%m-%dT%H:%M:%S} {self.host} {self.message[:60]}"

@@ -91,9 +91,11 @@ def _where(query: LogQuery, kind: str) -> tuple[list[str], list[Any]]:
     since = max(query.start, retention.visible_since(query.organization_id, kind))
     clauses = ["organization_id = %s", "time >= %s", "time < %s"]
     params: list[Any] = [query.organization_id, since, query.end]
+    # Only the columns the table has: a filter of the other table is the caller's to refuse.
+    table_filters = ("service", "program") if kind == "logs" else ("kind",)
     for column, values in (("host", query.hosts), ("level", query.levels), ("service", query.services),
                            ("program", query.programs), ("kind", query.kinds), ("host_id", query.host_ids)):
-        if values:
+        if values and (column in table_filters or column in ("host", "level", "host_id")):
             clauses.append(f"{column} = ANY(%s)")
             params.append(list(values))
     if query.cursor is not None:

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.hosts.models import Host
-from apps.logs import live, storage
+from apps.logs import es, live, storage
 from apps.logs.documents import Window
 
 _HOST, _HOST_ID, _ORG = 3, 2, 1  # positions in storage.ENTRY_COLUMNS / EVENT_COLUMNS
@@ -54,6 +54,13 @@ def _with_org(rows: Sequence[tuple[Any, ...]], organization_id: int) -> list[tup
     return [(row[0], organization_id, host_ids.get(row[_HOST]), *row[3:]) for row in rows]
 
 
+def _reserve_ids(count: int) -> list[int]:
+    """Ids for rows about to be copied, when something after commit must find exactly them."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval('logs_entry_id_seq') FROM generate_series(1, %s)", [count])
+        return [row[0] for row in cursor.fetchall()]
+
+
 def _copy(spec: storage.TableSpec, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
     storage.ensure_days(spec, {row[0].astimezone(dt.UTC).date() for row in rows})
     with connection.cursor() as cursor, cursor.copy(
@@ -70,11 +77,23 @@ def ingest_entries(*, organization_id: int, rows: Sequence[tuple[Any, ...]]) -> 
     if not rows:
         return StoreSummary()
     stored = _with_org(rows, organization_id)
-    _copy(storage.ENTRIES, storage.ENTRY_COLUMNS, stored)
+    if es.enabled():
+        ids = _reserve_ids(len(stored))
+        _copy(storage.ENTRIES, (*storage.ENTRY_COLUMNS, "id"), [(*row, i) for row, i in zip(stored, ids, strict=True)])
+        times = [row[0] for row in stored]
+        transaction.on_commit(lambda: _queue_indexing(organization_id, ids, min(times), max(times)), robust=True)
+    else:
+        _copy(storage.ENTRIES, storage.ENTRY_COLUMNS, stored)
     newest = sorted(stored, key=lambda row: row[0])[-int(getattr(settings, "FIBERSTACK_LOGS_LIVE_MAX_ENTRIES", 200)):]
     payload = [live_payload(row) for row in newest]
     transaction.on_commit(lambda: live.broadcast_entries(organization_id, payload), robust=True)
     return StoreSummary(stored=len(stored), hosts=sorted({row[_HOST] for row in stored if row[_HOST]}))
+
+
+def _queue_indexing(organization_id: int, ids: list[int], start: dt.datetime, end: dt.datetime) -> None:
+    from apps.logs.tasks import index_entries
+
+    index_entries.delay(organization_id, ids, start.isoformat(), end.isoformat())
 
 
 def live_payload(row: tuple[Any, ...]) -> dict[str, Any]:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from celery import shared_task
+from elasticsearch import ConnectionError as ElasticsearchConnectionError
+from elasticsearch import TransportError
 
 from apps.core.locks import advisory_lock
 
@@ -20,3 +24,16 @@ def maintain_storage() -> str:
     return (f"logs: dropped {len(report['logs']['dropped'])}, deleted {report['logs']['deleted_rows']}; "
             f"events: dropped {len(report['events']['dropped'])}, deleted {report['events']['deleted_rows']}; "
             f"{report['partitions_created']} partitions created")
+
+
+@shared_task(name="logs.index_entries", autoretry_for=(ElasticsearchConnectionError, TransportError),
+             retry_backoff=5, retry_backoff_max=600, max_retries=8)
+def index_entries(organization_id: int, ids: list[int], start: str, end: str) -> str:
+    """Copy committed entries to Elasticsearch (apps/logs/es.py); retried while it is unreachable."""
+    from apps.logs import es
+
+    if not es.enabled():
+        return "skipped: ELASTICSEARCH_URL is not set"
+    sent = es.index_entries(organization_id=organization_id, ids=ids, start=dt.datetime.fromisoformat(start),
+                            end=dt.datetime.fromisoformat(end))
+    return f"indexed {sent} entries"

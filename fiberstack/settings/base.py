@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "apps.metrics",
     "apps.logs",
     "apps.dashboards",
+    "django_elasticsearch_dsl",  # only apps.logs.es uses it, and only when ELASTICSEARCH_URL is set
 ]
 
 MIDDLEWARE = [
@@ -291,6 +292,14 @@ FIBERSTACK_LOGS_MAX_ENTRY_BYTES = env_int("FIBERSTACK_LOGS_MAX_ENTRY_BYTES", 256
 FIBERSTACK_LOGS_MAX_PAST_S = env_int("FIBERSTACK_LOGS_MAX_PAST_S", 7 * 86400)
 FIBERSTACK_LOGS_LIVE_MAX_ENTRIES = env_int("FIBERSTACK_LOGS_LIVE_MAX_ENTRIES", 200)  # per request, to live tail
 ELASTICSEARCH_COMPAT_VERSION = env_str("ELASTICSEARCH_COMPAT_VERSION", "8.11.0")  # answered to shippers on GET /
+# Optional copies of log entries in Elasticsearch (apps/logs/es.py); empty: PostgreSQL only. No network
+# use without it: the connection is lazy and autosync is off (entries are written by COPY, not the ORM).
+ELASTICSEARCH_URL = env_str("ELASTICSEARCH_URL", "")
+ELASTICSEARCH_DSL = {"default": {"hosts": ELASTICSEARCH_URL or "http://127.0.0.1:9200", "request_timeout": 10}}
+ELASTICSEARCH_DSL_AUTOSYNC = False
+ELASTICSEARCH_DSL_AUTO_REFRESH = False
+ELASTICSEARCH_DSL_SIGNAL_PROCESSOR = "django_elasticsearch_dsl.signals.BaseSignalProcessor"
+FIBERSTACK_LOGS_ES_INDEX = env_str("FIBERSTACK_LOGS_ES_INDEX", "fiberstack-logs")  # daily: <name>-YYYY.MM.DD
 
 FIBERSTACK_HOST_STALE_AFTER_SECONDS = env_int("FIBERSTACK_HOST_STALE_AFTER_SECONDS", 300)  # then a host is "down"
 

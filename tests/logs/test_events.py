@@ -55,3 +55,11 @@ def test_scopes_and_other_organizations(client: Client, org: Any, other_org: Any
     post_events(client, write_token, [{"title": "acme only"}])
     _, other_read = make_token("read", organization=other_org)
     assert list_events(client, other_read).json()["results"] == []
+
+
+def test_filters_of_the_other_endpoint_are_refused(client: Client, read_token: str) -> None:
+    for name in ("q", "service", "program"):
+        response = list_events(client, read_token, **{name: "x"})
+        assert response.status_code == 400 and response.json()["parameter"] == name
+    response = client.get("/api/v1/logs", {"kind": "deploy"}, HTTP_AUTHORIZATION=f"Bearer {read_token}")
+    assert response.status_code == 400 and response.json()["parameter"] == "kind"

@@ -57,3 +57,8 @@ def test_host_detail_shows_the_hosts_events(client: Client, org: Any, owner: Any
     assert "api v42 deployed" in page
     assert "elsewhere" not in page and "globex web-1" not in page
     assert json.dumps("?host=web-1")[1:-1] in page
+
+
+def test_the_page_ignores_parameters_it_does_not_offer(client: Client, member_ro: Any) -> None:
+    client.force_login(member_ro)
+    assert client.get("/acme/logs/", {"kind": "deploy", "limit": "5"}).status_code == 200

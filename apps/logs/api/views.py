@@ -59,9 +59,14 @@ class _SearchView(OrgScopedMixin, APIView):
     required_roles = READ_ROLES
     required_scopes = READ_REQUIRED_SCOPES
     run: Callable[[search.LogQuery], tuple[list[dict[str, Any]], str | None]]
+    #: Parameters of the other endpoint, refused here rather than silently ignored.
+    foreign: tuple[str, ...] = ()
 
     def get(self, request: Request) -> Response:
         try:
+            for name in self.foreign:
+                if request.query_params.get(name):
+                    raise search.SearchError(name, f"{name} is not a filter of this endpoint")
             query = build_query(request.organization.pk, request.query_params)  # type: ignore[attr-defined]
         except search.SearchError as exc:
             return Response({"detail": exc.message, "parameter": exc.parameter}, status=status.HTTP_400_BAD_REQUEST)
@@ -74,12 +79,14 @@ class LogSearchView(_SearchView):
     first; ``next`` is the cursor of the following page or null."""
 
     run = staticmethod(search.search_entries)
+    foreign = ("kind",)
 
 
 class EventListView(_SearchView):
     """``GET /api/v1/events?host=&kind=&level=&start=&end=&limit=&cursor=``: events, newest first."""
 
     run = staticmethod(search.search_events)
+    foreign = ("q", "service", "program")
 
 
 _VIEWS: dict[str, Callable[..., HttpResponse]] = {}
