@@ -185,11 +185,11 @@ def search_latencies(url: str, token: str, runs: int, rare: str) -> dict[str, tu
             began = time.perf_counter()
             conn.request("GET", "/api/v1/logs?" + urlencode(params), headers=headers)
             response = conn.getresponse()
-            data = json.loads(response.read())
+            raw = response.read()
             timings.append((time.perf_counter() - began) * 1000)
             if response.status != 200:
-                raise RuntimeError(f"search {name}: {response.status} {data}")
-            found = len(data["results"])
+                raise RuntimeError(f"search {name}: {response.status} {raw[:500]!r}")
+            found = len(json.loads(raw)["results"])
         out[name] = (quantile(timings, 0.5), quantile(timings, 0.95), found)
     conn.close()
     return out
