@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.accounts.views import home
 from apps.logs.doors import accept
 from apps.logs.intake import bulk_items
 from apps.metrics.views import DoorError
@@ -87,12 +89,21 @@ def version_info() -> dict[str, Any]:
     }
 
 
+#: User agents of Elasticsearch clients: Beats ("Elastic-filebeat/8.x"), go-elasticsearch, elasticsearch-py,
+#: Vector, Fluent Bit, Logstash (Manticore), rsyslog.
+_SHIPPER_AGENTS = re.compile(r"elastic|beat|vector|fluent|logstash|manticore|rsyslog|go-http-client", re.IGNORECASE)
+
+
 def wants_elasticsearch(request: HttpRequest) -> bool:
-    """A shipper rather than a browser: browsers always ask for text/html when they load a page and never
-    send Authorization on their own; shippers (Go's and Rust's HTTP clients, libcurl) do neither."""
+    """A shipper rather than a browser: it authenticates (browsers never send Authorization on their own),
+    names itself in User-Agent, or sends an Accept without text/html (libcurl's ``*/*``, JSON clients);
+    browsers loading a page always ask for text/html. No Accept and no such agent: the page."""
     if request.META.get("HTTP_AUTHORIZATION"):
         return True
-    return "text/html" not in request.META.get("HTTP_ACCEPT", "")
+    if _SHIPPER_AGENTS.search(request.META.get("HTTP_USER_AGENT", "")):
+        return True
+    accept = request.META.get("HTTP_ACCEPT", "")
+    return bool(accept) and "text/html" not in accept
 
 
 @csrf_exempt
@@ -103,8 +114,6 @@ def site_root(request: HttpRequest) -> HttpResponse:
         if request.method == "HEAD":
             response.content = b""
         return response
-    from apps.accounts.views import home
-
     return home(request)
 
 

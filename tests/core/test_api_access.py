@@ -86,6 +86,11 @@ def _collectd() -> list[dict[str, Any]]:
              "host": "h1", "plugin": "load", "plugin_instance": "", "type": "load", "type_instance": ""}]
 
 
+def _bulk() -> tuple[bytes, dict[str, str]]:
+    return (b'{"index":{"_index":"door-test","_type":"events"}}\n{"message":"door test"}\n',
+            {"CONTENT_TYPE": "application/json"})
+
+
 V, E, A, _OWNER = ROLE_ORDER
 INGEST_DOOR = {"scope": "ingest", "role": None}
 RULES: dict[tuple[str, str], Rule] = {
@@ -145,6 +150,20 @@ RULES: dict[tuple[str, str], Rule] = {
     ("influx-ping", "get"): Rule(204, "any", None, no_token=204),
     ("influx-query", "get"): Rule(200, **INGEST_DOOR, query={"q": "CREATE DATABASE telegraf"}, no_token=200),
     ("influx-query", "post"): Rule(200, **INGEST_DOOR, query={"q": "CREATE DATABASE telegraf"}, no_token=200),
+    # Logs and events: POST writes (ingest doors), GET searches, on one path each (like /api/v1/metrics).
+    ("logs", "get"): Rule(200, "read", V),
+    ("logs", "post"): Rule(200, **INGEST_DOOR, raw=_json([{"message": "door test"}])),
+    ("events", "get"): Rule(200, "read", V),
+    ("events", "post"): Rule(200, **INGEST_DOOR, raw=_json([{"title": "door test"}])),
+    # The Elasticsearch bulk API, and the handshakes shippers make before it (apps/logs/elastic.py).
+    ("logs-bulk", "post"): Rule(200, **INGEST_DOOR, raw=_bulk),
+    ("es-bulk", "post"): Rule(200, **INGEST_DOOR, raw=_bulk),
+    ("es-index-bulk", "post"): Rule(200, **INGEST_DOOR, raw=_bulk),
+    ("es-cat-health", "get"): Rule(200, "any", None, no_token=200),
+    ("es-cluster-health", "get"): Rule(200, "any", None, no_token=200),
+    ("es-license", "get"): Rule(200, "any", None, no_token=200),
+    # "/" is also the home page: the version JSON to a caller with a token, the page (a redirect) otherwise.
+    ("site-root", "get"): Rule(200, "any", None, no_token=302),
 }
 
 
@@ -174,7 +193,7 @@ def api_endpoints() -> dict[str, tuple[str, ...] | None]:
     for route, pattern in _walk(get_resolver().url_patterns):
         callback = pattern.callback
         is_drf = isinstance(getattr(callback, "cls", None), type) and issubclass(callback.cls, APIView)
-        if route.startswith("api/") or is_drf or callback.__module__ == "apps.metrics.views":
+        if route.startswith("api/") or is_drf or callback.__module__ in ("apps.metrics.views", "apps.logs.elastic"):
             assert pattern.name, f"unnamed API route {route}: name it so it can be classified here"
             found[pattern.name] = _view_methods(callback)
     return found
@@ -213,6 +232,8 @@ class World:
             return reverse(name, kwargs={"public_id": self.objects[basename].public_id})
         if name == "metrics-agent":
             return reverse(name, kwargs={"host": "h1"})
+        if name == "es-index-bulk":
+            return reverse(name, kwargs={"index": "fiber-logs"})
         return reverse(name)
 
 

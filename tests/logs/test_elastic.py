@@ -71,8 +71,11 @@ def test_handshakes(client: Client) -> None:
     assert client.get("/_license").json()["license"]["status"] == "active"
 
 
-@pytest.mark.parametrize("headers", [{}, {"HTTP_ACCEPT": "*/*"}, {"HTTP_ACCEPT": "application/json"},
-                                     {"HTTP_ACCEPT": "text/html", "HTTP_AUTHORIZATION": "Basic eDp5"}])
+@pytest.mark.parametrize("headers", [{"HTTP_ACCEPT": "*/*"}, {"HTTP_ACCEPT": "application/json"},
+                                     {"HTTP_ACCEPT": "text/html", "HTTP_AUTHORIZATION": "Basic eDp5"},
+                                     {"HTTP_USER_AGENT": "Elastic-filebeat/8.11.0 (linux; amd64)"},
+                                     {"HTTP_USER_AGENT": "Vector/0.34.1 (x86_64-unknown-linux-gnu)"},
+                                     {"HTTP_USER_AGENT": "Go-http-client/1.1"}])
 def test_root_answers_the_version_to_shippers(client: Client, headers: dict[str, str]) -> None:
     response = client.get("/", **headers)
     assert response.status_code == 200
@@ -80,8 +83,12 @@ def test_root_answers_the_version_to_shippers(client: Client, headers: dict[str,
     assert response.json()["tagline"] == "You Know, for Search"
 
 
-def test_root_keeps_the_page_for_browsers(client: Client, owner: Any) -> None:
-    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-    assert client.get("/", HTTP_ACCEPT=browser)["Location"].startswith("/accounts/login")
+@pytest.mark.parametrize("headers", [
+    {"HTTP_ACCEPT": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+     "HTTP_USER_AGENT": "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"},
+    {},  # no Accept, no agent: not a shipper either
+])
+def test_root_keeps_the_page_for_browsers(client: Client, owner: Any, headers: dict[str, str]) -> None:
+    assert client.get("/", **headers)["Location"].startswith("/accounts/login")
     client.force_login(owner)
-    assert client.get("/", HTTP_ACCEPT=browser)["Location"] == "/acme/"
+    assert client.get("/", **headers)["Location"] == "/acme/"
