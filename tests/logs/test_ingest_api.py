@@ -195,3 +195,27 @@ def test_an_unreachable_database_is_a_503_with_retry_after(client: Client, write
     response = post_logs(client, write_token, [{"message": "x"}], path="/api/v1/logs")
     assert calls and response.status_code == 503 and response["Retry-After"], response.content
     assert response.json()["code"] == "unavailable"
+
+
+@pytest.mark.parametrize("bound", [3, 10, 1000])
+def test_full_text_within_a_host_is_exact_whatever_the_filter_first_bound(
+        client: Client, write_token: str, read_token: str, monkeypatch: pytest.MonkeyPatch, bound: int) -> None:
+    from apps.logs import search as search_module
+
+    monkeypatch.setattr(search_module, "FILTER_FIRST_ROWS", bound)
+    now = timezone.now()
+    entries = [{"time": (now - dt.timedelta(seconds=i)).isoformat(), "host": "web-1" if i % 3 else "web-2",
+                "message": f"disk full {i}" if i % 4 == 0 else f"all good {i}"} for i in range(40)]
+    post_logs(client, write_token, entries)
+    expected = [f"disk full {i}" for i in range(40) if i % 4 == 0 and i % 3]
+    for limit in (2, 5, 100):
+        seen, cursor = [], None
+        while True:
+            page = search(client, read_token, q="disk full", host="web-1", limit=limit,
+                          **({"cursor": cursor} if cursor else {})).json()
+            seen += [e["message"] for e in page["results"]]
+            assert all("<mark>disk</mark> <mark>full</mark>" in e["highlight"] for e in page["results"])
+            cursor = page["next"]
+            if cursor is None:
+                break
+        assert seen == expected
