@@ -137,29 +137,27 @@ def search_entries(query: LogQuery) -> tuple[list[dict[str, Any]], str | None]:
 
 
 def _filter_first(query: LogQuery) -> list[tuple[Any, ...]] | None:
-    """Full text within one host (service, program): match against that filter's newest
-    FILTER_FIRST_ROWS rows, read in time order through the (organization, host, time) index. PostgreSQL
-    would rather gather every row holding the words through the GIN index and sort them -- 0.9 s for a
-    common phrase among 10 M entries (docs/logs.md). The answer is exact when it fills the page (no
-    newer match can lie outside the newest rows) or when fewer rows than the bound were read; otherwise
-    None, and the caller runs the plain query."""
+    """Full text within one host (service, program): match against that filter's newest rows, read in
+    time order through the (organization, host, time) index and streamed, so the scan stops at the first
+    page of matches (at most FILTER_FIRST_ROWS rows). PostgreSQL would rather gather every row holding
+    the words through the GIN index and sort them -- 0.9 s for a common phrase among 10 M entries
+    (docs/logs.md). A full page is exact (no newer match can lie outside the newest rows); a short one
+    may not be, so it gives None and the caller runs the plain query."""
     clauses, params = _where(query, "logs")
+    fields = ", ".join(_ENTRY_FIELDS)
     inner = (
-        f"WITH candidates AS MATERIALIZED (SELECT {', '.join(_ENTRY_FIELDS)}, search FROM logs_entry "  # noqa: S608
-        f"WHERE {' AND '.join(clauses)} ORDER BY time DESC, id DESC LIMIT %s) "
-        f"SELECT {', '.join(_ENTRY_FIELDS)}, (SELECT count(*) FROM candidates) AS seen FROM candidates "
+        f"SELECT {fields} FROM (SELECT {fields}, search FROM logs_entry WHERE {' AND '.join(clauses)} "  # noqa: S608
+        "ORDER BY time DESC, id DESC LIMIT %s) AS candidates "
         "WHERE search @@ websearch_to_tsquery('simple', %s) ORDER BY time DESC, id DESC LIMIT %s"
     )
-    rows = _fetch(inner, [*params, FILTER_FIRST_ROWS, query.q, query.limit + 1], query, extra=("seen",))
-    if len(rows) > query.limit or (rows and rows[0][len(_ENTRY_FIELDS)] < FILTER_FIRST_ROWS):
-        return [row[: len(_ENTRY_FIELDS)] + row[len(_ENTRY_FIELDS) + 1:] for row in rows]
-    return None
+    rows = _fetch(inner, [*params, FILTER_FIRST_ROWS, query.q, query.limit + 1], query)
+    return rows if len(rows) > query.limit else None
 
 
-def _fetch(inner: str, params: list[Any], query: LogQuery, extra: tuple[str, ...] = ()) -> list[tuple[Any, ...]]:
+def _fetch(inner: str, params: list[Any], query: LogQuery) -> list[tuple[Any, ...]]:
     """Run ``inner`` (newest first, limited), adding the headline of each row when there is a ``q``:
     computed outside the subquery, so only for the rows shown."""
-    columns = ", ".join(f"page.{name}" for name in (*_ENTRY_FIELDS, *extra))
+    columns = ", ".join(f"page.{name}" for name in _ENTRY_FIELDS)
     outer_extra = ""
     if query.q.strip():
         outer_extra = ", ts_headline('simple', page.message, websearch_to_tsquery('simple', %s), %s)"
