@@ -95,7 +95,14 @@ def _where(query: LogQuery, kind: str) -> tuple[list[str], list[Any]]:
     table_filters = ("service", "program") if kind == "logs" else ("kind",)
     for column, values in (("host", query.hosts), ("level", query.levels), ("service", query.services),
                            ("program", query.programs), ("kind", query.kinds), ("host_id", query.host_ids)):
-        if values and (column in table_filters or column in ("host", "level", "host_id")):
+        if not values or (column not in table_filters and column not in ("host", "level", "host_id")):
+            continue
+        if len(values) == 1:
+            # "= value", not "= ANY(array)": only then does the (organization, host, time) index return
+            # rows in time order (measured: 15,000 rows sorted on disk instead of streamed).
+            clauses.append(f"{column} = %s")
+            params.append(values[0])
+        else:
             clauses.append(f"{column} = ANY(%s)")
             params.append(list(values))
     if query.cursor is not None:

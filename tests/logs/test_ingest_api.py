@@ -219,3 +219,10 @@ def test_full_text_within_a_host_is_exact_whatever_the_filter_first_bound(
             if cursor is None:
                 break
         assert seen == expected
+
+
+def test_several_hosts_at_once(client: Client, write_token: str, read_token: str) -> None:
+    post_logs(client, write_token, [{"message": f"from {h}", "host": h} for h in ("a", "b", "c")])
+    found = search(client, read_token, host="a,c", q="from").json()["results"]
+    assert sorted(e["host"] for e in found) == ["a", "c"]
+    assert sorted(e["host"] for e in search(client, read_token, host=["a", "b"]).json()["results"]) == ["a", "b"]
