@@ -19,7 +19,7 @@ from apps.core.roles import Role
 from apps.logs import search
 from apps.logs.documents import clean
 from apps.logs.events import EventKind
-from apps.metrics.query import QueryError, parse_time
+from apps.metrics.read.params import QueryError, parse_time
 
 READ_ROLES = {"get": Role.VIEWER, "head": Role.VIEWER, "options": Role.VIEWER}
 DEFAULT_RANGE = dt.timedelta(days=1)
