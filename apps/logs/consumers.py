@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-
-from apps.hosts.consumers import CLOSE_FORBIDDEN, _membership_org_id
+from apps.accounts.live import OrganizationGroupConsumer
 from apps.logs import levels
 from apps.logs.live import logs_group
 
@@ -35,32 +33,17 @@ class TailFilter:
         return all(word.strip('"') in message for word in self.words)
 
 
-class LogTailConsumer(AsyncJsonWebsocketConsumer):
-    """Relays the organization's new entries, filtered, to a member's browser. Anonymous users,
-    non-members and sessions without a required second factor are closed with 4403 alike."""
+class LogTailConsumer(OrganizationGroupConsumer):
+    """Relays the organization's new entries, filtered by the page's query string, to a member's browser
+    (admission: the base class)."""
 
-    group_name: str | None = None
+    filter: TailFilter
 
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        slug = self.scope["url_route"]["kwargs"]["org_slug"]
-        authenticated = user is not None and user.is_authenticated
-        org_id = await _membership_org_id(user, slug, self.scope.get("session")) if authenticated else None
-        if org_id is None:
-            await self.accept()
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
+    def group_for(self, org_id: int) -> str:
+        return logs_group(org_id)
+
+    def joined(self) -> None:
         self.filter = TailFilter(self.scope.get("query_string", b"").decode("utf-8", "replace"))
-        self.group_name = logs_group(org_id)
-        await self.channel_layer.group_add(self.group_name, self.channel_name)
-        await self.accept()
-
-    async def disconnect(self, code: int) -> None:
-        if self.group_name is not None:
-            await self.channel_layer.group_discard(self.group_name, self.channel_name)
-
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """The socket is one-way; anything the browser sends is ignored."""
 
     async def logs_entries(self, event: dict[str, Any]) -> None:
         entries = [entry for entry in event["entries"] if self.filter.matches(entry)]

@@ -10,7 +10,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
-from apps.hosts.consumers import CLOSE_FORBIDDEN
+from apps.accounts.live import CLOSE_FORBIDDEN
 from apps.hosts.live import broadcast_hosts_update
 from apps.hosts.routing import websocket_urlpatterns
 

@@ -14,7 +14,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
-from apps.hosts.consumers import CLOSE_FORBIDDEN
+from apps.accounts.live import CLOSE_FORBIDDEN
 from apps.logs.routing import websocket_urlpatterns
 
 pytestmark = pytest.mark.django_db(transaction=True)

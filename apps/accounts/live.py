@@ -1,0 +1,62 @@
+"""The one way a live page's websocket admits a browser: a signed-in member of the organization in the URL
+whose session passed two-factor where it is required, joined to one per-organization channel-layer group.
+Apps with live pages subclass :class:`OrganizationGroupConsumer` and name their group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from apps.accounts.twofactor import session_passes_two_factor
+from apps.organizations.models import Membership
+
+# Application close code for "not allowed": the browser stops reconnecting instead of retrying forever.
+CLOSE_FORBIDDEN = 4403
+
+
+@database_sync_to_async
+def membership_org_id(user: Any, slug: str, session: Any) -> int | None:
+    """The organization id when `user` is a member and this session passed two-factor where required."""
+    if not session_passes_two_factor(user, session):
+        return None
+    return (Membership.objects.filter(user=user, organization__slug=slug, organization__is_active=True)
+            .values_list("organization_id", flat=True).first())
+
+
+class OrganizationGroupConsumer(AsyncJsonWebsocketConsumer):
+    """Admits members of the URL's organization and joins them to ``group_for(org_id)``. Anonymous users,
+    non-members and sessions that skipped a required second factor are refused the same way, so the socket
+    does not reveal which organizations exist. The socket is one-way: what the browser sends is ignored."""
+
+    group_name: str | None = None
+
+    def group_for(self, org_id: int) -> str:
+        raise NotImplementedError
+
+    def joined(self) -> None:
+        """Called once admitted, before the handshake completes (e.g. to read the query string)."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        slug = self.scope["url_route"]["kwargs"]["org_slug"]
+        authenticated = user is not None and user.is_authenticated
+        org_id = await membership_org_id(user, slug, self.scope.get("session")) if authenticated else None
+        if org_id is None:
+            # Accept, then close with 4403: a refused handshake reaches the browser only as 1006, which
+            # it cannot tell from a network error and would retry forever.
+            await self.accept()
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.joined()
+        self.group_name = self.group_for(org_id)
+        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.group_name is not None:
+            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """The socket is one-way; anything the browser sends is ignored."""
