@@ -82,30 +82,27 @@ def _utf8_len(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
+def _text_problem(text: str, what: str, max_bytes: int, setting: str) -> str | None:
+    """Why ``text`` cannot be stored: a forbidden character, or more UTF-8 bytes than ``max_bytes``."""
+    bad = forbidden_char(text)
+    if bad:
+        return f"{what} {bad}"
+    size = _utf8_len(text)
+    if size > max_bytes:
+        return f"{what} is {size} bytes long; the limit is {max_bytes} ({setting})"
+    return None
+
+
 def name_problem(name: str, limits: SeriesLimits, what: str = "metric name") -> str | None:
     """Why a mapped metric or label name cannot be stored, or None."""
     if not name:
         return f"{what} is empty"
-    bad = forbidden_char(name)
-    if bad:
-        return f"{what} {bad}"
-    size = _utf8_len(name)
-    if size > limits.max_name_bytes:
-        return (f"{what} is {size} bytes long; the limit is {limits.max_name_bytes} "
-                "(FIBERSTACK_INGEST_MAX_NAME_BYTES)")
-    return None
+    return _text_problem(name, what, limits.max_name_bytes, "FIBERSTACK_INGEST_MAX_NAME_BYTES")
 
 
 def value_problem(value: str, limits: SeriesLimits) -> str | None:
     """Why a label value cannot be stored, or None (an empty value is fine: it means "no such label")."""
-    bad = forbidden_char(value)
-    if bad:
-        return f"value {bad}"
-    size = _utf8_len(value)
-    if size > limits.max_label_value_bytes:
-        return (f"value is {size} bytes long; the limit is {limits.max_label_value_bytes} "
-                "(FIBERSTACK_INGEST_MAX_LABEL_VALUE_BYTES)")
-    return None
+    return _text_problem(value, "value", limits.max_label_value_bytes, "FIBERSTACK_INGEST_MAX_LABEL_VALUE_BYTES")
 
 
 def host_problem(host: str, limits: SeriesLimits) -> str | None:
