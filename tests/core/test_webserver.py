@@ -50,18 +50,23 @@ def test_daphne_serves_the_inherited_descriptor() -> None:
     assert "--proxy-headers" in command and "-p" not in command and "-b" not in command
 
 
-@pytest.fixture
-def server(transactional_db: Any) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+def server_env(**extra: str) -> dict[str, str]:
+    """The environment of a real web server on the suite's database and Redis (dev settings, DEBUG off)."""
     s = connection.settings_dict
-    port = free_port()
-    env = {
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "fiberstack.settings.dev",
         "DEBUG": "false",
         "DATABASE_URL": f"postgres://{s['USER']}:{s['PASSWORD'] or ''}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}",
         "REDIS_URL": settings.REDIS_URL,
-        "WEB_WORKERS": str(WORKERS),
+        **extra,
     }
+
+
+@pytest.fixture
+def server(transactional_db: Any) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    port = free_port()
+    env = server_env(WEB_WORKERS=str(WORKERS))
     process = subprocess.Popen([sys.executable, "-m", "fiberstack.webserver", "--bind", "127.0.0.1", "--port",
                                 str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -164,18 +169,8 @@ def test_sigterm_stops_every_worker(server: tuple[int, subprocess.Popen[bytes]])
 @pytest.fixture
 def small_limit_server(transactional_db: Any) -> Iterator[int]:
     """One daphne worker with a 1 KiB ingest limit and a 512-byte limit elsewhere."""
-    s = connection.settings_dict
     port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "fiberstack.settings.dev",
-        "DEBUG": "false",
-        "DATABASE_URL": f"postgres://{s['USER']}:{s['PASSWORD'] or ''}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "WEB_WORKERS": "1",
-        "FIBERSTACK_INGEST_MAX_BODY_BYTES": "1024",
-        "FIBERSTACK_MAX_REQUEST_BODY_BYTES": "512",
-    }
+    env = server_env(WEB_WORKERS="1", FIBERSTACK_INGEST_MAX_BODY_BYTES="1024", FIBERSTACK_MAX_REQUEST_BODY_BYTES="512")
     process = subprocess.Popen([sys.executable, "-m", "fiberstack.webserver", "--bind", "127.0.0.1", "--port",
                                 str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
