@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("apps.hosts.api.urls")),
     path("", include("apps.metrics.api.urls")),
     path("", include("apps.logs.api.urls")),
+    path("", include("apps.alerts.api.urls")),
 ]
 
 urlpatterns = [

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "apps.hosts",
     "apps.metrics",
     "apps.logs",
+    "apps.alerts",
     "apps.dashboards",
     "django_elasticsearch_dsl",  # only apps.logs.es uses it, and only when ELASTICSEARCH_URL is set
 ]
@@ -238,6 +239,21 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": timedelta(hours=1),
         "options": {"expires": 3600},
     },
+    "alerts.check_rules": {
+        "task": "alerts.check_rules",
+        "schedule": timedelta(seconds=2),
+        "options": {"expires": 2},
+    },
+    "alerts.send_reminders": {
+        "task": "alerts.send_reminders",
+        "schedule": timedelta(seconds=30),
+        "options": {"expires": 30},
+    },
+    "alerts.sweep_notifications": {
+        "task": "alerts.sweep_notifications",
+        "schedule": timedelta(seconds=10),
+        "options": {"expires": 10},
+    },
     "audit.apply_retention": {
         "task": "audit.apply_retention",
         "schedule": crontab(minute=17, hour=3),
@@ -273,6 +289,7 @@ FIBERSTACK_HOST_BROADCAST_INTERVAL = env_int("FIBERSTACK_HOST_BROADCAST_INTERVAL
 FIBERSTACK_INGEST_CONSUMERS = [
     "apps.metrics.hot.consume",  # latest value per series -> Redis hot tier
     "apps.hosts.seen.consume",  # hosts' last_seen + live "hosts.update" events (throttled per host)
+    "apps.alerts.evaluation.consumer.consume",  # rules the batch's series can answer, off the request path
 ]
 FIBERSTACK_QUERY_MAX_SERIES = env_int("FIBERSTACK_QUERY_MAX_SERIES", 1000)
 FIBERSTACK_QUERY_MAX_POINTS = env_int("FIBERSTACK_QUERY_MAX_POINTS", 500_000)

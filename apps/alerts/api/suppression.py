@@ -1,0 +1,5 @@
+"""Placeholder: filled by the suppression work."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class AlertsConfig(AppConfig):
+    """Alert rules, alerts and their lifecycle, suppression, notification channels and the delivery ledger."""
+
+    name = "apps.alerts"
+    label = "alerts"
+    default_auto_field = "django.db.models.BigAutoField"
