@@ -143,6 +143,24 @@ class BenchServer:
         self.write_token = self.manage("issue_token", ORG_SLUG, "bench-write", "--scope", "write", env=env)
         self.read_token = self.manage("issue_token", ORG_SLUG, "bench-read", "--scope", "read", env=env)
 
+    def issue_token(self, name: str, scope: str) -> str:
+        """Another token of the bench organization (e.g. ``config`` for alert rules and channels)."""
+        return self.manage("issue_token", ORG_SLUG, name, "--scope", scope, env=self.env())
+
+    def start_celery(self, *, concurrency: int = 2, beat: bool = True) -> None:
+        """A Celery worker for every queue (and beat), as ``make run`` starts them, on the bench database."""
+        from fiberstack.celery_routes import QUEUES
+
+        env = self.env()
+        commands = [[sys.executable, "-m", "celery", "-A", "fiberstack", "worker", "-l", "WARNING",
+                     "--concurrency", str(concurrency), "-Q", ",".join(QUEUES), "-n", "bench@%h"]]
+        if beat:
+            commands.append([sys.executable, "-m", "celery", "-A", "fiberstack", "beat", "-l", "WARNING",
+                             "-s", str(self.log_dir / "celerybeat-schedule")])
+        for command in commands:
+            log = open(self.log_dir / f"celery-{command[5]}.log", "wb")  # noqa: SIM115 - lives with the process
+            self.processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+
     def start(self, timeout: float = 60.0) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -4,12 +4,9 @@ organization is one method (`for_org`) that every view and viewset calls."""
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import models
-
-if TYPE_CHECKING:
-    from apps.organizations.models import Organization
 
 
 class TimeStampedModel(models.Model):
@@ -25,7 +22,7 @@ class TimeStampedModel(models.Model):
 class OrgQuerySet(models.QuerySet):
     """QuerySet with the one tenant filter every read goes through."""
 
-    def for_org(self, organization: Organization | int) -> OrgQuerySet:
+    def for_org(self, organization: models.Model | int) -> OrgQuerySet:
         org_id = organization if isinstance(organization, int) else organization.pk
         return self.filter(organization_id=org_id)
 

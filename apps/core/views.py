@@ -5,15 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_GET
 from django_redis import get_redis_connection
-
-# Readiness details (e.g. rollup lag) come from callables named here by dotted path, so core imports no
-# domain app.
-READINESS_DETAIL_PROVIDERS: list[str] = ["apps.metrics.rollups.jobs.readiness_details"]
 
 
 @require_GET
@@ -55,7 +52,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     # The details read the database: with it down each provider would wait out the connection pool's
     # timeout again (10 s each under `make run`), and a probe that answers after its caller gave up is
     # no answer. So they are skipped, and the 503 comes after one wait, not one per provider.
-    providers = READINESS_DETAIL_PROVIDERS if checks["database"]["ok"] else ()
+    providers = settings.FIBERSTACK_READINESS_PROVIDERS if checks["database"]["ok"] else ()
     if not checks["database"]["ok"]:
         details["skipped"] = "the database is unavailable"
     for dotted in providers:

@@ -286,7 +286,7 @@ def lag_seconds(now: dt.datetime | None = None) -> dict[str, float | None]:
 
 
 def readiness_details() -> dict[str, object]:
-    """``/readyz`` details (READINESS_DETAIL_PROVIDERS entry): rollup lag per tier in seconds, the
+    """``/readyz`` details (a FIBERSTACK_READINESS_PROVIDERS entry): rollup lag per tier in seconds, the
     quarantined series ranges still open, and the late-data ranges waiting to be re-rolled."""
     return {"rollup_lag_seconds": lag_seconds(), "rollup_quarantine": quarantine.open_summary(),
             "rollup_invalidations": invalidation.pending()}
