@@ -66,6 +66,9 @@ def test_config_token_from_issue_token_manages_channels_and_rules(api_client, or
     assert patched.json()["critical"] == 95 and patched.json()["for"] == 30
     assert client.patch(f"/api/v1/channels/{channel_id}", {"enabled": False}, format="json").status_code == 200
     assert client.get(f"/api/v1/channels/{channel_id}").json()["rules"] == [body["id"]]
+    rotated = client.post(f"/api/v1/channels/{channel_id}/rotate-secret")
+    assert rotated.status_code == 200
+    assert rotated.json()["signing_secret"] not in (channel.json()["signing_secret"], "")
 
     assert client.delete(f"/api/v1/rules/{body['id']}").status_code == 204
     assert client.delete(f"/api/v1/channels/{channel_id}").status_code == 204
@@ -73,7 +76,7 @@ def test_config_token_from_issue_token_manages_channels_and_rules(api_client, or
     actions = list(AuditEvent.objects.order_by("id").values_list("action", "actor_type"))
     assert [a for a, _ in actions if a.startswith(("alert_rule", "notification_channel"))] == [
         "notification_channel.created", "alert_rule.created", "alert_rule.updated", "notification_channel.updated",
-        "alert_rule.deleted", "notification_channel.deleted"]
+        "notification_channel.secret_rotated", "alert_rule.deleted", "notification_channel.deleted"]
     assert {t for a, t in actions if a.startswith("alert_rule")} == {"token"}
 
 
