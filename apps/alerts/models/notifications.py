@@ -18,9 +18,11 @@ class Notification(OrgOwnedModel):
     retry sends the same body with the same ``idempotency_key``."""
 
     channel = models.ForeignKey("alerts.NotificationChannel", on_delete=models.CASCADE, related_name="notifications")
-    alert = models.ForeignKey("alerts.Alert", null=True, blank=True, on_delete=models.CASCADE,
+    # SET_NULL: the ledger outlives a deleted rule (and its alerts), and a queued "resolved" for them is still
+    # sent -- the payload is self-contained.
+    alert = models.ForeignKey("alerts.Alert", null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="notifications")
-    group = models.ForeignKey("alerts.AlertGroup", null=True, blank=True, on_delete=models.CASCADE,
+    group = models.ForeignKey("alerts.AlertGroup", null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="notifications")
     kind = models.CharField(max_length=16, choices=NotificationKind.choices)
     status = models.CharField(max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
