@@ -183,7 +183,22 @@ def rule_for(text: str, *, starts_at: dt.datetime, time_zone: str) -> rrule:
     if not isinstance(rule, rrule) or rule._freq not in _ALLOWED_FREQS:
         raise ValidationError({"rrule": "the recurrence must be hourly or slower (FREQ=HOURLY, DAILY, WEEKLY, "
                                         "MONTHLY or YEARLY)"})
+    if not _ever_occurs(rule):
+        raise ValidationError({"rrule": f"the RRULE {text!r:.100} has no occurrence on or after starts_at"})
     return rule
+
+
+def _ever_occurs(rule: rrule) -> bool:
+    """Whether ``rule`` yields anything. dateutil looks for a first occurrence of an impossible rule
+    (``BYMONTH=2;BYMONTHDAY=30``) until the year 9999 -- seconds of CPU on every check -- so the question
+    is asked of a copy moved by whole 400-year Gregorian cycles (the same calendar, weekdays and leap
+    years) to 40-440 years before 9999, where dateutil gives up soon."""
+    start: dt.datetime = rule._dtstart  # type: ignore[attr-defined]
+    shift = max(0, (dt.MAXYEAR - 40 - start.year) // 400 * 400)
+    probe = rule.replace(dtstart=start.replace(year=start.year + shift), until=None, count=None, cache=False)
+    if probe.after(probe._dtstart, inc=True) is None:  # type: ignore[attr-defined]
+        return False
+    return rule.after(start, inc=True) is not None  # UNTIL / COUNT may still leave nothing
 
 
 def clean_schedule(*, starts_at: dt.datetime, duration_seconds: int, rrule: str, time_zone: str,
@@ -287,7 +302,8 @@ def _maintenance_scope(alert: Alert) -> Q:
     if alert.host_id is not None:
         scope |= Q(Exists(hosts.filter(host_id=alert.host_id)))
         scope |= Q(Exists(services.filter(service__host_id=alert.host_id)))
-        tags = next(iter(Host.objects.filter(pk=alert.host_id).values_list("tags", flat=True)), None)
+        tags = next(iter(Host.objects.filter(organization_id=alert.organization_id, pk=alert.host_id)
+                         .values_list("tags", flat=True)), None)
         if tags:
             scope |= Q(host_tags__contained_by=tags) & ~Q(host_tags={})
     elif alert.labels.get("service"):
