@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import DAILY, HOURLY, MONTHLY, WEEKLY, YEARLY, rrule, rrulestr
@@ -29,13 +29,11 @@ from django.core.exceptions import ValidationError
 from django.db.models import DurationField, Exists, ExpressionWrapper, F, OuterRef, Q
 
 from apps.alerts.choices import NOTIFIABLE_STATES
+from apps.alerts.models import Alert, MaintenanceWindow, Silence
 from apps.hosts.graph import upstream_closure
 from apps.hosts.models import Host, NodeRef, Service
 from apps.metrics.read.params import QueryError
 from apps.metrics.read.select import parse_matchers
-
-if TYPE_CHECKING:
-    from apps.alerts.models import Alert, MaintenanceWindow, Silence
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,8 +274,6 @@ def suppression_for(alert: Alert, *, at: dt.datetime) -> Suppression | None:
 
 
 def _silence_for(alert: Alert, at: dt.datetime) -> Suppression | None:
-    from apps.alerts.models import Silence
-
     # alerts_silence_org_end_idx: the organization's silences not yet over.
     silences = (Silence.objects.filter(organization_id=alert.organization_id, ends_at__gt=at, starts_at__lte=at)
                 .order_by("starts_at", "pk").only("public_id", "matchers", "ends_at", "created_by_repr", "comment"))
@@ -294,8 +290,6 @@ def _maintenance_scope(alert: Alert) -> Q:
     """Windows whose scope covers the alert: the union of its hosts, its host tags (every tag of the
     window on the alert's host) and its services (the alert's host runs one, or -- for an alert without
     a host -- ``labels["service"]`` names one); a window with none of the three covers everything."""
-    from apps.alerts.models import MaintenanceWindow
-
     hosts = MaintenanceWindow.hosts.through.objects.filter(maintenancewindow_id=OuterRef("pk"))
     services = MaintenanceWindow.services.through.objects.filter(maintenancewindow_id=OuterRef("pk"))
     scope = Q(host_tags={}) & ~Q(Exists(hosts)) & ~Q(Exists(services))
@@ -312,8 +306,6 @@ def _maintenance_scope(alert: Alert) -> Q:
 
 
 def _maintenance_for(alert: Alert, at: dt.datetime) -> Suppression | None:
-    from apps.alerts.models import MaintenanceWindow
-
     duration = ExpressionWrapper(F("duration_seconds") * dt.timedelta(seconds=1), output_field=DurationField())
     windows = (MaintenanceWindow.objects.filter(organization_id=alert.organization_id, starts_at__lte=at)
                .annotate(first_end=F("starts_at") + duration, last_end=F("until") + duration)
@@ -331,8 +323,6 @@ def _maintenance_for(alert: Alert, at: dt.datetime) -> Suppression | None:
 def _inhibition_for(alert: Alert, at: dt.datetime) -> Suppression | None:
     """Acknowledged upstream alerts still inhibit: acknowledging says someone works on the cause, not
     that it is gone, and the dependents' pages would be the same noise. Pending and resolved ones do not."""
-    from apps.alerts.models import Alert as AlertModel
-
     org_id = alert.organization_id
     starts: list[Host | Service] = []
     if alert.host_id is not None:
@@ -356,7 +346,7 @@ def _inhibition_for(alert: Alert, at: dt.datetime) -> Suppression | None:
     for host_id, name in services:
         on_upstream |= Q(labels__service=name) & (Q(host_id=host_id) | Q(host__isnull=True))
     # alerts_alert_org_state_idx: the organization's firing and acknowledged alerts.
-    cause = (AlertModel.objects.filter(organization_id=org_id, state__in=NOTIFIABLE_STATES).filter(on_upstream)
+    cause = (Alert.objects.filter(organization_id=org_id, state__in=NOTIFIABLE_STATES).filter(on_upstream)
              .exclude(pk=alert.pk).select_related("host").only("public_id", "labels", "host__name")
              .order_by("started_at", "pk").first())
     if cause is None:
