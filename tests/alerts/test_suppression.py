@@ -139,6 +139,21 @@ def test_recurring_window_applies_only_during_its_occurrences(org):
     assert suppression_for(a, at=AT + dt.timedelta(days=7)).kind == "maintenance"
 
 
+def test_weekly_berlin_window_suppresses_at_0230_local_on_both_sides_of_the_dst_changes(org):
+    """Sundays 02:30-03:30 Berlin: 01:30 UTC in winter, 00:30 UTC in summer; 29 March 2026 02:30 does not
+    exist and is read as 03:30 summer time (01:30 UTC); 25 October 02:30 is its first (summer) instant."""
+    MaintenanceWindowFactory(organization=org, starts_at=dt.datetime(2026, 3, 1, 1, 30, tzinfo=dt.UTC),
+                             duration_seconds=3600, rrule="FREQ=WEEKLY;BYDAY=SU", time_zone="Europe/Berlin")
+    a = alert(org)
+    for day, hour in ((22, 1), (29, 1)):
+        assert suppression_for(a, at=dt.datetime(2026, 3, day, hour, 45, tzinfo=dt.UTC)).kind == "maintenance"
+    assert suppression_for(a, at=dt.datetime(2026, 4, 5, 0, 45, tzinfo=dt.UTC)).kind == "maintenance"
+    assert suppression_for(a, at=dt.datetime(2026, 4, 5, 1, 45, tzinfo=dt.UTC)) is None
+    assert suppression_for(a, at=dt.datetime(2026, 10, 25, 0, 45, tzinfo=dt.UTC)).kind == "maintenance"
+    assert suppression_for(a, at=dt.datetime(2026, 10, 25, 1, 45, tzinfo=dt.UTC)) is None
+    assert suppression_for(a, at=dt.datetime(2026, 11, 1, 1, 45, tzinfo=dt.UTC)).kind == "maintenance"
+
+
 def test_recurring_window_past_its_until_does_not_apply(org):
     MaintenanceWindowFactory(organization=org, starts_at=dt.datetime(2026, 1, 7, 11, 30, tzinfo=dt.UTC),
                              duration_seconds=3600, rrule="FREQ=DAILY", until=AT - dt.timedelta(days=1))
