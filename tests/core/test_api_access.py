@@ -26,6 +26,8 @@ from apps.audit.models import AuditEvent
 from apps.core.roles import Role
 from apps.hosts.models import ServiceDependency
 from apps.organizations.services import issue_token
+from tests.alerts.factories import AlertRuleFactory, NotificationChannelFactory, SilenceFactory
+from tests.alerts.factories_suppression import MaintenanceWindowFactory
 from tests.hosts.factories import HostFactory, ServiceFactory
 from tests.metrics.factories import SeriesFactory, fixture_bytes, fixture_headers
 from tests.organizations.factories import MembershipFactory, UserFactory
@@ -132,6 +134,39 @@ RULES: dict[tuple[str, str], Rule] = {
     ("dependency-list", "post"): Rule(201, "config", E, lambda w: w.new_edge),
     ("dependency-detail", "get"): Rule(200, "read", V),
     ("dependency-detail", "delete"): Rule(204, "config", E),
+    # Alerting configuration: read tokens read, config tokens change; editors write, admins delete rules.
+    ("alert-channel-list", "get"): Rule(200, "read", V),
+    ("alert-channel-list", "post"): Rule(201, "config", E, lambda w: {"name": "ops", "kind": "webhook",
+                                                                      "url": "https://hooks.example.com/x"}),
+    ("alert-channel-detail", "get"): Rule(200, "read", V),
+    ("alert-channel-detail", "put"): Rule(200, "config", E, lambda w: {"name": "ops-2", "kind": "email",
+                                                                       "address": "ops@example.com"}),
+    ("alert-channel-detail", "patch"): Rule(200, "config", E, lambda w: {"enabled": False}),
+    ("alert-channel-detail", "delete"): Rule(204, "config", A),
+    ("alert-channel-rotate-secret", "post"): Rule(200, "config", E),
+    ("alert-rule-list", "get"): Rule(200, "read", V),
+    ("alert-rule-list", "post"): Rule(201, "config", E, lambda w: {
+        "name": "high cpu", "kind": "threshold", "metric": "cpu", "reducer": "avg", "window": 60,
+        "comparator": ">", "critical": 90, "for": 0, "channels": [str(w.objects["alert-channel"].public_id)]}),
+    ("alert-rule-detail", "get"): Rule(200, "read", V),
+    ("alert-rule-detail", "put"): Rule(200, "config", E, lambda w: {
+        "name": "high cpu 2", "kind": "threshold", "metric": "cpu", "reducer": "max", "window": 120,
+        "comparator": ">", "critical": 95}),
+    ("alert-rule-detail", "patch"): Rule(200, "config", E, lambda w: {"critical": 80}),
+    ("alert-rule-detail", "delete"): Rule(204, "config", A),
+    ("silence-list", "get"): Rule(200, "read", V),
+    ("silence-list", "post"): Rule(201, "config", E, lambda w: {"matchers": 'alertname="cpu"', "duration": 3600}),
+    ("silence-detail", "get"): Rule(200, "read", V),
+    ("silence-detail", "delete"): Rule(204, "config", E),
+    ("maintenance-window-list", "get"): Rule(200, "read", V),
+    ("maintenance-window-list", "post"): Rule(201, "config", E, lambda w: {
+        "name": "patching", "starts_at": "2026-03-01T02:30:00", "duration": 3600, "rrule": "FREQ=WEEKLY;BYDAY=SU",
+        "time_zone": "Europe/Berlin", "hosts": [w.host_id]}),
+    ("maintenance-window-detail", "get"): Rule(200, "read", V),
+    ("maintenance-window-detail", "put"): Rule(200, "config", E, lambda w: {
+        "name": "patching-2", "starts_at": "2026-03-01T01:30:00Z", "duration": 60}),
+    ("maintenance-window-detail", "patch"): Rule(200, "config", E, lambda w: {"comment": "x"}),
+    ("maintenance-window-detail", "delete"): Rule(204, "config", E),
     # Metric reads.
     ("metrics", "get"): Rule(200, "read", V),
     ("metrics-latest", "get"): Rule(200, "read", V),
@@ -217,6 +252,10 @@ def test_every_rule_names_a_routed_endpoint():
     assert stale == []
 
 
+# Endpoints acting on one object that are not "<basename>-detail": name -> the object's basename.
+OBJECT_ACTIONS = {"token-revoke": "token", "alert-channel-rotate-secret": "alert-channel"}
+
+
 @dataclass
 class World:
     """One organization with something behind every endpoint, plus the caller's credentials."""
@@ -227,8 +266,8 @@ class World:
     new_edge: dict[str, str]
 
     def path(self, name: str) -> str:
-        if name.endswith("-detail") or name == "token-revoke":
-            basename = name.rsplit("-", 1)[0]
+        if name.endswith("-detail") or name in OBJECT_ACTIONS:
+            basename = OBJECT_ACTIONS.get(name) or name.rsplit("-", 1)[0]
             return reverse(name, kwargs={"public_id": self.objects[basename].public_id})
         if name == "metrics-agent":
             return reverse(name, kwargs={"host": "h1"})
@@ -247,8 +286,12 @@ def world(org: Any, settings: Any) -> World:
     token, _ = issue_token(organization=org, name="target-token", actor=None)
     UserFactory(username="newbie")
     SeriesFactory(organization=org, name="probe_latency_ms", labels={"node_id": NODE})
+    channel = NotificationChannelFactory(organization=org)
+    rule = AlertRuleFactory(organization=org)
     objects = {"member": member, "token": token, "host": a, "service": service, "dependency": edge,
-               "audit-event": AuditEvent.objects.filter(organization=org).latest("id")}
+               "audit-event": AuditEvent.objects.filter(organization=org).latest("id"),
+               "alert-channel": channel, "alert-rule": rule, "silence": SilenceFactory(organization=org),
+               "maintenance-window": MaintenanceWindowFactory(organization=org)}
     return World(org, objects, str(a.public_id), {"upstream_host": str(b.public_id),
                                                   "downstream_host": str(c.public_id)})
 
