@@ -25,6 +25,10 @@ import pytest
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[1]
+# `celery -A fiberstack worker`, except that tasks the worker sends (retries, fan-out) go through the broker
+# as in production: settings.test makes apply_async eager for the in-process tests.
+_MAIN = ("import sys; from django.conf import settings; settings.CELERY_TASK_ALWAYS_EAGER = False; "
+         "from fiberstack.celery import app; app.worker_main(sys.argv[1:])")
 
 
 @dataclass
@@ -74,7 +78,7 @@ def start_worker(queue: str, *, name: str = "", env: dict[str, str] | None = Non
                     DATABASE_URL=urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"])),
                     **(env or {}))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "fiberstack", "worker", "--pool", "solo", "-Q", queue,
+        [sys.executable, "-c", _MAIN, "worker", "--pool", "solo", "-Q", queue,
          "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"],
         cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )

@@ -81,6 +81,7 @@ class HttpReceiver:
     requests: list[Received] = field(default_factory=list)
     script: list[Any] = field(default_factory=list)
     default: int = 200
+    default_delay: float = 0.0
     hold: threading.Event | None = None  # set: the next request waits until the event is set
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -101,7 +102,7 @@ def _handler(receiver: HttpReceiver) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with receiver.lock:
                 receiver.requests.append(Received(self.path, dict(self.headers.items()), body))
-                step = receiver.script.pop(0) if receiver.script else receiver.default
+                step = receiver.script.pop(0) if receiver.script else (receiver.default, receiver.default_delay)
                 hold, receiver.hold = receiver.hold, None
             status, delay = step if isinstance(step, tuple) else (step, 0.0)
             if hold is not None:
