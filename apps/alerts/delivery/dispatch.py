@@ -44,6 +44,9 @@ RATE_WINDOW = dt.timedelta(minutes=1)
 IN_FLIGHT_RECHECK_SECONDS = 5.0
 #: The sweep leaves rows due for less than this to the deliver task already queued for them.
 SWEEP_GRACE = dt.timedelta(seconds=5)
+#: A row is due this much before its next_attempt_at: the host that created it may run a few ms ahead of
+#: the worker's clock, and a first attempt found "not due" would otherwise wait for the sweep (~15 s).
+CLOCK_SKEW = dt.timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def backoff_seconds(attempt: int, *, jitter: bool = True) -> float:
 
 def _claimable(now: dt.datetime) -> Q:
     """Due and waiting, or claimed by a worker whose claim ran out (crashed or hung)."""
-    return (Q(status=NotificationStatus.PENDING, next_attempt_at__lte=now)
+    return (Q(status=NotificationStatus.PENDING, next_attempt_at__lte=now + CLOCK_SKEW)
             | Q(status=NotificationStatus.SENDING, claimed_until__lt=now))
 
 
@@ -106,17 +109,17 @@ def claim(notification_id: int, *, worker: str, now: dt.datetime | None = None) 
         channel = NotificationChannel.objects.select_for_update(no_key=True).get(pk=row["channel_id"])
         candidates = Notification.objects.filter(pk=notification_id).filter(_claimable(now))
         if not channel.enabled:
-            done = candidates.update(status=NotificationStatus.FAILED, claimed_until=None,
+            done = candidates.update(status=NotificationStatus.FAILED, claimed_until=None, updated_at=now,
                                      last_error=f"channel '{channel.name}' is disabled; not sent")
             return Step("failed: channel disabled" if done else "skipped: claimed by another worker")
         wait = rate_limit_wait(channel, now)
         if wait:
-            done = candidates.update(status=NotificationStatus.PENDING, claimed_until=None,
+            done = candidates.update(status=NotificationStatus.PENDING, claimed_until=None, updated_at=now,
                                      next_attempt_at=now + dt.timedelta(seconds=wait))
             return Step(f"rate limited: channel '{channel.name}' at {channel.rate_limit_per_minute}/min; "
                         f"next try in {wait:.1f} s", retry_in=wait if done else None)
         until = now + dt.timedelta(seconds=float(settings.FIBERSTACK_NOTIFY_CLAIM_SECONDS))
-        if not candidates.update(status=NotificationStatus.SENDING, claimed_until=until,
+        if not candidates.update(status=NotificationStatus.SENDING, claimed_until=until, updated_at=now,
                                  attempts=F("attempts") + 1):
             return Step("skipped: claimed by another worker")
         # We own the row now; an "in progress" try left by an earlier owner is one whose worker died.
@@ -163,14 +166,15 @@ def finish(claimed: Claim, result: DeliveryResult, *, duration_ms: int, now: dt.
             duration_ms=duration_ms, ok=result.ok, response_status=result.status, error=result.error[:5000])
         mine = Notification.objects.filter(pk=claimed.notification.pk, status=NotificationStatus.SENDING,
                                            claimed_until=claimed.until)
-        if mine.update(claimed_until=None, **changes):
+        if mine.update(claimed_until=None, updated_at=now, **changes):
             return Step(summary, retry_in=retry_in)
         if result.ok:
             # Our claim ran out mid-send and another worker took the row over. It was delivered all the
             # same: record that unless the new owner is sending right now (it will record its own result).
             Notification.objects.filter(pk=claimed.notification.pk).exclude(
                 status__in=[NotificationStatus.SENDING, NotificationStatus.SUPPRESSED]).update(
-                status=NotificationStatus.DELIVERED, delivered_at=now, claimed_until=None, last_error="")
+                status=NotificationStatus.DELIVERED, delivered_at=now, claimed_until=None, last_error="",
+                updated_at=now)
     return Step(f"claim expired during the send ({'ok' if result.ok else result.error[:80]}); "
                 "the row belongs to another worker now")
 
