@@ -236,13 +236,16 @@ def test_the_sweep_takes_over_an_expired_claim_and_leaves_a_live_one(org: Any, r
     assert Notification.objects.get(pk=later.pk).status == NotificationStatus.PENDING
 
 
-def test_a_first_attempt_stamped_by_a_clock_slightly_ahead_is_sent_at_once(org: Any, receiver: HttpReceiver) -> None:
+def test_a_first_attempt_stamped_by_a_clock_slightly_ahead_is_sent_at_once_a_retry_waits(
+        org: Any, receiver: HttpReceiver) -> None:
     ahead = NotificationFactory(organization=org, channel=_channel(org, receiver.url),
                                 next_attempt_at=timezone.now() + dt.timedelta(milliseconds=500))
     later = NotificationFactory(organization=org, channel=ahead.channel,
                                 next_attempt_at=timezone.now() + dt.timedelta(seconds=3))
-    deliver_notification.delay(ahead.pk)
-    deliver_notification.delay(later.pk)
+    backing_off = NotificationFactory(organization=org, channel=ahead.channel, attempts=1,
+                                      next_attempt_at=timezone.now() + dt.timedelta(milliseconds=500))
+    for notification in (ahead, later, backing_off):
+        deliver_notification.delay(notification.pk)
     assert receiver.keys() == [str(ahead.idempotency_key)]
 
 

@@ -44,8 +44,8 @@ RATE_WINDOW = dt.timedelta(minutes=1)
 IN_FLIGHT_RECHECK_SECONDS = 5.0
 #: The sweep leaves rows due for less than this to the deliver task already queued for them.
 SWEEP_GRACE = dt.timedelta(seconds=5)
-#: A row is due this much before its next_attempt_at: the host that created it may run a few ms ahead of
-#: the worker's clock, and a first attempt found "not due" would otherwise wait for the sweep (~15 s).
+#: A row never tried is due this much before its next_attempt_at: the host that created it may run a few ms
+#: ahead of the worker's clock, and a first attempt found "not due" would otherwise wait for the sweep (~15 s).
 CLOCK_SKEW = dt.timedelta(seconds=1)
 
 
@@ -75,7 +75,8 @@ def backoff_seconds(attempt: int, *, jitter: bool = True) -> float:
 
 def _claimable(now: dt.datetime) -> Q:
     """Due and waiting, or claimed by a worker whose claim ran out (crashed or hung)."""
-    return (Q(status=NotificationStatus.PENDING, next_attempt_at__lte=now + CLOCK_SKEW)
+    return (Q(status=NotificationStatus.PENDING, next_attempt_at__lte=now)
+            | Q(status=NotificationStatus.PENDING, attempts=0, next_attempt_at__lte=now + CLOCK_SKEW)
             | Q(status=NotificationStatus.SENDING, claimed_until__lt=now))
 
 
@@ -92,7 +93,8 @@ def rate_limit_wait(channel: NotificationChannel, now: dt.datetime) -> float:
     if len(recent) + in_flight < limit:
         return 0.0
     if len(recent) >= limit:  # a slot frees when the oldest delivery of the window turns a minute old
-        return max((recent[0] + RATE_WINDOW - now).total_seconds(), 0.5)
+        # At least 2 s: a shorter wait would still be "due" within CLOCK_SKEW and spin.
+        return max((recent[0] + RATE_WINDOW - now).total_seconds(), 2.0)
     return IN_FLIGHT_RECHECK_SECONDS
 
 
