@@ -303,6 +303,18 @@ FIBERSTACK_ROLLUP_TIME_BUDGET_SECONDS = env_int("FIBERSTACK_ROLLUP_TIME_BUDGET_S
 FIBERSTACK_COMPRESS_AFTER_DAYS = env_int("FIBERSTACK_COMPRESS_AFTER_DAYS", 3)  # TimescaleDB raw chunks
 FIBERSTACK_QUERY_MAX_POINTS_PER_SERIES = env_int("FIBERSTACK_QUERY_MAX_POINTS_PER_SERIES", 11_000)
 
+# Notification delivery (apps/alerts/delivery/). Attempt n of a notification that failed in a retryable way
+# (timeout, connection error, 408/429/5xx) waits min(CAP, BASE * 2**(n-1)) s, minus up to 10 % jitter so a
+# receiver coming back is not hit by every retry at once; after MAX_ATTEMPTS tries it is marked failed.
+FIBERSTACK_NOTIFY_BACKOFF_BASE_SECONDS = env_int("FIBERSTACK_NOTIFY_BACKOFF_BASE_SECONDS", 5)
+FIBERSTACK_NOTIFY_BACKOFF_CAP_SECONDS = env_int("FIBERSTACK_NOTIFY_BACKOFF_CAP_SECONDS", 600)
+FIBERSTACK_NOTIFY_MAX_ATTEMPTS = env_int("FIBERSTACK_NOTIFY_MAX_ATTEMPTS", 8)  # ~10 min of retries by default
+FIBERSTACK_NOTIFY_TIMEOUT_SECONDS = env_int("FIBERSTACK_NOTIFY_TIMEOUT_SECONDS", 10)  # per HTTP phase / SMTP op
+# How long a worker's claim on a notification lasts; after it the sweep hands the notification to another
+# worker (the first one crashed or hung). Must exceed the longest send: a few TIMEOUTs (connect, write, read).
+FIBERSTACK_NOTIFY_CLAIM_SECONDS = env_int("FIBERSTACK_NOTIFY_CLAIM_SECONDS", 60)
+FIBERSTACK_NOTIFY_SWEEP_LIMIT = env_int("FIBERSTACK_NOTIFY_SWEEP_LIMIT", 500)  # deliver tasks per 10 s sweep
+
 # Logs and events (docs/logs.md).
 FIBERSTACK_LOGS_RETENTION_DAYS = env_int("FIBERSTACK_LOGS_RETENTION_DAYS", 30)
 FIBERSTACK_EVENTS_RETENTION_DAYS = env_int("FIBERSTACK_EVENTS_RETENTION_DAYS", 90)
