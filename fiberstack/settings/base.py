@@ -291,6 +291,7 @@ FIBERSTACK_INGEST_CONSUMERS = [
     "apps.hosts.seen.consume",  # hosts' last_seen + live "hosts.update" events (throttled per host)
     "apps.alerts.evaluation.consumer.consume",  # rules the batch's series can answer, off the request path
 ]
+FIBERSTACK_ALERT_CONSUMERS: list[str] = []  # called with each apps.alerts.hooks.AlertTransition after commit
 FIBERSTACK_QUERY_MAX_SERIES = env_int("FIBERSTACK_QUERY_MAX_SERIES", 1000)
 FIBERSTACK_QUERY_MAX_POINTS = env_int("FIBERSTACK_QUERY_MAX_POINTS", 500_000)
 # Every statement of an API read request is cancelled after this long (503 + Retry-After); 0 = no limit.
