@@ -196,3 +196,10 @@ def test_the_system_check_names_a_consumer_that_does_not_import(settings):
     settings.FIBERSTACK_ALERT_CONSUMERS = [RECORDING, "apps.alerts.no_such.consume"]
     [error] = hooks.check_consumers()
     assert error.id == "alerts.E001" and "no_such" in error.msg and "FIBERSTACK_ALERT_CONSUMERS" in error.msg
+
+
+def test_manage_py_check_reports_a_bad_alert_consumer(settings):
+    from django.core import checks
+
+    settings.FIBERSTACK_ALERT_CONSUMERS = ["apps.alerts.no_such.consume"]
+    assert "alerts.E001" in [message.id for message in checks.run_checks()]
