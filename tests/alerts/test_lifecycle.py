@@ -221,3 +221,9 @@ def test_nothing_to_do_costs_one_query(org, django_assert_num_queries):
         assert record_outcomes(rule=rule, outcomes=[clear(host=f"h{i}") for i in range(50)], at=at(0),
                                complete=True) == []
     assert not Alert.objects.filter(rule=rule).exists()
+
+
+def test_without_templates_the_summary_says_what_breached_where(org):
+    rule = rule_with_channels(org, name="cpu high", comparator=">", description="CPU above the limit")
+    [alert] = record_outcomes(rule=rule, outcomes=[breach(95.5, host="web-1")], at=at(0), complete=True)
+    assert alert.summary == "cpu high on web-1: 95.5 > 90" and alert.description == "CPU above the limit"

@@ -154,7 +154,8 @@ class _Evaluation:
         where = f" on {host}" if host else ""
         if outcome.value is None:
             return f"{self.rule.name}{where}"
-        return f"{self.rule.name}{where}: {outcome.value:g} {self.rule.comparator} {outcome.threshold}"
+        limit = f" {self.rule.comparator} {outcome.threshold:g}" if outcome.threshold is not None else ""
+        return f"{self.rule.name}{where}: {outcome.value:g}{limit}"
 
     def group(self, alert: Alert) -> AlertGroup:
         values = grouping.group_labels_for(self.rule, alert.labels)
