@@ -74,7 +74,9 @@ def sync_group(group_id: int, *, at: dt.datetime, forced: Collection[str] = (), 
     """Notify the group's channels if the group changed since they were last told. ``forced``: fingerprints
     whose message must go out although the firing set is the same (severity changed); ``recheck``: look
     again even if nothing changed (a suppression may have ended). Call inside the transition's transaction."""
-    group = AlertGroup.objects.select_for_update().select_related("rule", "organization").get(pk=group_id)
+    # Lock the group row only (not the joined rule and organization rows, which every insert references).
+    group = (AlertGroup.objects.select_for_update(of=("self",), no_key=True)
+             .select_related("rule", "organization").get(pk=group_id))
     firing = list(group.alerts.filter(state__in=NOTIFIABLE_STATES).select_related("organization")
                   .order_by("fingerprint"))
     firing_fps = [a.fingerprint for a in firing]
