@@ -291,6 +291,7 @@ FIBERSTACK_INGEST_CONSUMERS = [
     "apps.hosts.seen.consume",  # hosts' last_seen + live "hosts.update" events (throttled per host)
     "apps.alerts.evaluation.consumer.consume",  # rules the batch's series can answer, off the request path
 ]
+FIBERSTACK_ALERT_CONSUMERS: list[str] = []  # called with each apps.alerts.hooks.AlertTransition after commit
 # /readyz "details" come from these callables (dotted paths, `() -> dict`), so core imports no domain app.
 FIBERSTACK_READINESS_PROVIDERS = ["apps.metrics.rollups.jobs.readiness_details"]
 FIBERSTACK_QUERY_MAX_SERIES = env_int("FIBERSTACK_QUERY_MAX_SERIES", 1000)

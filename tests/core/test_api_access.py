@@ -26,7 +26,7 @@ from apps.audit.models import AuditEvent
 from apps.core.roles import Role
 from apps.hosts.models import ServiceDependency
 from apps.organizations.services import issue_token
-from tests.alerts.factories import AlertRuleFactory, NotificationChannelFactory, SilenceFactory
+from tests.alerts.factories import AlertFactory, AlertRuleFactory, NotificationChannelFactory, SilenceFactory
 from tests.alerts.factories_suppression import MaintenanceWindowFactory
 from tests.hosts.factories import HostFactory, ServiceFactory
 from tests.metrics.factories import SeriesFactory, fixture_bytes, fixture_headers
@@ -154,6 +154,10 @@ RULES: dict[tuple[str, str], Rule] = {
         "comparator": ">", "critical": 95}),
     ("alert-rule-detail", "patch"): Rule(200, "config", E, lambda w: {"critical": 80}),
     ("alert-rule-detail", "delete"): Rule(204, "config", A),
+    ("alert-list", "get"): Rule(200, "read", V),
+    ("alert-detail", "get"): Rule(200, "read", V),
+    ("alert-acknowledge", "post"): Rule(200, "config", E),
+    ("alert-resolve", "post"): Rule(200, "config", E),
     ("silence-list", "get"): Rule(200, "read", V),
     ("silence-list", "post"): Rule(201, "config", E, lambda w: {"matchers": 'alertname="cpu"', "duration": 3600}),
     ("silence-detail", "get"): Rule(200, "read", V),
@@ -253,7 +257,8 @@ def test_every_rule_names_a_routed_endpoint():
 
 
 # Endpoints acting on one object that are not "<basename>-detail": name -> the object's basename.
-OBJECT_ACTIONS = {"token-revoke": "token", "alert-channel-rotate-secret": "alert-channel"}
+OBJECT_ACTIONS = {"token-revoke": "token", "alert-channel-rotate-secret": "alert-channel",
+                  "alert-acknowledge": "alert", "alert-resolve": "alert"}
 
 
 @dataclass
@@ -290,7 +295,7 @@ def world(org: Any, settings: Any) -> World:
     rule = AlertRuleFactory(organization=org)
     objects = {"member": member, "token": token, "host": a, "service": service, "dependency": edge,
                "audit-event": AuditEvent.objects.filter(organization=org).latest("id"),
-               "alert-channel": channel, "alert-rule": rule, "silence": SilenceFactory(organization=org),
+               "alert-channel": channel, "alert-rule": rule, "alert": AlertFactory(organization=org, rule=rule), "silence": SilenceFactory(organization=org),
                "maintenance-window": MaintenanceWindowFactory(organization=org)}
     return World(org, objects, str(a.public_id), {"upstream_host": str(b.public_id),
                                                   "downstream_host": str(c.public_id)})
