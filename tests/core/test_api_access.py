@@ -295,7 +295,8 @@ def world(org: Any, settings: Any) -> World:
     rule = AlertRuleFactory(organization=org)
     objects = {"member": member, "token": token, "host": a, "service": service, "dependency": edge,
                "audit-event": AuditEvent.objects.filter(organization=org).latest("id"),
-               "alert-channel": channel, "alert-rule": rule, "alert": AlertFactory(organization=org, rule=rule), "silence": SilenceFactory(organization=org),
+               "alert-channel": channel, "alert-rule": rule, "alert": AlertFactory(organization=org, rule=rule),
+               "silence": SilenceFactory(organization=org),
                "maintenance-window": MaintenanceWindowFactory(organization=org)}
     return World(org, objects, str(a.public_id), {"upstream_host": str(b.public_id),
                                                   "downstream_host": str(c.public_id)})
