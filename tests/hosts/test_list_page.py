@@ -31,10 +31,11 @@ def _client(user: Any) -> Client:
     return client
 
 
-def _push_json(token: str, host: str, values: dict[str, list[float]], labels: dict[str, str] | None = None) -> None:
-    """Each metric's values one minute apart, the last one 30 s ago (through the real JSON door)."""
+def _push_json(token: str, host: str, values: dict[str, list[float]]) -> None:
+    """Each metric's values five minutes apart -- one per sparkline step, so n values are n points -- the last
+    one 30 s ago (through the real JSON door)."""
     now = time.time() - 30
-    body = [{"host": host, "name": name, "labels": labels or {}, "value": value, "time": now - 60 * (len(seq) - 1 - i)}
+    body = [{"host": host, "name": name, "value": value, "time": now - 300 * (len(seq) - 1 - i)}
             for name, seq in values.items() for i, value in enumerate(seq)]
     response = post("/api/v1/metrics", json.dumps({"metrics": body}), token=token, content_type="application/json")
     assert response.status_code == 200, response.content
@@ -84,7 +85,9 @@ def test_list_shows_current_cpu_memory_and_load_with_sparklines(member_ro: Any, 
     HostFactory(organization=org, name="quiet")
     html = _client(member_ro).get(f"/{org.slug}/hosts/").content.decode()
     assert "<th>CPU</th><th>Memory</th><th>Load</th>" in html
-    assert "42.5 %" in _cell(html, "web-1", "cpu") and "<polyline" in _cell(html, "web-1", "cpu")
+    cpu = _cell(html, "web-1", "cpu")
+    assert "42.5 %" in cpu
+    assert len(re.search(r'<polyline points="([^"]+)"', cpu)[1].split()) == 3  # one point per 5-minute step
     assert "63.0 %" in _cell(html, "web-1", "memory")
     assert "0.75" in _cell(html, "web-1", "load")
     assert "1.50" in _cell(html, "web-2", "load") and "—" in _cell(html, "web-2", "cpu")
