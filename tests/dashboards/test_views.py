@@ -216,3 +216,17 @@ def test_rollup_lag_threshold_is_configurable(member_ro: Any, org: Any, settings
     assert "rollups-behind" not in html and "⚠" not in html
     settings.FIBERSTACK_ROLLUP_LAG_WARN_SECONDS = {"1m": 1800}
     assert "the 1m tier is 45 min behind (warning after 30 min)" in _client(member_ro).get(_url(org)).content.decode()
+
+
+def test_overview_renders_from_postgresql_with_redis_unreachable(member_ro: Any, org: Any,
+                                                                 fleet: dict[str, Host]) -> None:
+    from django.test import override_settings
+
+    from fiberstack.settings.base import CACHES
+
+    with override_settings(CACHES={"default": {**CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}}):
+        started = time.monotonic()
+        response = _client(member_ro).get(_url(org))
+        assert time.monotonic() - started < 3.0
+    assert response.status_code == 200
+    assert response.context["counts"]["down"] == 3
