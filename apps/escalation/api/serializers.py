@@ -27,11 +27,13 @@ def resolve_members(organization: Any, usernames: list[str]) -> dict[str, Any]:
     return {user.get_username(): user for user in users}
 
 
-class MemberField(serializers.CharField):
+class MemberField(serializers.Field):
     """One username of a member of the organization (the user object internally)."""
 
     def to_internal_value(self, data: Any) -> Any:
-        username = super().to_internal_value(data)
+        if not isinstance(data, str) or not data.strip() or len(data) > 150:
+            raise serializers.ValidationError("Expected the username of a member of this organization.")
+        username = data.strip()
         user = resolve_members(_organization(self), [username]).get(username)
         if user is None:
             raise serializers.ValidationError(f"Not a member of this organization: {username}.")
@@ -178,7 +180,7 @@ class ScheduleSerializer(serializers.ModelSerializer):
 
 class OverrideSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
-    user = MemberField(max_length=150)
+    user = MemberField()
     start = InstantField()
     end = InstantField()
     created_by = serializers.SerializerMethodField()
