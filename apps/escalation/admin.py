@@ -9,6 +9,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -99,6 +100,22 @@ class OverrideForm(forms.ModelForm):
     class Meta:
         model = ScheduleOverride
         fields = ["schedule", "user", "start", "end"]
+
+    def clean(self) -> dict[str, Any]:
+        """The service's checks as form errors (it re-checks them when saving)."""
+        data = super().clean()
+        schedule, user = data.get("schedule"), data.get("user")
+        if data.get("start") and data.get("end") and data["end"] <= data["start"]:
+            self.add_error("end", "An override must end after it starts.")
+        if schedule is not None and user is not None:
+            try:
+                services.check_members(schedule.organization, [user], field_name="user")
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        return data
+
+    def _post_clean(self) -> None:
+        """Skip the model's own full_clean: the instance has no organization until the service sets it."""
 
 
 @admin.register(ScheduleOverride)
