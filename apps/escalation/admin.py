@@ -104,7 +104,7 @@ class OverrideForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         """The service's checks as form errors (it re-checks them when saving)."""
         data = super().clean()
-        schedule, user = data.get("schedule"), data.get("user")
+        schedule, user = data.get("schedule") or getattr(self.instance, "schedule", None), data.get("user")
         if data.get("start") and data.get("end") and data["end"] <= data["start"]:
             self.add_error("end", "An override must end after it starts.")
         if schedule is not None and user is not None:
@@ -120,7 +120,7 @@ class OverrideForm(forms.ModelForm):
 
 @admin.register(ScheduleOverride)
 class ScheduleOverrideAdmin(admin.ModelAdmin):
-    """Overrides are added and removed, never edited (like the API)."""
+    """Overrides: added, changed and removed through the services, like the API."""
 
     form = OverrideForm
     list_display = ["schedule", "user", "start", "end", "organization"]
@@ -129,11 +129,16 @@ class ScheduleOverrideAdmin(admin.ModelAdmin):
     list_select_related = ["schedule", "user", "organization"]
     raw_id_fields = ["user"]
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    def get_readonly_fields(self, request: HttpRequest, obj: ScheduleOverride | None = None) -> list[str]:
+        """An override stays on its schedule (and so in its organization)."""
+        return ["schedule"] if obj is not None else []
 
     def save_model(self, request: HttpRequest, obj: ScheduleOverride, form: Any, change: bool) -> None:
         data = form.cleaned_data
+        if change:
+            services.update_override(override=obj, actor=request.user, user=data["user"], start=data["start"],
+                                     end=data["end"])
+            return
         saved = services.create_override(schedule=data["schedule"], user=data["user"], start=data["start"],
                                          end=data["end"], actor=request.user)
         obj.__dict__.update(saved.__dict__)

@@ -152,6 +152,30 @@ def create_override(*, schedule: OnCallSchedule, user: Any, start: dt.datetime, 
 
 
 @transaction.atomic
+def update_override(*, override: ScheduleOverride, actor: Any, user: Any = None, start: dt.datetime | None = None,
+                    end: dt.datetime | None = None) -> ScheduleOverride:
+    """Change who covers an override or when; the result is checked like a new override."""
+    override = ScheduleOverride.objects.select_for_update().select_related("user").get(pk=override.pk)
+    before = {**snapshot(override), "user": override.user.get_username()}
+    if user is not None:
+        check_members(override.schedule.organization, [user], field_name="user")
+        override.user = user
+    override.start = start if start is not None else override.start
+    override.end = end if end is not None else override.end
+    if override.start.tzinfo is None or override.end.tzinfo is None:
+        raise ValidationError({"start": "Times need a UTC offset (RFC 3339)."})
+    if override.end <= override.start:
+        raise ValidationError({"end": "An override must end after it starts."})
+    override.full_clean()
+    override.save()
+    after = {**snapshot(override), "user": override.user.get_username()}
+    if after != before:
+        record_event(action="schedule.override_updated", actor=actor, organization=override.organization_id,
+                     target=override, before=before, after=after)
+    return override
+
+
+@transaction.atomic
 def delete_override(*, override: ScheduleOverride, actor: Any) -> None:
     """Remove an override; the layers decide again for its range."""
     record_event(action="schedule.override_deleted", actor=actor, organization=override.organization_id,

@@ -89,6 +89,12 @@ def test_admin_adds_an_override_through_the_service(admin_client_, org, owner, o
     override = ScheduleOverride.objects.get()
     assert override.organization == org
     assert AuditEvent.objects.filter(action="schedule.override_created").count() == 1
+    changed = admin_client_.post(f"/admin/escalation/scheduleoverride/{override.pk}/change/",
+                                 {**data, "user": owner.pk, "end_1": "13:00:00"})
+    assert changed.status_code == 302, changed.content[:3000]
+    override.refresh_from_db()
+    assert override.end == dt.datetime(2026, 5, 1, 13, tzinfo=dt.UTC)
+    assert AuditEvent.objects.get(action="schedule.override_updated").changes["end"][1].startswith("2026-05-01T13")
 
 
 def test_admin_revokes_calendar_feeds(admin_client_, org, owner):

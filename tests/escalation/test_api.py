@@ -72,6 +72,15 @@ def test_public_contract_end_to_end_with_a_config_token(api_client, org, owner, 
         {"user": "alice", "start": "2026-03-29T12:00:00Z", "end": "2026-03-30T00:00:00Z", "source": "layer:0"},
     ]
     override_id = override.json()["id"]
+    moved = client.patch(f"/api/v1/schedules/{schedule_id}/overrides/{override_id}",
+                         {"start": "2026-03-29T09:00:00Z", "user": "alice"}, format="json")
+    assert moved.status_code == 200, moved.json()
+    assert (moved.json()["user"], moved.json()["start"]) == ("alice", "2026-03-29T09:00:00Z")
+    assert client.patch(f"/api/v1/schedules/{schedule_id}/overrides/{override_id}",
+                        {"start": "2026-03-29T13:00:00Z"}, format="json").json() == {
+        "end": ["An override must end after it starts."]}
+    assert client.patch(f"/api/v1/schedules/{schedule_id}/overrides/{override_id}",
+                        {"start": "2026-03-29T08:00:00Z", "user": "erin"}, format="json").status_code == 200
     assert client.get(f"/api/v1/schedules/{schedule_id}/overrides?all=1").json()["results"][0]["id"] == override_id
     assert client.delete(f"/api/v1/schedules/{schedule_id}/overrides/{override_id}").status_code == 204
     assert oncall("2026-03-29T11:00:00+02:00") == ["alice"]
@@ -81,7 +90,8 @@ def test_public_contract_end_to_end_with_a_config_token(api_client, org, owner, 
     actions = list(AuditEvent.objects.filter(object_type__startswith="escalation.").order_by("pk")
                    .values_list("action", "actor_type"))
     assert actions == [("schedule.created", "token"), ("schedule.updated", "token"),
-                       ("schedule.override_created", "token"), ("schedule.override_deleted", "token"),
+                       ("schedule.override_created", "token"), ("schedule.override_updated", "token"),
+                       ("schedule.override_updated", "token"), ("schedule.override_deleted", "token"),
                        ("schedule.deleted", "token")]
 
 
@@ -206,13 +216,15 @@ def _exercise(client, org, member_username: str) -> dict[str, int]:
                               format="json").status_code,
         "update": client.patch(base, {"description": "x"}, format="json").status_code,
         "create_override": client.post(f"{base}/overrides", override_body, format="json").status_code,
+        "update_override": client.patch(f"{base}/overrides/{override.public_id}", {"end": "2026-05-01T13:00:00Z"},
+                                        format="json").status_code,
         "delete_override": client.delete(f"{base}/overrides/{override.public_id}").status_code,
         "destroy": client.delete(base).status_code,
     }
 
 
 READS = {"list": 200, "retrieve": 200, "oncall": 200, "shifts": 200, "overrides": 200, "override": 200}
-WRITES = {"create": 201, "update": 200, "create_override": 201, "delete_override": 204}
+WRITES = {"create": 201, "update": 200, "create_override": 201, "update_override": 200, "delete_override": 204}
 
 
 @pytest.mark.parametrize(("role", "read", "write", "delete"), ROLE_EXPECTATIONS)
@@ -256,6 +268,7 @@ def test_other_orgs_schedules_get_404(api_client, org, owner, other_org, other_o
     assert client.post(f"{base}/overrides", {"user": "alice", "start": "2026-05-01T10:00:00Z",
                                              "end": "2026-05-01T11:00:00Z"}, format="json").status_code == 404
     assert client.patch(base, {"name": "mine"}, format="json").status_code == 404
+    assert client.patch(f"{base}/overrides/{override.public_id}", {"user": "alice"}, format="json").status_code == 404
     assert client.delete(f"{base}/overrides/{override.public_id}").status_code == 404
     assert client.delete(base).status_code == 404
     assert OnCallSchedule.objects.filter(pk=theirs.pk, name=theirs.name).exists()

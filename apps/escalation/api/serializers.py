@@ -7,6 +7,8 @@ import datetime as dt
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.api.fields import CurrentOrganizationDefault
@@ -27,6 +29,7 @@ def resolve_members(organization: Any, usernames: list[str]) -> dict[str, Any]:
     return {user.get_username(): user for user in users}
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class MemberField(serializers.Field):
     """One username of a member of the organization (the user object internally)."""
 
@@ -74,6 +77,7 @@ def parse_instant(value: Any) -> dt.datetime:
     return parsed.astimezone(dt.UTC)
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class InstantField(serializers.Field):
     """An instant in RFC 3339 with an offset; naive times are refused (whose local time would they be?)."""
 
@@ -87,6 +91,7 @@ class InstantField(serializers.Field):
         return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class HHMMField(serializers.Field):
     def to_internal_value(self, data: Any) -> dt.time:
         try:
@@ -191,7 +196,9 @@ class OverrideSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs["end"] <= attrs["start"]:
+        start = attrs.get("start", getattr(self.instance, "start", None))
+        end = attrs.get("end", getattr(self.instance, "end", None))
+        if start is not None and end is not None and end <= start:
             raise serializers.ValidationError({"end": "An override must end after it starts."})
         return attrs
 

@@ -65,10 +65,12 @@ class ScheduleViewSet(OrgScopedViewSet):
     lookup_value_regex = UUID_PATTERN
     required_roles = {**DEFAULT_REQUIRED_ROLES, "oncall": Role.VIEWER, "shifts": Role.VIEWER,
                       "overrides": Role.VIEWER, "create_override": Role.EDITOR,
-                      "override": Role.VIEWER, "delete_override": Role.EDITOR}
+                      "override_detail": Role.VIEWER, "update_override": Role.EDITOR,
+                      "delete_override": Role.EDITOR}
     required_scopes = {**CONFIG_REQUIRED_SCOPES, "oncall": TokenScope.READ, "shifts": TokenScope.READ,
                        "overrides": TokenScope.READ, "create_override": TokenScope.CONFIG,
-                       "override": TokenScope.READ, "delete_override": TokenScope.CONFIG}
+                       "override_detail": TokenScope.READ, "update_override": TokenScope.CONFIG,
+                       "delete_override": TokenScope.CONFIG}
 
     def perform_create(self, serializer: ScheduleSerializer) -> None:
         data = serializer.validated_data
@@ -137,11 +139,21 @@ class ScheduleViewSet(OrgScopedViewSet):
             raise Http404("No such override.")
         return override
 
-    @action(detail=True, methods=["get"], url_path=f"overrides/(?P<override_id>{UUID_PATTERN})")
-    def override(self, request: Request, public_id: str, override_id: str) -> Response:
+    @action(detail=True, methods=["get"], url_path=f"overrides/(?P<override_id>{UUID_PATTERN})",
+            url_name="override")
+    def override_detail(self, request: Request, public_id: str, override_id: str) -> Response:
         return Response(OverrideSerializer(self._override(override_id), context=self.get_serializer_context()).data)
 
-    @override.mapping.delete
+    @override_detail.mapping.patch
+    def update_override(self, request: Request, public_id: str, override_id: str) -> Response:
+        override = self._override(override_id)
+        serializer = OverrideSerializer(override, data=request.data, partial=True,
+                                        context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        override = services.update_override(override=override, actor=_actor(request), **serializer.validated_data)
+        return Response(OverrideSerializer(override, context=self.get_serializer_context()).data)
+
+    @override_detail.mapping.delete
     def delete_override(self, request: Request, public_id: str, override_id: str) -> Response:
         services.delete_override(override=self._override(override_id), actor=_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
