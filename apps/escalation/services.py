@@ -46,13 +46,14 @@ def layer_snapshot(layer: ScheduleLayer) -> dict[str, Any]:
         "id": str(layer.public_id), "name": layer.name, "priority": layer.priority, "rotation": layer.rotation,
         "shift_seconds": layer.shift_seconds, "start_date": layer.start_date.isoformat(),
         "handoff_time": format_hhmm(layer.handoff_time), "restrictions": layer.restrictions,
-        "members": [m.user.get_username() for m in layer.memberships.select_related("user").order_by("position")],
+        # .all() (Meta ordering: position) so that a prefetched list is used when there is one
+        "members": [m.user.get_username() for m in layer.memberships.all()],
     }
 
 
 def schedule_snapshot(schedule: OnCallSchedule) -> dict[str, Any]:
     """The schedule's fields and its layers, for before/after diffs in the audit log."""
-    return {**snapshot(schedule), "layers": [layer_snapshot(layer) for layer in schedule.layers.order_by("priority")]}
+    return {**snapshot(schedule), "layers": [layer_snapshot(layer) for layer in schedule.layers.all()]}
 
 
 def check_members(organization: Organization, users: Sequence[Any], field_name: str = "members") -> None:

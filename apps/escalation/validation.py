@@ -13,6 +13,9 @@ from apps.escalation.oncall import Restriction
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAYS = DAY_NAMES[:5]
+#: Instants and start dates outside these years are refused: nobody schedules on-call there, and near the
+#: ends of datetime's range converting a local time overflows.
+MIN_YEAR, MAX_YEAR = 1970, 2200
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -34,6 +37,12 @@ def parse_hhmm(value: Any) -> dt.time:
     if match is None:
         raise ValueError(f"Expected a time as HH:MM (00:00-23:59), got {value!r}.")
     return dt.time(int(match[1]), int(match[2]))
+
+
+def check_year(value: dt.date) -> None:
+    """ValueError for a date or datetime outside MIN_YEAR..MAX_YEAR."""
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"Expected a year between {MIN_YEAR} and {MAX_YEAR}, got {value.year}.")
 
 
 def format_hhmm(value: dt.time) -> str:

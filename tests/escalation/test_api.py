@@ -145,6 +145,8 @@ def test_members_must_belong_to_the_organization(api_client, org, owner, other_o
                   "members": ["alice"]}]}, "layers"),
     ({"layers": [{"rotation": "daily", "handoff_time": "09:00", "start_date": "2026-01-01", "members": []}]},
      "layers"),
+    ({"layers": [{"rotation": "daily", "handoff_time": "09:00", "start_date": "9999-12-31", "members": ["alice"]}]},
+     "layers"),
     ({"layers": [{"rotation": "daily", "handoff_time": "09:00", "start_date": "2026-01-01", "members": ["alice"],
                   "restrictions": [{"days": ["mon"], "start": "09:00", "end": "25:00"}]}]}, "layers"),
     ({"layers": [{"rotation": "daily", "handoff_time": "09:00", "start_date": "2026-01-01", "members": ["alice"],
@@ -168,6 +170,7 @@ def test_duplicate_name_is_a_400_naming_the_field(api_client, org, owner):
 @pytest.mark.parametrize(("path", "params", "field"), [
     ("oncall", {"at": "2026-03-29T09:00:00"}, "at"),  # no offset
     ("oncall", {"at": "yesterday"}, "at"),
+    ("oncall", {"at": "9999-12-31T23:59:59Z"}, "at"),  # would overflow in a zone east of UTC
     ("shifts", {"start": "2026-01-01T00:00:00Z", "end": "2026-06-01T00:00:00Z"}, "end"),
     ("shifts", {"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, "end"),
 ])
@@ -288,6 +291,19 @@ def test_an_override_is_only_found_through_its_own_schedule(api_client, org, own
     client = api_client(user=owner)
     assert client.delete(f"/api/v1/schedules/{mine.public_id}/overrides/{override.public_id}").status_code == 404
     assert ScheduleOverride.objects.filter(pk=override.pk).exists()
+
+
+def test_listing_schedules_does_not_query_per_schedule(api_client, org, owner, editor,
+                                                       django_assert_max_num_queries):
+    client = api_client(user=owner)
+    client.get("/api/v1/schedules")  # warm the session and membership lookups
+    for index in range(6):
+        schedule = OnCallScheduleFactory(organization=org, name=f"s{index}")
+        ScheduleLayerFactory(schedule=schedule, priority=0, users=[owner, editor])
+        ScheduleLayerFactory(schedule=schedule, priority=1, users=[editor])
+    with django_assert_max_num_queries(12):
+        response = client.get("/api/v1/schedules")
+    assert [len(s["layers"]) for s in response.json()["results"]] == [2] * 6
 
 
 def test_oncall_default_is_now(api_client, org, owner):

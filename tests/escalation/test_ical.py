@@ -123,6 +123,8 @@ def test_feed_url_works_without_a_session_and_is_valid_icalendar(api_client, org
     assert got[1:] == mine[1:]  # the first is cut at "now - 14 days", a moment later than ours
     assert {summary for _, _, summary in events(calendar)} == {"On call: Primary, Berlin"}
     assert CalendarFeed.objects.get().last_fetched_at is not None
+    assert api_client().head(url).status_code == 200  # some calendar clients check first
+    assert api_client().post(url).status_code == 405
 
 
 @pytest.mark.django_db

@@ -15,7 +15,13 @@ from apps.core.api.fields import CurrentOrganizationDefault
 from apps.escalation.feeds import feed_path
 from apps.escalation.models import CalendarFeed, OnCallSchedule, ScheduleLayer, ScheduleOverride
 from apps.escalation.services import LayerData, layer_snapshot
-from apps.escalation.validation import format_hhmm, normalize_restrictions, parse_hhmm, validate_time_zone
+from apps.escalation.validation import (
+    check_year,
+    format_hhmm,
+    normalize_restrictions,
+    parse_hhmm,
+    validate_time_zone,
+)
 
 
 def _organization(serializer: serializers.Field | serializers.Serializer) -> Any:
@@ -74,6 +80,7 @@ def parse_instant(value: Any) -> dt.datetime:
         raise ValueError(f"Not an RFC 3339 date-time: {value!r}.") from exc
     if parsed.tzinfo is None:
         raise ValueError(f"{value!r} has no UTC offset: add Z or ±HH:MM (RFC 3339).")
+    check_year(parsed)
     return parsed.astimezone(dt.UTC)
 
 
@@ -127,6 +134,13 @@ class LayerSerializer(serializers.Serializer):
     members = MembersField(allow_empty=False, max_length=500)
     restrictions = RestrictionsField(required=False, default=list)
 
+    def validate_start_date(self, value: dt.date) -> dt.date:
+        try:
+            check_year(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        return value
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         custom = attrs["rotation"] == ScheduleLayer.Rotation.CUSTOM
         if custom and attrs.get("shift_seconds") is None:
@@ -179,7 +193,7 @@ class ScheduleSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: OnCallSchedule) -> dict[str, Any]:
         data = super().to_representation(instance)
-        data["layers"] = [layer_snapshot(layer) for layer in instance.layers.order_by("priority")]
+        data["layers"] = [layer_snapshot(layer) for layer in instance.layers.all()]  # prefetched by the view
         return data
 
 

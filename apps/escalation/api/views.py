@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -71,6 +71,9 @@ class ScheduleViewSet(OrgScopedViewSet):
                        "overrides": TokenScope.READ, "create_override": TokenScope.CONFIG,
                        "override_detail": TokenScope.READ, "update_override": TokenScope.CONFIG,
                        "delete_override": TokenScope.CONFIG}
+
+    def get_queryset(self) -> Any:
+        return super().get_queryset().prefetch_related("layers__memberships__user")
 
     def perform_create(self, serializer: ScheduleSerializer) -> None:
         data = serializer.validated_data
@@ -180,7 +183,7 @@ class CalendarFeedViewSet(OrgScopedMixin, mixins.ListModelMixin, mixins.CreateMo
         services.revoke_calendar_feed(feed=instance, actor=self.request.user)
 
 
-@require_GET
+@require_safe
 def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     """The iCalendar feed behind a signed URL; no session (calendar apps fetch it on their own)."""
     feed = feed_for_token(token)

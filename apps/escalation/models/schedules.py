@@ -14,7 +14,12 @@ from django.db import models
 
 from apps.core.models import OrgOwnedModel, TimeStampedModel
 from apps.escalation import oncall
-from apps.escalation.validation import normalize_restrictions, restrictions_from_stored, validate_time_zone
+from apps.escalation.validation import (
+    check_year,
+    normalize_restrictions,
+    restrictions_from_stored,
+    validate_time_zone,
+)
 from apps.organizations.models import Membership
 
 
@@ -129,6 +134,11 @@ class ScheduleLayer(TimeStampedModel):
             self.restrictions = normalize_restrictions(self.restrictions)
         except ValueError as exc:
             raise ValidationError({"restrictions": str(exc)}) from exc
+        if self.start_date is not None:
+            try:
+                check_year(self.start_date)
+            except ValueError as exc:
+                raise ValidationError({"start_date": str(exc)}) from exc
         if self.rotation == self.Rotation.CUSTOM and (self.shift_seconds or 0) < self.MIN_SHIFT_SECONDS:
             raise ValidationError({"shift_seconds": f"A custom rotation needs shift_seconds of at least "
                                                     f"{self.MIN_SHIFT_SECONDS}."})
