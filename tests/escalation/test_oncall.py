@@ -8,6 +8,8 @@ import datetime as dt
 import itertools
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from apps.escalation.oncall import (
     DAY_SECONDS,
@@ -20,6 +22,7 @@ from apps.escalation.oncall import (
     final_schedule,
     local_to_instant,
     on_call_at,
+    wall_clock,
     who_is_on_call,
     zone,
 )
@@ -284,3 +287,51 @@ def test_final_schedule_agrees_with_who_is_on_call_at_every_instant(tz, lo, hi):
         covering = [shifts[index].user] if shifts[index].start <= at else []
         assert who_is_on_call(schedule, at) == covering, at
         at += dt.timedelta(minutes=7)
+
+
+# --- properties, in zones with unusual changes ----------------------------------------------------------
+
+# (zone, a day with a change): 30-minute changes, changes at midnight, a skipped calendar day.
+TRICKY = [("Australia/Lord_Howe", "2026-10-04"), ("Australia/Lord_Howe", "2026-04-05"),
+          ("America/Santiago", "2026-09-06"), ("America/Santiago", "2026-04-05"),
+          ("Pacific/Apia", "2011-12-30"), ("America/St_Johns", "2026-03-08"), ("Asia/Kathmandu", "1986-01-01"),
+          ("Europe/Berlin", "2026-10-25"), ("America/New_York", "2026-03-08"), ("Pacific/Chatham", "2026-04-05")]
+times = st.builds(dt.time, st.integers(0, 23), st.sampled_from([0, 15, 30, 45, 59]))
+restriction = st.builds(Restriction, st.frozensets(st.integers(0, 6), min_size=1), times, times)
+tricky_layer = st.builds(
+    Layer, priority=st.integers(0, 3),
+    shift_seconds=st.sampled_from([900, 3600, 5 * 3600, 12 * 3600, DAY_SECONDS, 2 * DAY_SECONDS, WEEK_SECONDS]),
+    start_date=st.sampled_from([dt.date(2011, 12, 20), dt.date(1985, 12, 25), dt.date(2026, 1, 5)]),
+    handoff_time=times, members=st.lists(st.sampled_from(["a", "b", "c", None]), min_size=1, max_size=4).map(tuple),
+    restrictions=st.lists(restriction, max_size=2).map(tuple))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=st.sampled_from(TRICKY), layers=st.lists(tricky_layer, min_size=1, max_size=3),
+       offsets=st.lists(st.integers(-3 * 86400, 3 * 86400), min_size=5, max_size=20))
+def test_final_schedule_and_who_is_on_call_agree_in_tricky_zones(case, layers, offsets):
+    tz_name, day = case
+    middle = dt.datetime.fromisoformat(day).replace(hour=12, tzinfo=dt.UTC)
+    schedule = Schedule(tz_name, tuple(layers))
+    start, end = middle - dt.timedelta(days=3), middle + dt.timedelta(days=3)
+    shifts = final_schedule(schedule, start, end)
+    assert all(s.start < s.end for s in shifts)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(shifts))
+    probes = [middle + dt.timedelta(seconds=o) for o in offsets]
+    probes += [p for s in shifts for p in (s.start, s.end - SECOND)]
+    for at in (p for p in probes if start <= p < end):
+        covering = [s.user for s in shifts if s.start <= at < s.end]
+        assert who_is_on_call(schedule, at) == covering, at
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=st.sampled_from(TRICKY), minutes=st.integers(-36 * 60, 36 * 60))
+def test_local_to_instant_is_the_first_instant_reading_that_time(case, minutes):
+    tz_name, day = case
+    tz = zone(tz_name)
+    local = dt.datetime.fromisoformat(day) + dt.timedelta(minutes=minutes)
+    instant = local_to_instant(local, tz)
+    assert wall_clock(instant, tz) >= local
+    assert wall_clock(instant - SECOND, tz) < local
+    # ... and it never runs backwards as the local time goes forward.
+    assert local_to_instant(local + dt.timedelta(minutes=1), tz) >= instant
