@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
@@ -191,8 +190,7 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
         raise Http404("No such calendar feed.")
     now = timezone.now()
     body = render_feed(feed, now)
-    with transaction.atomic():
-        CalendarFeed.objects.filter(pk=feed.pk).update(last_fetched_at=now)
+    CalendarFeed.objects.filter(pk=feed.pk).update(last_fetched_at=now)
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="oncall.ics"'
     response["Cache-Control"] = "private, max-age=300"
