@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.services import record_event, snapshot
@@ -65,6 +65,15 @@ def check_members(organization: Organization, users: Sequence[Any], field_name: 
         raise ValidationError({field_name: f"Not members of this organization: {', '.join(outsiders)}."})
 
 
+def _save_schedule(schedule: OnCallSchedule) -> None:
+    """Save, turning a concurrent duplicate name (full_clean passed for both) into a 400, not a 500."""
+    try:
+        with transaction.atomic():
+            schedule.save()
+    except IntegrityError as exc:
+        raise ValidationError({"name": "This organization already has a schedule with this name."}) from exc
+
+
 def _write_layers(schedule: OnCallSchedule, layers: Sequence[LayerData]) -> None:
     """Replace the schedule's layers (the caller holds the schedule's row lock)."""
     schedule.layers.all().delete()
@@ -95,7 +104,7 @@ def create_schedule(*, organization: Organization, name: str, time_zone: str, ac
     schedule = OnCallSchedule(organization=organization, name=name.strip(), time_zone=time_zone,
                               description=description)
     schedule.full_clean()
-    schedule.save()
+    _save_schedule(schedule)
     _write_layers(schedule, layers)
     record_event(action="schedule.created", actor=actor, organization=organization, target=schedule,
                  after=schedule_snapshot(schedule))
@@ -115,7 +124,7 @@ def update_schedule(*, schedule: OnCallSchedule, actor: Any, name: str | None = 
         if value is not None:
             setattr(schedule, attr, value)
     schedule.full_clean()
-    schedule.save()
+    _save_schedule(schedule)
     if layers is not None:
         _write_layers(schedule, layers)
     after = schedule_snapshot(schedule)
@@ -188,7 +197,10 @@ def delete_override(*, override: ScheduleOverride, actor: Any) -> None:
 def create_calendar_feed(*, organization: Organization, user: Any, actor: Any) -> CalendarFeed:
     """A new feed URL for ``user``; any feed they had in this organization is revoked (resetting the
     link is how a leaked URL is replaced)."""
-    check_members(organization, [user], field_name="user")
+    # Locking the membership row serializes two requests for a new link (the unique active feed).
+    if not Membership.objects.select_for_update().filter(organization=organization, user=user).values_list(
+            "pk", flat=True):
+        raise ValidationError({"user": f"Not members of this organization: {user.get_username()}."})
     for feed in CalendarFeed.objects.select_for_update().filter(organization=organization, user=user,
                                                                 revoked_at__isnull=True):
         revoke_calendar_feed(feed=feed, actor=actor)

@@ -162,3 +162,32 @@ def test_new_calendar_feed_revokes_the_previous_one(org, owner):
     services.revoke_calendar_feed(feed=second, actor=owner)  # twice: one event
     assert CalendarFeed.objects.filter(revoked_at__isnull=True).count() == 0
     assert AuditEvent.objects.filter(action="schedule.calendar_feed_revoked").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_new_links_leave_exactly_one_active_feed(org, owner):
+    """Both requests succeed (no IntegrityError from the one-active-feed constraint): the membership row
+    lock makes the second wait, then revoke the first's feed."""
+    import threading
+
+    from django.db import connection
+
+    barrier, errors = threading.Barrier(2), []
+
+    def new_link() -> None:
+        try:
+            barrier.wait()
+            services.create_calendar_feed(organization=org, user=owner, actor=owner)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=new_link) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert CalendarFeed.objects.count() == 2
+    assert CalendarFeed.objects.filter(revoked_at__isnull=True).count() == 1
