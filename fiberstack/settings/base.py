@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "apps.metrics",
     "apps.logs",
     "apps.alerts",
+    "apps.escalation",
     "apps.dashboards",
     "django_elasticsearch_dsl",  # only apps.logs.es uses it, and only when ELASTICSEARCH_URL is set
 ]
