@@ -267,3 +267,28 @@ def test_organizations_without_the_default_rule_are_found_cheaply(db: Any) -> No
     a, b = OrganizationFactory(), OrganizationFactory()
     ensure_default_rules(a)
     assert organizations_missing_defaults() == [b]
+
+
+def test_a_slow_rule_is_cancelled_by_the_statement_timeout_and_the_others_run(
+        org: Any, at: dt.datetime, recorder: Recorder, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.db import connection
+
+    from apps.alerts.evaluation import selection
+
+    settings.FIBERSTACK_ALERTS_STATEMENT_TIMEOUT_MS = 200
+    series_with(org, "cpu", {"host": "web-1"}, at, [(5, 95.0)])
+    slow = AlertRuleFactory(organization=org, metric="cpu", label_matchers='host=~"web-.*"', critical=90)
+    fast = AlertRuleFactory(organization=org, metric="cpu", label_matchers='host="web-1"', critical=90)
+
+    def sleepy(*args: Any, **kwargs: Any) -> list[int]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(2)")
+        return []
+
+    monkeypatch.setattr(selection, "select_series_ids", sleepy)
+    started = time.monotonic()
+    summary = engine.run_rules([slow.pk, fast.pk], at=at)
+    assert time.monotonic() - started < 1.5
+    assert summary.evaluated == [fast.pk] and list(summary.errors) == [slow.pk]
+    assert "statement timeout" in summary.errors[slow.pk]
+    assert [c["rule"] for c in recorder.calls] == [fast.pk]

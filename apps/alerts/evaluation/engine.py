@@ -13,8 +13,10 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -22,11 +24,12 @@ from apps.alerts.choices import RuleKind
 from apps.alerts.evaluation.absence import host_absence, series_absence
 from apps.alerts.evaluation.anomaly import anomaly_outcomes
 from apps.alerts.evaluation.reducers import severity_for
-from apps.alerts.evaluation.selection import MetricSeries, SeriesInfo, load_metric_series, select
+from apps.alerts.evaluation.selection import MetricSeries, SeriesInfo, load_metric_series, needs_sql, select
 from apps.alerts.evaluation.windows import reduced_values
 from apps.alerts.models import AlertRule
 from apps.alerts.outcomes import Outcome
 from apps.alerts.services import lifecycle
+from apps.core.db import statement_timeout
 from apps.organizations.models import Organization
 
 logger = logging.getLogger(__name__)
@@ -64,22 +67,27 @@ def evaluate_rules(rules: Sequence[AlertRule], at: dt.datetime) -> dict[int, Eva
     for rule in rules:
         try:
             if rule.kind == RuleKind.ABSENCE and not rule.metric:
-                results[rule.pk] = Evaluation(host_absence(rule, at))
+                with bounded():
+                    results[rule.pk] = Evaluation(host_absence(rule, at))
                 continue
             if not rule.metric:
                 raise RuleError(f"a {rule.kind} rule needs a metric")
             key = (rule.organization_id, rule.metric)
             if key not in loaded:
-                loaded[key] = load_metric_series(*key)
-            series = select(rule, loaded[key])
+                with bounded():
+                    loaded[key] = load_metric_series(*key)
             if rule.kind == RuleKind.THRESHOLD:
                 if rule.critical is None and rule.warning is None:
                     raise RuleError("a threshold rule needs a critical or a warning threshold")
+                with bounded() if needs_sql(rule) else nullcontext():
+                    series = select(rule, loaded[key])
                 groups[(rule.organization_id, rule.metric, rule.window_seconds, rule.reducer)].append((rule, series))
             elif rule.kind == RuleKind.ABSENCE:
-                results[rule.pk] = Evaluation(series_absence(rule, series, at))
+                with bounded():
+                    results[rule.pk] = Evaluation(series_absence(rule, select(rule, loaded[key]), at))
             elif rule.kind == RuleKind.ANOMALY:
-                results[rule.pk] = Evaluation(anomaly_outcomes(rule, series, at))
+                with bounded():
+                    results[rule.pk] = Evaluation(anomaly_outcomes(rule, select(rule, loaded[key]), at))
             else:
                 raise RuleError(f"unknown rule kind {rule.kind!r}")
         except Exception as exc:
@@ -87,13 +95,15 @@ def evaluate_rules(rules: Sequence[AlertRule], at: dt.datetime) -> dict[int, Eva
     for (_, _, window, reducer), members in groups.items():
         ids = sorted({s.id for _, ss in members for s in ss})
         try:
-            values = reduced_values(members[0][0].organization, ids, reducer, window, at)
+            with bounded():
+                values = reduced_values(members[0][0].organization, ids, reducer, window, at)
         except Exception:
             logger.warning("shared read of %d threshold rules failed; retrying them one by one", len(members),
                            exc_info=True)
             for rule, series in members:
                 try:
-                    own = reduced_values(rule.organization, [s.id for s in series], reducer, window, at)
+                    with bounded():
+                        own = reduced_values(rule.organization, [s.id for s in series], reducer, window, at)
                     results[rule.pk] = Evaluation(threshold_outcomes(rule, series, own))
                 except Exception as exc:
                     results[rule.pk] = exc
@@ -101,6 +111,16 @@ def evaluate_rules(rules: Sequence[AlertRule], at: dt.datetime) -> dict[int, Eva
         for rule, series in members:
             results[rule.pk] = Evaluation(threshold_outcomes(rule, series, values))
     return results
+
+
+def statement_timeout_ms() -> int:
+    return int(getattr(settings, "FIBERSTACK_ALERTS_STATEMENT_TIMEOUT_MS", 5_000))
+
+
+def bounded() -> AbstractContextManager[None]:
+    """Every evaluation statement runs under a statement timeout (in its own short transaction), so one
+    pathological rule (a regex over millions of series) costs at most that, recorded as its error."""
+    return statement_timeout(statement_timeout_ms())
 
 
 def threshold_outcomes(rule: AlertRule, series: Iterable[SeriesInfo],

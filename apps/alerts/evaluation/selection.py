@@ -121,6 +121,11 @@ def host_filters_pass(rule: AlertRule, host_name: str | None, environment: str, 
     return not rule.host_names or host_name in rule.host_names
 
 
+def needs_sql(rule: AlertRule) -> bool:
+    """Does selecting the rule's series take a statement (regex matchers) rather than the loaded index?"""
+    return "~" in rule.label_matchers and any(m.op in ("=~", "!~") for m in matchers_of(rule))
+
+
 def select(rule: AlertRule, loaded: MetricSeries) -> list[SeriesInfo]:
     """The series ``rule`` watches among ``loaded`` (the series of its organization and metric), by id."""
     matchers = matchers_of(rule)
