@@ -292,3 +292,18 @@ def test_a_slow_rule_is_cancelled_by_the_statement_timeout_and_the_others_run(
     assert summary.evaluated == [fast.pk] and list(summary.errors) == [slow.pk]
     assert "statement timeout" in summary.errors[slow.pk]
     assert [c["rule"] for c in recorder.calls] == [fast.pk]
+
+
+def test_the_consumer_finds_rules_through_the_org_metric_index(org: Any) -> None:
+    from django.db import connection
+
+    for i in range(300):
+        AlertRuleFactory(organization=org, metric=f"m{i}")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE alerts_alertrule")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(
+            "EXPLAIN SELECT id FROM alerts_alertrule WHERE organization_id = %s AND enabled AND metric = ANY(%s) "
+            "AND (metric <> '' OR kind = 'absence') AND consecutive_errors < 3 ORDER BY id", [org.pk, ["m1", ""]])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "alerts_rule_org_metric_idx" in plan, plan

@@ -83,13 +83,16 @@ def metric_names(org_id: int, series_ids: Iterable[int]) -> set[str]:
 def rules_for(org_id: int, names: set[str], hosts_seen: bool) -> list[int]:
     """Enabled rules of the organization on ``names`` (and its host-level absence rules when hosts were
     seen), leaving out rules that keep raising."""
-    if not names and not hosts_seen:
+    wanted = sorted(names | {""}) if hosts_seen else sorted(names)
+    if not wanted:
         return []
     with connection.cursor() as cursor:
+        # One index condition (organization_id, metric = ANY) on alerts_rule_org_metric_idx; the blank
+        # metric ("" when hosts were seen) matches host-level absence rules only.
         cursor.execute(
             f"SELECT id FROM {AlertRule._meta.db_table} WHERE organization_id = %s AND enabled "  # noqa: S608
-            "AND consecutive_errors < %s AND (metric = ANY(%s) OR (%s AND metric = '' AND kind = %s))",
-            [org_id, ERROR_CUTOFF, sorted(names), hosts_seen, RuleKind.ABSENCE.value])
+            "AND metric = ANY(%s) AND (metric <> '' OR kind = %s) AND consecutive_errors < %s ORDER BY id",
+            [org_id, wanted, RuleKind.ABSENCE.value, ERROR_CUTOFF])
         return [row[0] for row in cursor.fetchall()]
 
 
