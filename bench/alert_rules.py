@@ -190,13 +190,53 @@ def run_inline(org: Any, n: int) -> dict[str, Any]:
     return {"seconds": seconds, "claim_s": claimed_s, "done": done, "errors": errors, "summary": ""}
 
 
+def run_latency(org: Any, trials: int, hosts: int) -> list[float]:
+    """Ingest path: for each trial, a fresh sample of one host is written and its batch handed to the
+    ingest consumer (as ``hooks.dispatch`` does after the ingest commit); the time until the worker has
+    evaluated the host's rule (``last_evaluated_at`` moved; polled every 5 ms). One rule per host and a
+    different host per trial, so per-rule coalescing never delays a trial."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from apps.alerts.evaluation import consumer
+    from apps.alerts.models import AlertRule
+    from apps.metrics import storage
+    from apps.metrics.hooks import IngestBatch
+    from apps.metrics.models import Series
+
+    AlertRule.objects.filter(organization=org, system_key="").delete()
+    far = timezone.now() + dt.timedelta(days=1)  # the tick must not evaluate them meanwhile
+    rules = AlertRule.objects.bulk_create([
+        AlertRule(organization=org, name=f"lat-{i}", metric="cpu", label_matchers=f'host="host-{i}"', reducer="last",
+                  window_seconds=60, critical=90.0, next_evaluation_at=far) for i in range(min(trials, hosts))])
+    series = dict(Series.objects.filter(organization=org, name="cpu").values_list("labels__host", "id"))
+    latencies = []
+    for i, rule in enumerate(rules):
+        sid = series[f"host-{i}"]
+        now = timezone.now()
+        t_us = int(now.timestamp() * 1_000_000)
+        with connection.cursor() as cursor:
+            storage.copy_samples(cursor, [t_us], [sid], [99.0])
+        batch = IngestBatch.build(organization_id=org.pk, received_at=now, latest={sid: (t_us, 99.0)},
+                                  host_of_series={sid: None}, hosts_seen=frozenset())
+        t0 = time.perf_counter()
+        consumer.consume(batch)
+        while not AlertRule.objects.filter(pk=rule.pk, last_evaluated_at__gte=now).exists():
+            if time.perf_counter() - t0 > 30:
+                raise SystemExit(f"rule {rule.pk} was not evaluated within 30 s")
+            time.sleep(0.005)
+        latencies.append(time.perf_counter() - t0)
+        time.sleep(0.2)
+    return latencies
+
+
 def start_worker(concurrency: int, noop: bool) -> subprocess.Popen[bytes]:
     env = dict(os.environ, BENCH_NOOP_LIFECYCLE="1" if noop else "0", PYTHONPATH=str(ROOT))
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / "bench-alert-worker.log", "wb")  # noqa: SIM115
     return subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve()), "--worker", "--pool", "prefork", "--concurrency",
          str(concurrency), "-Q", "celery", "--without-gossip", "--without-mingle", "--without-heartbeat",
-         "-l", "WARNING"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+         "-l", os.environ.get("BENCH_WORKER_LOG", "WARNING")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def wait_for_worker(org: Any, timeout: float = 60) -> None:
@@ -228,6 +268,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="ticks per N and mode (the table shows each)")
     parser.add_argument("--redis-db", type=int, default=13)
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--latency", type=int, default=0, metavar="TRIALS",
+                        help="also time TRIALS ingest-triggered evaluations through the worker (celery mode)")
     parser.add_argument("--profile", action="store_true", help="cProfile one inline tick per N (top functions)")
     args = parser.parse_args()
 
@@ -275,6 +317,11 @@ def main() -> None:
                     rows.append((n, mode, result["seconds"], n / result["seconds"], result["claim_s"] * 1000,
                                  result["done"], result["errors"]))
                     print(f"  {n} rules, {mode}: {result['seconds']:.2f} s {result['summary']}", flush=True)
+        if args.latency and worker is not None:
+            lat = sorted(run_latency(org, args.latency, args.hosts))
+            p50, p95 = lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.95))]
+            print(f"\ningest -> evaluated ({len(lat)} trials): p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
+                  f"max {lat[-1] * 1000:.0f} ms")
     finally:
         if worker is not None:
             worker.terminate()
