@@ -1,7 +1,8 @@
 """Alert rule capacity: how long one ``alerts.check_rules`` tick takes to evaluate N simple threshold rules.
 
     .venv/bin/python -m fiberstack.devstack exec .venv/bin/python bench/alert_rules.py \\
-        [--rules 1000,10000] [--hosts 1000] [--concurrency 2] [--chunk 1000] [--mode both] [--keep-db]
+        [--rules 1000,10000] [--hosts 1000] [--concurrency 2] [--chunk 1000] [--mode both] [--latency 50]
+        [--keep-db] [--profile]
 
 Uses the PostgreSQL and Redis servers that ``DATABASE_URL`` / ``REDIS_URL`` name (``devstack exec`` sets
 them): a scratch database ``fiberstack_bench_alerts`` (dropped and re-created, migrated) and Redis
@@ -18,6 +19,9 @@ Two modes (``--mode``):
   every rule's ``last_evaluated_at`` has moved (polled every 100 ms);
 * ``inline`` -- the same claim, then each chunk's task body (``engine.run_rules``) in this process, one
   after another: the evaluation cost on one core without the broker.
+
+``--latency TRIALS`` (with the worker) also times the ingest path: a fresh sample, its batch handed to
+the ingest consumer, until the worker has evaluated the rule (p50 / p95 / max).
 
 ``services.lifecycle.record_outcomes`` is called for every rule. While it is the placeholder (it raises
 NotImplementedError) the bench substitutes a no-op and says so (``lifecycle: no-op``): the numbers then
