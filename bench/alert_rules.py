@@ -36,6 +36,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -236,7 +237,7 @@ def run_latency(org: Any, trials: int, hosts: int) -> list[float]:
 
 def start_worker(concurrency: int, noop: bool) -> subprocess.Popen[bytes]:
     env = dict(os.environ, BENCH_NOOP_LIFECYCLE="1" if noop else "0", PYTHONPATH=str(ROOT))
-    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / "bench-alert-worker.log", "wb")  # noqa: SIM115
+    log = open(Path(tempfile.gettempdir()) / "bench-alert-worker.log", "wb")  # noqa: SIM115
     return subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve()), "--worker", "--pool", "prefork", "--concurrency",
          str(concurrency), "-Q", "celery", "--without-gossip", "--without-mingle", "--without-heartbeat",
@@ -256,7 +257,7 @@ def wait_for_worker(org: Any, timeout: float = 60) -> None:
         replies = app.control.ping(timeout=0.5)
         if replies:
             return
-    raise SystemExit("the Celery worker did not start (see bench-alert-worker.log in TMPDIR)")
+    raise SystemExit("the Celery worker did not start (see bench-alert-worker.log in the temporary directory)")
 
 
 def main() -> None:
