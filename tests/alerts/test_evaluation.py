@@ -303,3 +303,27 @@ def test_seasonal_anomaly_learns_only_from_the_same_hour_of_previous_weeks(org: 
                             window_seconds=300, training_seconds=2 * week + 3600, seasonal=False)
     outcome = one(flat, at)
     assert outcome.baseline["samples"] == 30 and outcome.severity is None  # the whole week's spread hides it
+
+
+def test_anomaly_training_reads_a_coarse_rollup_tier(org: Any, at: dt.datetime,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from apps.alerts.evaluation import windows
+    from apps.metrics import read
+
+    _trained(org, at, [100.0 + (i % 5) for i in range(60)], current=150.0, step=300)
+    tiers: list[tuple[int | None, str]] = []
+    real = read.window
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        answer = real(*args, **kwargs)
+        tiers.append((kwargs.get("step"), answer.plan.tier))
+        return answer
+
+    monkeypatch.setattr(windows.read, "window", spy)
+    rule = AlertRuleFactory(organization=org, kind="anomaly", metric="latency", reducer="avg", window_seconds=300,
+                            training_seconds=6 * 3600)
+    outcome = one(rule, at)
+    assert outcome.severity == "critical" and outcome.baseline["step"] == 300
+    assert outcome.baseline["samples"] == 59  # the newest of the 60 falls inside the 300 s window
+    # The current value from raw samples over exactly the window, the training from the 5-minute tier.
+    assert tiers == [(300, "raw"), (300, "5m")]
