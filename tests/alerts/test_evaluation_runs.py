@@ -206,6 +206,7 @@ def test_ingest_evaluation_is_coalesced_per_rule(org: Any, write_token: str, rec
     rule = AlertRuleFactory(organization=org, metric="cpu", critical=90)
     queued: list[tuple[list[int], float]] = []
     monkeypatch.setattr(consumer, "enqueue", lambda ids, delay: queued.append((ids, delay)))
+    monkeypatch.setattr(consumer, "COALESCE_MS", 3000)  # wide enough for four pushes on a loaded machine
     for value in (1, 2, 3, 4):
         push(write_token, [{"host": "web-1", "name": "cpu", "value": value, "time": time.time()}],
              django_capture_on_commit_callbacks)
