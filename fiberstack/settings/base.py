@@ -316,6 +316,11 @@ FIBERSTACK_NOTIFY_TIMEOUT_SECONDS = env_int("FIBERSTACK_NOTIFY_TIMEOUT_SECONDS",
 # worker (the first one crashed or hung). Must exceed the longest send: a few TIMEOUTs (connect, write, read).
 FIBERSTACK_NOTIFY_CLAIM_SECONDS = env_int("FIBERSTACK_NOTIFY_CLAIM_SECONDS", 60)
 FIBERSTACK_NOTIFY_SWEEP_LIMIT = env_int("FIBERSTACK_NOTIFY_SWEEP_LIMIT", 500)  # deliver tasks per 10 s sweep
+# Rule evaluation (apps/alerts/evaluation/): rules claimed per 2 s beat tick, rules per worker task, and the
+# statement timeout of one rule's reads (a slow rule is cancelled and recorded as errored, never the tick).
+FIBERSTACK_ALERTS_TICK_LIMIT = env_int("FIBERSTACK_ALERTS_TICK_LIMIT", 20_000)
+FIBERSTACK_ALERTS_EVALUATION_CHUNK = env_int("FIBERSTACK_ALERTS_EVALUATION_CHUNK", 1_000)
+FIBERSTACK_ALERTS_STATEMENT_TIMEOUT_MS = env_int("FIBERSTACK_ALERTS_STATEMENT_TIMEOUT_MS", 5_000)
 
 # Logs and events (docs/logs.md).
 FIBERSTACK_LOGS_RETENTION_DAYS = env_int("FIBERSTACK_LOGS_RETENTION_DAYS", 30)
