@@ -35,6 +35,8 @@ import psycopg
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parents[1]
+# fiberstack.celery_routes.QUEUES, read without importing the project (benchmarks run outside Django).
+CELERY_QUEUES = ("celery", "maintenance")
 ORG_SLUG = "bench"
 
 
@@ -149,11 +151,9 @@ class BenchServer:
 
     def start_celery(self, *, concurrency: int = 2, beat: bool = True) -> None:
         """A Celery worker for every queue (and beat), as ``make run`` starts them, on the bench database."""
-        from fiberstack.celery_routes import QUEUES
-
         env = self.env()
         commands = [[sys.executable, "-m", "celery", "-A", "fiberstack", "worker", "-l", "WARNING",
-                     "--concurrency", str(concurrency), "-Q", ",".join(QUEUES), "-n", "bench@%h"]]
+                     "--concurrency", str(concurrency), "-Q", ",".join(CELERY_QUEUES), "-n", "bench@%h"]]
         if beat:
             commands.append([sys.executable, "-m", "celery", "-A", "fiberstack", "beat", "-l", "WARNING",
                              "-s", str(self.log_dir / "celerybeat-schedule")])

@@ -8,9 +8,9 @@ database ``fiberstack_bench_alerts``, ``--workers`` daphne processes, one Celery
 and Celery beat), a local HTTP receiver, then configures everything through the public API with a
 config token: a webhook channel pointing at the receiver and one threshold rule on ``bench_latency``
 (``last`` over 60 s, ``> 50`` critical, no pending period, grouped by host, FiberStack's defaults for the
-rest). Each trial uses its own host: it posts ``bench_latency,host=trial-N value=100`` through the
-InfluxDB door and waits for the webhook whose alert for ``trial-N`` is firing; then posts ``value=0`` and
-waits for the resolved one. Latency = receive time - post time (before the request). Printed: p50, p95
+rest). Each trial uses its own host: it posts ``bench,host=trial-N latency=100`` (series ``bench_latency``)
+through the InfluxDB door and waits for the webhook whose alert for ``trial-N`` is firing; then posts
+``latency=0`` and waits for the resolved one. Latency = receive time - post time (before the request). Printed: p50, p95
 and max for firing and resolved, and any trial that timed out. Exit 1 when a trial timed out.
 
 Reference from the issue, measured with Prometheus + Alertmanager: p95 93 s with defaults, 9.6 s with a
@@ -113,7 +113,7 @@ def configure(url: str, config_token: str, receiver_url: str) -> None:
 
 def post_value(url: str, write_token: str, host: str, value: float) -> float:
     """Post one sample now; returns the perf_counter time just before the request."""
-    line = f"bench_latency,host={host} value={value} {time.time_ns()}".encode()
+    line = f"bench,host={host} latency={value} {time.time_ns()}".encode()  # series bench_latency
     began = time.perf_counter()
     status, body = api(url, write_token, "POST", "/api/v1/write?precision=ns", raw=line, content_type="text/plain")
     if status != 204:
