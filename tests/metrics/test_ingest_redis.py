@@ -27,8 +27,9 @@ pytestmark = pytest.mark.django_db
 NOW_S = int(time.time()) - 60
 FIELDS = 10
 # Rate limits (request, samples), host ids, host attributes, series ids (lookup and store after
-# commit), hot tier, hosts seen (last_seen and live-event claims in one pipeline): at most one round trip each.
-MAX_ROUND_TRIPS = 9
+# commit), hot tier, hosts seen (last_seen and live-event claims in one pipeline), alert evaluation (heartbeats
+# and per-rule coalescing in one pipeline): at most one round trip each.
+MAX_ROUND_TRIPS = 10
 
 
 def body(hosts: int, at: int = NOW_S) -> str:

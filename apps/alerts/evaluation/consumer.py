@@ -24,6 +24,7 @@ whose backoff applies."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import threading
@@ -32,6 +33,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from redis.exceptions import NoScriptError
 
 from apps.alerts.choices import RuleKind
 from apps.alerts.evaluation import heartbeats
@@ -63,7 +65,8 @@ for i = 1, #KEYS, 2 do
 end
 return out
 """
-_script: Any = None
+# What Redis names the script (EVALSHA); SHA-1 is its choice, not a security use.
+_COALESCE_SHA = hashlib.sha1(_COALESCE.encode(), usedforsecurity=False).hexdigest()
 _series: dict[str, dict[int, tuple[str, frozenset[tuple[str, str]]]]] = {}
 _lock = threading.Lock()
 
@@ -137,18 +140,25 @@ def _key(rule_id: int) -> str:
 
 
 def coalesce(org_id: int, rule_ids: list[int], hosts: Iterable[int], when: Any) -> list[tuple[int, float]]:
-    """(rule id, delay in seconds) to queue; records the hosts' heartbeats in the same round trip."""
-    global _script
+    """(rule id, delay in seconds) to queue; records the hosts' heartbeats in the same round trip.
+
+    The script goes into the pipeline as a bare EVALSHA: redis-py's Script object would make every
+    pipeline check SCRIPT EXISTS first, one more round trip per ingest request. Only a server that never
+    saw the script (NOSCRIPT, once per server lifetime) costs a load and a second call."""
     try:
         client = redis.client()
-        if _script is None:
-            _script = client.register_script(_COALESCE)
         pipe = client.pipeline(transaction=False)
         heartbeats.record_seen(pipe, org_id, hosts, when)
+        keys = [k for rid in rule_ids for k in (_key(rid), _key(rid) + ":trail")]
         if rule_ids:
-            keys = [k for rid in rule_ids for k in (_key(rid), _key(rid) + ":trail")]
-            _script(keys=keys, args=[COALESCE_MS], client=pipe)
-        replies = pipe.execute()
+            pipe.evalsha(_COALESCE_SHA, len(keys), *keys, COALESCE_MS)
+        replies = pipe.execute(raise_on_error=False)
+        if rule_ids and isinstance(replies[-1], NoScriptError):
+            client.script_load(_COALESCE)
+            replies[-1] = client.evalsha(_COALESCE_SHA, len(keys), *keys, COALESCE_MS)
+        errors = [reply for reply in replies if isinstance(reply, Exception)]
+        if errors:
+            raise errors[0]
     except Exception as exc:
         logger.warning("alert coalescing unavailable, evaluating every matching rule: %s", exc)
         return [(rid, 0.0) for rid in rule_ids]

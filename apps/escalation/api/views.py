@@ -10,6 +10,7 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
+from drf_spectacular.openapi import AutoSchema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -56,9 +57,20 @@ def _iso(instant: dt.datetime) -> str:
     return InstantField().to_representation(instant)
 
 
+class _ScheduleSchema(AutoSchema):
+    """The override list and one override are both GETs under ``…/overrides``: name them apart in OpenAPI."""
+
+    def get_operation_id(self) -> str:
+        names = {"overrides": "v1_schedules_overrides_list", "override_detail": "v1_schedules_override_retrieve"}
+        if self.method == "GET" and getattr(self.view, "action", None) in names:
+            return names[self.view.action]
+        return super().get_operation_id()
+
+
 class ScheduleViewSet(OrgScopedViewSet):
     """Schedules with their layers; PATCH with ``layers`` replaces all layers at once."""
 
+    schema = _ScheduleSchema()
     queryset = OnCallSchedule.objects.all()
     serializer_class = ScheduleSerializer
     lookup_value_regex = UUID_PATTERN
