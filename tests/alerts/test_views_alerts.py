@@ -1,0 +1,259 @@
+"""The alert list and alert page: every role sees them, only editors and up see and may use the
+acknowledge / resolve / silence buttons, other organizations' alerts are 404, the live fragment, the
+ledger on the alert page, and both pages with Redis down."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.test import Client, override_settings
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape
+
+from apps.alerts.models import Alert, Silence
+from apps.alerts.services import lifecycle
+from apps.alerts.suppression import matchers_match
+from apps.audit.models import AuditEvent
+from apps.core.roles import Role
+from apps.metrics.models import Series
+from fiberstack.settings.base import CACHES
+from tests.alerts.factories import AlertFactory, AlertRuleFactory
+from tests.alerts.factories_pages import AlertEventFactory, DeliveryAttemptFactory, NotificationFactory
+from tests.hosts.factories import HostFactory
+
+pytestmark = pytest.mark.django_db
+
+UNREACHABLE_REDIS = {"default": {**CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}}
+ACTIONS = ("acknowledge", "resolve", "silence")
+
+
+def label(name: str, value: str) -> str:
+    """A label as the pages print it (HTML-escaped)."""
+    return escape(f'{name}="{value}"')
+
+
+def _client(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Alert, Any]]:
+    """The lifecycle's acknowledge/resolve (written by another change) replaced by recorders that flip
+    the state as the real ones do."""
+    seen: list[tuple[str, Alert, Any]] = []
+
+    def fake(name: str, state: str) -> Any:
+        def transition(*, alert: Alert, actor: Any) -> Alert:
+            seen.append((name, alert, actor))
+            Alert.objects.filter(pk=alert.pk).update(state=state)
+            return alert
+        return transition
+
+    monkeypatch.setattr(lifecycle, "acknowledge_alert", fake("acknowledge", "acknowledged"))
+    monkeypatch.setattr(lifecycle, "resolve_alert", fake("resolve", "resolved"))
+    return seen
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.EDITOR, Role.ADMIN, Role.OWNER])
+def test_every_member_sees_the_alert_pages_and_only_editors_see_the_buttons(user_with_role, org, role):
+    alert = AlertFactory(organization=org, labels={"alertname": "cpu high", "host": "web-1", "severity": "critical"},
+                         summary="CPU at 95 %")
+    client = _client(user_with_role(role))
+    listing = client.get(reverse("alerts:list", args=[org.slug]))
+    detail = client.get(reverse("alerts:detail", args=[org.slug, alert.public_id]))
+    assert listing.status_code == 200 and detail.status_code == 200
+    for page in (listing.content.decode(), detail.content.decode()):
+        assert "cpu high" in page and label("host", "web-1") in page
+        for action in ACTIONS:
+            shown = f'data-action="{action}"' in page
+            assert shown is (role != Role.VIEWER), (action, role)
+    assert f'data-ws-path="/ws/{org.slug}/alerts/"' in listing.content.decode()
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_a_viewer_cannot_post_the_alert_actions(member_ro, org, calls, action):
+    alert = AlertFactory(organization=org)
+    response = _client(member_ro).post(reverse(f"alerts:{action}", args=[org.slug, alert.public_id]),
+                                       {"duration": "3600"})
+    assert response.status_code == 403
+    assert calls == [] and not Silence.objects.exists()
+    alert.refresh_from_db()
+    assert alert.state == "firing"
+
+
+@pytest.mark.parametrize(("action", "state"), [("acknowledge", "acknowledged"), ("resolve", "resolved")])
+def test_an_editor_acknowledges_and_resolves_through_the_lifecycle(editor, org, calls, action, state):
+    alert = AlertFactory(organization=org)
+    back = reverse("alerts:list", args=[org.slug]) + "?state=firing&severity=critical"
+    response = _client(editor).post(reverse(f"alerts:{action}", args=[org.slug, alert.public_id]), {"next": back})
+    assert response.status_code == 302 and response["Location"] == back
+    assert [(name, a.pk, actor) for name, a, actor in calls] == [(action, alert.pk, editor)]
+    alert.refresh_from_db()
+    assert alert.state == state
+
+
+def test_the_action_redirect_never_leaves_the_site(editor, org, calls):
+    alert = AlertFactory(organization=org)
+    response = _client(editor).post(reverse("alerts:acknowledge", args=[org.slug, alert.public_id]),
+                                    {"next": "https://evil.example/"})
+    assert response["Location"] == reverse("alerts:detail", args=[org.slug, alert.public_id])
+
+
+def test_a_refused_transition_is_shown_not_a_500(editor, org, monkeypatch):
+    from django.core.exceptions import ValidationError
+
+    def refuse(*, alert: Alert, actor: Any) -> Alert:
+        raise ValidationError("The alert is resolved already.")
+
+    monkeypatch.setattr(lifecycle, "acknowledge_alert", refuse)
+    alert = AlertFactory(organization=org, state="resolved")
+    response = _client(editor).post(reverse("alerts:acknowledge", args=[org.slug, alert.public_id]), follow=True)
+    assert response.status_code == 200
+    assert "Could not acknowledge: The alert is resolved already." in response.content.decode()
+
+
+def test_an_editor_silences_an_alert_by_its_labels_for_the_chosen_duration(editor, org):
+    alert = AlertFactory(organization=org, labels={"alertname": "disk", "host": "db-1", "mount": "/",
+                                                   "severity": "warning"})
+    before = timezone.now()
+    response = _client(editor).post(reverse("alerts:silence", args=[org.slug, alert.public_id]),
+                                    {"duration": "7200", "comment": "disk swap"})
+    assert response.status_code == 302
+    silence = Silence.objects.get(organization=org)
+    assert silence.matchers == [{"name": "alertname", "op": "=", "value": "disk"},
+                                {"name": "host", "op": "=", "value": "db-1"},
+                                {"name": "mount", "op": "=", "value": "/"}]
+    assert matchers_match(silence.matchers, {**alert.labels, "severity": "critical"})  # survives a severity change
+    assert not matchers_match(silence.matchers, {**alert.labels, "host": "db-2"})
+    assert dt.timedelta(hours=2) <= silence.ends_at - before < dt.timedelta(hours=2, minutes=1)
+    assert silence.created_by == editor and silence.comment == "disk swap"
+    assert AuditEvent.objects.filter(organization=org, action="silence.created").count() == 1
+
+
+def test_a_silence_with_a_duration_not_offered_is_refused(editor, org):
+    alert = AlertFactory(organization=org)
+    response = _client(editor).post(reverse("alerts:silence", args=[org.slug, alert.public_id]),
+                                    {"duration": "31536000"}, follow=True)
+    assert "Could not silence" in response.content.decode()
+    assert not Silence.objects.exists()
+
+
+def test_other_organizations_alerts_are_404(other_org_user, owner, org, other_org, calls):
+    ours = AlertFactory(organization=org)
+    theirs = AlertFactory(organization=other_org)
+    outsider = _client(other_org_user)
+    assert outsider.get(reverse("alerts:list", args=[org.slug])).status_code == 404
+    assert outsider.get(reverse("alerts:detail", args=[org.slug, ours.public_id])).status_code == 404
+    # Through their own organization's URL our alert is not found either, nor can it be acted on.
+    assert outsider.get(reverse("alerts:detail", args=[other_org.slug, ours.public_id])).status_code == 404
+    for action in ACTIONS:
+        url = reverse(f"alerts:{action}", args=[other_org.slug, ours.public_id])
+        assert outsider.post(url, {"duration": "3600"}).status_code == 404
+    assert calls == [] and not Silence.objects.exists()
+    # And our owner cannot reach theirs through our URL.
+    assert _client(owner).get(reverse("alerts:detail", args=[org.slug, theirs.public_id])).status_code == 404
+    assert theirs.labels["host"] not in _client(owner).get(reverse("alerts:list", args=[org.slug])).content.decode()
+
+
+def test_anonymous_is_sent_to_login(client, org):
+    response = client.get(reverse("alerts:list", args=[org.slug]))
+    assert response.status_code == 302 and "/accounts/" in response["Location"]
+
+
+def test_the_list_tabs_and_filters(owner, org):
+    web = HostFactory(organization=org, name="web-1")
+    cpu = AlertRuleFactory(organization=org, name="cpu high")
+    disk = AlertRuleFactory(organization=org, name="disk full")
+    AlertFactory(organization=org, rule=cpu, host=web, severity="critical",
+                 labels={"alertname": "cpu high", "host": "web-1", "severity": "critical"})
+    AlertFactory(organization=org, rule=cpu, severity="warning",
+                 labels={"alertname": "cpu high", "host": "db-7", "severity": "warning"})
+    AlertFactory(organization=org, rule=disk, state="acknowledged",
+                 labels={"alertname": "disk full", "host": "db-8", "mount": "/var"})
+    AlertFactory(organization=org, rule=disk, state="resolved", resolved_at=timezone.now(),
+                 labels={"alertname": "disk full", "host": "old-1"})
+    client = _client(owner)
+    url = reverse("alerts:list", args=[org.slug])
+
+    def hosts(**params: str) -> set[str]:
+        content = client.get(url, params).content.decode()
+        return {name for name in ("web-1", "db-7", "db-8", "old-1") if label("host", name) in content}
+
+    assert hosts() == {"web-1", "db-7"}  # firing is the default tab
+    assert hosts(state="acknowledged") == {"db-8"}
+    assert hosts(state="resolved") == {"old-1"}
+    assert hosts(state="open") == {"web-1", "db-7", "db-8"}
+    assert hosts(severity="warning") == {"db-7"}
+    assert hosts(state="open", rule=str(disk.public_id)) == {"db-8"}
+    assert hosts(state="open", rule="not-a-uuid") == set()
+    assert hosts(host="web") == {"web-1"}
+    assert hosts(state="open", q="/var") == {"db-8"}
+
+
+def test_a_row_shows_value_threshold_relative_start_and_suppression(owner, org):
+    AlertFactory(organization=org, value=97.5, threshold=90.0, started_at=timezone.now() - dt.timedelta(minutes=3),
+                 suppressed_reason="silenced by erin until 12:00", inhibited_by="host db-1 down")
+    content = _client(owner).get(reverse("alerts:list", args=[org.slug])).content.decode()
+    assert "97.5" in content and "&gt; 90" in content
+    assert ">3 min ago</time>" in content and 'title="20' in content  # absolute time in the title
+    assert "silenced by erin until 12:00" in content and "host db-1 down" in content
+    assert 'class="badge suppressed"' in content and 'class="badge inhibited"' in content
+
+
+def test_the_fragment_is_the_table_alone_with_the_same_filters(owner, org):
+    AlertFactory(organization=org, severity="warning", labels={"alertname": "a", "host": "w-1"})
+    AlertFactory(organization=org, severity="critical", labels={"alertname": "a", "host": "c-1"})
+    response = _client(owner).get(reverse("alerts:list", args=[org.slug]), {"severity": "warning", "fragment": "1"})
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert content.lstrip().startswith('<div id="alert-table">') and "<html" not in content
+    assert label("host", "w-1") in content and label("host", "c-1") not in content
+
+
+def test_the_fragment_url_keeps_the_filters(owner, org):
+    content = _client(owner).get(reverse("alerts:list", args=[org.slug]), {"state": "open", "host": "db"}).content
+    assert b'data-fragment-url="/acme/alerts/?state=open&amp;host=db&amp;fragment=1"' in content
+
+
+def test_the_alert_page_shows_rule_timeline_ledger_and_baseline(owner, org):
+    rule = AlertRuleFactory(organization=org, name="latency anomaly", kind="anomaly", metric="http_latency")
+    alert = AlertFactory(organization=org, rule=rule, baseline={"method": "mean_stddev", "center": 120.5,
+                                                                "lower": 80.0, "upper": 161.0, "samples": 2016})
+    AlertEventFactory(alert=alert, from_state="pending", to_state="firing", message="value 200 above 161")
+    AlertEventFactory(alert=alert, from_state="firing", to_state="acknowledged", actor_type="user", actor_repr="erin")
+    notification = NotificationFactory(alert=alert, status="pending", attempts=2, last_error="HTTP 502 from receiver",
+                                       channel__name="ops-webhook")
+    DeliveryAttemptFactory(notification=notification, number=1, error="connection refused")
+    DeliveryAttemptFactory(notification=notification, number=2, response_status=502, error="HTTP 502 from receiver")
+    content = _client(owner).get(reverse("alerts:detail", args=[org.slug, alert.public_id])).content.decode()
+    assert reverse("alerts:rule-detail", args=[org.slug, rule.public_id]) in content
+    assert "value 200 above 161" in content and "erin" in content
+    assert "ops-webhook" in content and "HTTP 502 from receiver" in content and "connection refused" in content
+    assert "attempt 1" in content and "attempt 2" in content
+    assert "Anomaly baseline" in content and "161.0" in content and "2016" in content
+    assert "data-alert-chart" in content and "name=http_latency" in content
+    assert '"label": "baseline upper"' in content
+
+
+def test_the_alert_page_charts_the_exact_series_when_known(owner, org):
+    series = Series.objects.create(organization=org, name="cpu_usage", labels={"core": "0", "host": "web-1"},
+                                   key_hash=b"k" * 32)
+    alert = AlertFactory(organization=org, series_id=series.pk)
+    content = _client(owner).get(reverse("alerts:detail", args=[org.slug, alert.public_id])).content.decode()
+    assert "name=cpu_usage&amp;labels=core%3D%220%22%2Chost%3D%22web-1%22" in content
+
+
+@override_settings(CACHES=UNREACHABLE_REDIS)
+def test_the_alert_pages_render_with_redis_down(owner, org):
+    alert = AlertFactory(organization=org, labels={"alertname": "cpu", "host": "web-9"})
+    NotificationFactory(alert=alert)
+    client = _client(owner)
+    listing = client.get(reverse("alerts:list", args=[org.slug]))
+    assert listing.status_code == 200 and label("host", "web-9") in listing.content.decode()
+    assert client.get(reverse("alerts:list", args=[org.slug]), {"fragment": "1"}).status_code == 200
+    assert client.get(reverse("alerts:detail", args=[org.slug, alert.public_id])).status_code == 200
