@@ -135,10 +135,13 @@ class ChannelForm(forms.Form):
             kwargs["initial"] = {name: getattr(channel, name) for name in self.service_fields()}
         super().__init__(*args, **kwargs)
         model_fields = forms.fields_for_model(NotificationChannel, fields=(
-            "name", "kind", "url", "address", "enabled", "rate_limit_per_minute"))
-        model_fields["url"] = forms.CharField(max_length=2000, required=False, help_text="webhook and Slack: "
-                                              "the http(s) url to POST to", widget=forms.TextInput(attrs={"size": 60}))
-        self.fields = {**model_fields, **self.fields}
+            "name", "kind", "address", "enabled", "rate_limit_per_minute"))
+        # A plain text field: the service says what is wrong with a url (and the model's URLField would
+        # guess a scheme for one typed without it).
+        url = forms.CharField(max_length=2000, required=False, help_text="webhook and Slack: the http(s) url to "
+                              "POST to", widget=forms.TextInput(attrs={"size": 60}))
+        self.fields = {"name": model_fields["name"], "kind": model_fields["kind"], "url": url,
+                       **model_fields, **self.fields}
 
     @staticmethod
     def service_fields() -> tuple[str, ...]:
@@ -173,7 +176,7 @@ class SilenceForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if not data.get("ends_at") and not data.get("duration"):
+        if not data.get("ends_at") and not data.get("duration") and "duration" not in self.errors:
             self.add_error("duration", "Choose a duration or an end.")
         return data
 
