@@ -8,10 +8,13 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.alerts.models import Alert, Silence
 from apps.alerts.services import lifecycle
@@ -257,3 +260,27 @@ def test_the_alert_pages_render_with_redis_down(owner, org):
     assert listing.status_code == 200 and label("host", "web-9") in listing.content.decode()
     assert client.get(reverse("alerts:list", args=[org.slug]), {"fragment": "1"}).status_code == 200
     assert client.get(reverse("alerts:detail", args=[org.slug, alert.public_id])).status_code == 200
+
+
+def test_an_unverified_session_of_an_enrolled_user_must_give_the_second_factor_first(editor, org, calls):
+    TOTPDevice.objects.create(user=editor, name="Authenticator app", confirmed=True)
+    alert = AlertFactory(organization=org)
+    client = _client(editor)  # password only: not OTP-verified
+    for response in (client.get(reverse("alerts:list", args=[org.slug])),
+                     client.post(reverse("alerts:acknowledge", args=[org.slug, alert.public_id]))):
+        assert response.status_code == 302 and reverse("accounts:login_verify") in response["Location"]
+    assert calls == []
+
+
+def test_the_list_costs_the_same_queries_for_many_alerts(owner, org, django_assert_max_num_queries):
+    rule = AlertRuleFactory(organization=org)
+    AlertFactory.create_batch(3, organization=org, rule=rule)
+    client = _client(owner)
+    url = reverse("alerts:list", args=[org.slug])
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(url).status_code == 200
+    for n in range(40):
+        AlertFactory(organization=org, rule=AlertRuleFactory(organization=org), host=HostFactory(organization=org),
+                     state="acknowledged" if n % 2 else "firing", acknowledged_by=owner)
+    with django_assert_max_num_queries(len(few)):
+        assert client.get(url, {"state": "open"}).status_code == 200

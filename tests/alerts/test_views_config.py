@@ -4,6 +4,8 @@ shown on the field they concern; other organizations' rules and channels are 404
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from apps.audit.models import AuditEvent
 from apps.core.roles import Role
 from fiberstack.settings.base import CACHES
 from tests.alerts.factories import AlertRuleFactory, NotificationChannelFactory
+from tests.metrics.factories import post
 
 pytestmark = pytest.mark.django_db
 
@@ -273,3 +276,49 @@ def test_rule_and_channel_pages_render_with_redis_down(editor, org):
                 reverse("alerts:rule-create", args=[org.slug]), reverse("alerts:channels", args=[org.slug]),
                 reverse("alerts:channel-detail", args=[org.slug, channel.public_id])):
         assert client.get(url).status_code == 200, url
+
+
+# --- preview -----------------------------------------------------------------------------------------
+
+
+def _ingest(token: str, name: str, host: str, values: list[float], *, every: int = 60) -> None:
+    """One sample a step, the last one a step ago, through the real ingest door."""
+    now = int(time.time()) // every * every
+    body = [{"host": host, "name": name, "value": value, "time": now - every * (len(values) - i)}
+            for i, value in enumerate(values)]
+    response = post("/api/v1/metrics", json.dumps(body), token=token, content_type="application/json")
+    assert response.status_code in (200, 204), response.content
+
+
+def test_the_preview_counts_firings_over_the_last_hours_without_saving(editor, org, write_token):
+    _ingest(write_token, "temp_c", "web-1", [50, 95, 96, 50, 50, 97, 50, 91, 92, 93])  # 3 crossings of 90
+    _ingest(write_token, "temp_c", "web-2", [40] * 10)
+    response = _client(editor).post(reverse("alerts:rule-create", args=[org.slug]), rule_data(
+        metric="temp_c", label_matchers="", critical="95", warning="90", window_seconds="60", reducer="max",
+        for_seconds="0", preview="1"))
+    assert response.status_code == 200
+    preview = response.context["preview"]
+    assert (preview.fired, preview.critical, preview.series_fired, preview.series) == (3, 2, 1, 2)
+    assert "would have fired <strong>3 times</strong>" in response.content.decode()
+    assert not AlertRule.objects.filter(organization=org).exists()
+    assert not AuditEvent.objects.filter(organization=org, action="alert_rule.created").exists()
+
+
+def test_the_preview_honours_the_pending_period(editor, org, write_token):
+    _ingest(write_token, "temp_c", "web-1", [50, 95, 50, 95, 95, 95, 50])
+    response = _client(editor).post(reverse("alerts:rule-create", args=[org.slug]), rule_data(
+        metric="temp_c", label_matchers="", critical="90", warning="", window_seconds="60", for_seconds="120",
+        reducer="max", preview="1"))
+    assert response.context["preview"].fired == 1  # only the run lasting 2 minutes
+
+
+def test_the_preview_shows_the_services_errors_instead(editor, org):
+    response = _client(editor).post(reverse("alerts:rule-create", args=[org.slug]),
+                                    rule_data(critical="80", warning="90", preview="1"))
+    assert response.status_code == 400 and response.context["preview"] is None
+    assert "warning" in response.context["form"].errors
+
+
+def test_a_viewer_cannot_preview(member_ro, org):
+    response = _client(member_ro).post(reverse("alerts:rule-create", args=[org.slug]), rule_data(preview="1"))
+    assert response.status_code == 403

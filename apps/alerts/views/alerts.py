@@ -49,7 +49,7 @@ def _filtered(request: HttpRequest) -> tuple[QuerySet[Alert], dict[str, str], st
     params = request.GET
     tab = params.get("state") if params.get("state") in TABS else DEFAULT_TAB
     alerts = (Alert.objects.for_org(request.organization)  # type: ignore[attr-defined]
-              .filter(state__in=TABS[tab]).select_related("rule", "host"))
+              .filter(state__in=TABS[tab]).select_related("rule", "host", "acknowledged_by"))
     filters = {name: params.get(name, "").strip() for name in ("severity", "rule", "host", "q")}
     if filters["severity"] in Severity.values:
         alerts = alerts.filter(severity=filters["severity"])

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.alerts.choices import OPEN_STATES
@@ -16,6 +17,7 @@ from apps.alerts.forms import RuleForm
 from apps.alerts.models import AlertRule
 from apps.alerts.services import config
 from apps.alerts.views.common import CONFIGURE_ROLE, DELETE_ROLE, add_service_errors, member, page_context
+from apps.alerts.views.preview import Preview, preview_rule
 from apps.core.access import get_for_member, require_role
 
 
@@ -38,13 +40,31 @@ def rule_detail(request: HttpRequest, org_slug: str, public_id: str) -> HttpResp
         request, rule=rule, channels=rule.channels.order_by("name"), alerts=alerts))
 
 
+def _preview(request: HttpRequest, form: RuleForm, rule: AlertRule | None) -> Preview | None:
+    """The "Preview" button: validate the rule as typed (the service's own checks, nothing saved) and
+    estimate how often it would have fired; None when the form has errors (they are shown instead)."""
+    organization = request.organization  # type: ignore[attr-defined]
+    candidate = AlertRule(pk=rule.pk if rule else None, organization=organization, **form.service_kwargs())
+    if rule is not None and rule.system_key:
+        candidate.system_key = rule.system_key
+    try:
+        config.validate_rule(candidate, channels=form.cleaned_data["channels"])
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        return None
+    return preview_rule(organization, candidate, now=timezone.now())
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def rule_create(request: HttpRequest, org_slug: str) -> HttpResponse:
     require_role(request, CONFIGURE_ROLE)
     organization = request.organization  # type: ignore[attr-defined]
     form = RuleForm(request.POST or None, organization=organization)
-    if request.method == "POST" and form.is_valid():
+    preview = None
+    if request.method == "POST" and "preview" in request.POST and form.is_valid():
+        preview = _preview(request, form, None)
+    elif request.method == "POST" and form.is_valid():
         data = form.service_kwargs()
         try:
             rule = config.create_rule(organization=organization, actor=request.user,
@@ -54,7 +74,7 @@ def rule_create(request: HttpRequest, org_slug: str) -> HttpResponse:
         else:
             messages.success(request, f"Created the rule {rule.name}.")
             return redirect("alerts:rule-detail", org_slug=org_slug, public_id=rule.public_id)
-    return render(request, "alerts/rule_form.html", page_context(request, form=form, rule=None),
+    return render(request, "alerts/rule_form.html", page_context(request, form=form, rule=None, preview=preview),
                   status=400 if form.errors else 200)
 
 
@@ -64,7 +84,10 @@ def rule_edit(request: HttpRequest, org_slug: str, public_id: str) -> HttpRespon
     require_role(request, CONFIGURE_ROLE)
     rule = get_for_member(request, AlertRule, public_id, write=True)
     form = RuleForm(request.POST or None, organization=request.organization, rule=rule)  # type: ignore[attr-defined]
-    if request.method == "POST" and form.is_valid():
+    preview = None
+    if request.method == "POST" and "preview" in request.POST and form.is_valid():
+        preview = _preview(request, form, rule)
+    elif request.method == "POST" and form.is_valid():
         try:
             config.update_rule(rule=rule, actor=request.user, channels=form.cleaned_data["channels"],
                                **form.service_kwargs())
@@ -73,7 +96,7 @@ def rule_edit(request: HttpRequest, org_slug: str, public_id: str) -> HttpRespon
         else:
             messages.success(request, f"Saved the rule {rule.name}.")
             return redirect("alerts:rule-detail", org_slug=org_slug, public_id=rule.public_id)
-    return render(request, "alerts/rule_form.html", page_context(request, form=form, rule=rule),
+    return render(request, "alerts/rule_form.html", page_context(request, form=form, rule=rule, preview=preview),
                   status=400 if form.errors else 200)
 
 
