@@ -111,9 +111,26 @@ class RuleForm(forms.Form):
         if rule is not None and rule.system_key:
             self.fields["kind"].disabled = True
 
+    #: (title, kinds it concerns or "" for all, fields): the form's sections; static/js/alerts.js hides the
+    #: sections of other kinds while the kind is chosen (all show without JavaScript).
+    FIELDSETS = (
+        ("Rule", "", ("name", "description", "enabled", "kind")),
+        ("What to watch", "", ("metric", "label_matchers", "host_environment", "host_names", "host_tags")),
+        ("Condition", "threshold anomaly", ("reducer", "window_seconds")),
+        ("Thresholds", "threshold", ("comparator", "critical", "warning", "resolve_threshold")),
+        ("Absence", "absence", ("absence_seconds",)),
+        ("Anomaly", "anomaly", ("anomaly_method", "anomaly_k", "training_seconds", "seasonal")),
+        ("Timing", "", ("for_seconds", "keep_firing_for_seconds", "evaluation_interval_seconds")),
+        ("Notifications", "", ("channels", "labels", "group_by", "repeat_interval_seconds", "summary_template",
+                               "description_template")),
+    )
+
     @staticmethod
     def service_fields() -> tuple[str, ...]:
         return (*RULE_FORM_FIELDS, "host_names", "host_tags", "labels", "group_by")
+
+    def fieldsets(self) -> list[tuple[str, str, list[forms.BoundField]]]:
+        return [(title, kinds, [self[name] for name in names]) for title, kinds, names in self.FIELDSETS]
 
     def service_kwargs(self) -> dict[str, Any]:
         data = {name: self.cleaned_data[name] for name in self.service_fields()}

@@ -4,7 +4,8 @@
 //    refreshes after a reconnect (updates may have been missed). With Redis down the socket fails and
 //    the page simply stays as rendered.
 // 2. time[data-ago]: keeps "3 min ago" current (the absolute time is in the title).
-// 3. figure[data-alert-chart]: the alert's value around it, from GET /api/v1/metrics, drawn with uPlot
+// 3. the rule form shows only the sections of the chosen kind (all show without JavaScript).
+// 4. figure[data-alert-chart]: the alert's value around it, from GET /api/v1/metrics, drawn with uPlot
 //    with the thresholds (and an anomaly baseline) as flat lines and the transitions as markers.
 (function () {
   "use strict";
@@ -83,6 +84,18 @@
       };
     };
     connect();
+  }
+
+  // --- rule form: show the sections of the chosen kind -------------------------------------------------
+  var kind = document.querySelector('select[name="kind"]');
+  if (kind) {
+    var showKind = function () {
+      document.querySelectorAll("fieldset[data-kinds]").forEach(function (set) {
+        set.hidden = set.dataset.kinds.split(" ").indexOf(kind.value) < 0;
+      });
+    };
+    kind.addEventListener("change", showKind);
+    showKind();
   }
 
   // --- alert value chart ------------------------------------------------------------------------------
