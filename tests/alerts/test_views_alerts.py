@@ -284,3 +284,19 @@ def test_the_list_costs_the_same_queries_for_many_alerts(owner, org, django_asse
                      state="acknowledged" if n % 2 else "firing", acknowledged_by=owner)
     with django_assert_max_num_queries(len(few)):
         assert client.get(url, {"state": "open"}).status_code == 200
+
+
+def test_the_alert_page_links_a_prefilled_silence_form(editor, member_ro, org):
+    alert = AlertFactory(organization=org, labels={"alertname": "cpu", "host": 'we"b', "severity": "critical"})
+    page = _client(editor).get(reverse("alerts:detail", args=[org.slug, alert.public_id])).content.decode()
+    link = reverse("alerts:silence-create", args=[org.slug]) + "?matchers="
+    assert link in page and 'data-action="silence-custom"' in page
+    query = page.split(link)[1].split('"')[0].replace("&amp;", "&")
+    form = _client(editor).get(link + query).content.decode()
+    assert escape('alertname="cpu",host="we\\"b"') in form
+    assert 'data-action="silence-custom"' not in _client(member_ro).get(
+        reverse("alerts:detail", args=[org.slug, alert.public_id])).content.decode()
+    _client(editor).post(reverse("alerts:silence-create", args=[org.slug]),
+                         {"matchers": 'alertname="cpu",host="we\\"b"', "duration": "3600"})
+    assert Silence.objects.get().matchers == [{"name": "alertname", "op": "=", "value": "cpu"},
+                                              {"name": "host", "op": "=", "value": 'we"b'}]

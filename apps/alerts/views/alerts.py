@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -25,7 +26,7 @@ from apps.alerts.forms import AlertSilenceForm
 from apps.alerts.models import Alert, AlertRule, DeliveryAttempt, Notification
 from apps.alerts.services import lifecycle
 from apps.alerts.services.suppression import create_silence
-from apps.alerts.views.chart import alert_chart
+from apps.alerts.views.chart import alert_chart, matcher_string
 from apps.alerts.views.common import ACT_ROLE, member, page_context
 from apps.core.access import get_for_member, require_role
 
@@ -111,6 +112,7 @@ def alert_detail(request: HttpRequest, org_slug: str, public_id: str) -> HttpRes
         request, alert=alert, rule=rule, events=alert.events.order_by("time", "id"),
         notifications=notifications, baseline=sorted((alert.baseline or {}).items()),
         chart=alert_chart(request.organization, alert), silence_form=AlertSilenceForm(),  # type: ignore[attr-defined]
+        silence_query=urlencode({"matchers": matcher_string({m["name"]: m["value"] for m in silence_matchers(alert)})}),
         next_url=request.get_full_path()))
 
 
