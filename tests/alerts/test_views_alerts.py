@@ -76,6 +76,10 @@ def test_every_member_sees_the_alert_pages_and_only_editors_see_the_buttons(user
             shown = f'data-action="{action}"' in page
             assert shown is (role != Role.VIEWER), (action, role)
     assert f'data-ws-path="/ws/{org.slug}/alerts/"' in listing.content.decode()
+    # The list's buttons share one form (CSRF token, next, silence duration), each naming its action.
+    ack = f'form="alert-actions" formaction="/{org.slug}/alerts/{alert.public_id}/acknowledge"'
+    assert (ack in listing.content.decode()) is (role != Role.VIEWER)
+    assert ('<form id="alert-actions" method="post"' in listing.content.decode()) is (role != Role.VIEWER)
 
 
 @pytest.mark.parametrize("action", ACTIONS)

@@ -81,7 +81,15 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
     for name in ("page", "fragment"):
         query.pop(name, None)
     return page_context(request, page=page, tab=tab, tabs=list(TABS), filters=filters,
-                        query=query.urlencode(), silence_form=AlertSilenceForm(), next_url=request.get_full_path())
+                        query=query.urlencode(), silence_form=AlertSilenceForm(), next_url=_list_url(request),
+                        alerts_base=reverse("alerts:list", args=[request.organization.slug]))  # type: ignore[attr-defined]
+
+
+def _list_url(request: HttpRequest) -> str:
+    """Where an action from the list returns: the list with its filters (never the fragment)."""
+    query = request.GET.copy()
+    query.pop("fragment", None)
+    return f"{request.path}?{query.urlencode()}" if query else request.path
 
 
 @login_required
