@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("apps.metrics.api.urls")),
     path("", include("apps.logs.api.urls")),
     path("", include("apps.alerts.api.urls")),
+    path("", include("apps.escalation.api.urls")),
 ]
 
 urlpatterns = [

@@ -17,6 +17,7 @@ from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from apps.accounts.live import close_session_sockets_on_commit
 from apps.accounts.models import UserSession
 from apps.accounts.twofactor import BACKUP_CODE_COUNT, is_totp_code, normalize_code
 from apps.audit.services import record_event
@@ -144,18 +145,22 @@ def record_session_activity(*, user: Any, session_key: str, ip: str | None, user
 @transaction.atomic
 def revoke_session(*, user: Any, user_session: UserSession) -> None:
     """End one of the user's sessions elsewhere: deleting the Django session row signs that browser out
-    on its next request (and cascades to the UserSession row)."""
+    on its next request (and cascades to the UserSession row); its live pages close after commit."""
     record_event(
         action="user.session_revoked", actor=user, target=user,
         changes={"session": str(user_session.public_id), "ip": user_session.ip,
                  "user_agent": user_session.user_agent},
     )
     Session.objects.filter(session_key=user_session.session_id).delete()
+    close_session_sockets_on_commit([user_session.session_id])
 
 
 def _delete_sessions(user: Any, keep_session_key: str | None) -> int:
-    keys = UserSession.objects.filter(user=user).exclude(session_id=keep_session_key or "")
-    _, per_model = Session.objects.filter(session_key__in=keys.values("session_id")).delete()
+    """Delete the user's other sessions and close their live pages after commit."""
+    keys = list(UserSession.objects.filter(user=user).exclude(session_id=keep_session_key or "")
+                .values_list("session_id", flat=True))
+    _, per_model = Session.objects.filter(session_key__in=keys).delete()
+    close_session_sockets_on_commit(keys)
     return per_model.get(Session._meta.label, 0)
 
 

@@ -29,6 +29,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 
 from apps.accounts import ratelimit, services
 from apps.accounts.forms import CodeForm, LoginForm
+from apps.accounts.live import close_session_sockets_on_commit
 from apps.accounts.models import UserSession
 from apps.accounts.twofactor import (
     backup_codes_remaining,
@@ -164,7 +165,15 @@ def login_verify(request: HttpRequest) -> HttpResponse:
 
 
 class LogoutView(auth_views.LogoutView):
-    """POST only (Django ≥ 5 refuses GET): a link or image tag cannot sign a user out."""
+    """POST only (Django ≥ 5 refuses GET): a link or image tag cannot sign a user out. Signing out also
+    closes the session's live pages (other tabs would otherwise keep receiving updates)."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        session_key = request.session.session_key
+        response = super().post(request, *args, **kwargs)
+        if session_key:
+            close_session_sockets_on_commit([session_key])
+        return response
 
 
 def _security_context(request: HttpRequest) -> dict[str, Any]:

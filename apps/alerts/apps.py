@@ -9,3 +9,10 @@ class AlertsConfig(AppConfig):
     name = "apps.alerts"
     label = "alerts"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.core import checks
+
+        from apps.alerts.hooks import check_consumers
+
+        checks.register(check_consumers)

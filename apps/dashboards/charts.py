@@ -40,9 +40,29 @@ class ChartSpec:
 HOST_CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec("cpu", "CPU busy", ("cpu_usage_active",), unit="%", p95=True),
     ChartSpec("memory", "Memory used", ("mem_used_percent",), unit="%", p95=True),
-    ChartSpec("load", "Load average", ("system_load1", "system_load5", "system_load15")),
+    ChartSpec("load", "Load average", ("system_load1", "system_load5", "system_load15",
+                                       "node_load1", "node_load5", "node_load15")),
     ChartSpec("network", "Network", ("net_bytes_recv", "net_bytes_sent"), unit="B/s", agg="last", rate=True),
 )
+
+
+# What an on-call engineer looks at first on a host, in this order: the series picker lists the host's
+# metrics whose name starts with one of these first (``key_metrics_first``), then the rest by name, so it
+# opens at CPU/memory/load rather than at whatever sorts first (``go_gc_duration_seconds``).
+KEY_METRIC_PREFIXES: tuple[str, ...] = (
+    "cpu_", "node_cpu_", "mem_", "node_memory_", "system_load", "node_load", "swap_",
+    "disk_", "node_filesystem_", "diskio_", "node_disk_", "net_", "node_network_",
+)
+
+
+def key_metrics_first(names: list[str]) -> list[str]:
+    """``names`` with the key host metrics first (in ``KEY_METRIC_PREFIXES`` order), the others after, by name."""
+    def rank(name: str) -> tuple[int, str]:
+        for index, prefix in enumerate(KEY_METRIC_PREFIXES):
+            if name.startswith(prefix):
+                return index, name
+        return len(KEY_METRIC_PREFIXES), name
+    return sorted(names, key=rank)
 
 
 def metrics_api_url() -> str:
@@ -78,12 +98,12 @@ def host_series_names(host: Any) -> list[str]:
 
 def host_charts(org_slug: str, host: Any) -> dict[str, Any]:
     """Everything the host page's chart section needs: the standard charts the host has data for, and
-    its other metric names for the series selector."""
+    its other metric names for the series selector, key metrics first (the selector opens at the first)."""
     names = host_series_names(host)
     present = set(names)
     charts = [c for c in (chart_context(spec, org_slug, host.name, present) for spec in HOST_CHARTS) if c]
     charted = {name for chart in charts for name in chart["names"]}
-    other = [name for name in names if name not in charted]
+    other = key_metrics_first([name for name in names if name not in charted])
     return {
         "charts": charts,
         "other_names": other,

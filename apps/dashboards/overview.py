@@ -9,6 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Q
 from django.urls import reverse
@@ -25,7 +26,8 @@ GROUP_LIMIT = 100
 METRIC_NAMES_LIMIT = 500
 INGEST_WINDOW = dt.timedelta(hours=1)
 INGEST_CACHE_SECONDS = 30
-# A tier counts as lagging when it is this many buckets (plus the rollup lateness window) behind.
+# A tier counts as lagging when it is this many buckets (plus the rollup lateness window) behind, unless
+# FIBERSTACK_ROLLUP_LAG_WARN_SECONDS ({"1m": 900, ...}) sets that tier's threshold.
 LAG_WARN_BUCKETS = 2
 LAG_WARN_GRACE_SECONDS = 600
 
@@ -143,14 +145,24 @@ def _ingest_activity(organization: Any, now: dt.datetime) -> IngestActivity:
     )
 
 
+def lag_warn_seconds(tier: str) -> int:
+    """How far behind ``tier`` may be before the overview warns: the setting's value for the tier, else
+    ``LAG_WARN_BUCKETS`` buckets plus ``LAG_WARN_GRACE_SECONDS`` (a tier normally trails by about one bucket)."""
+    configured = getattr(settings, "FIBERSTACK_ROLLUP_LAG_WARN_SECONDS", None) or {}
+    if tier in configured:
+        return int(configured[tier])
+    return LAG_WARN_BUCKETS * BY_NAME[tier].seconds + LAG_WARN_GRACE_SECONDS
+
+
 def rollup_lag(now: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """Per tier: lag in seconds (None before its first run) and whether it is behind its normal delay."""
+    """Per tier: lag in seconds (None before its first run), the warning threshold and whether it is past
+    it (a tier that never ran counts as lagging: nothing rolls up until it does)."""
     lags = lag_seconds(now)
     rows = []
     for tier in TIERS:
         lag = lags.get(tier.name)
-        limit = LAG_WARN_BUCKETS * tier.seconds + LAG_WARN_GRACE_SECONDS
-        rows.append({"tier": tier.name, "seconds": lag, "lagging": lag is None or lag > limit})
+        limit = lag_warn_seconds(tier.name)
+        rows.append({"tier": tier.name, "seconds": lag, "warn_after": limit, "lagging": lag is None or lag > limit})
     return rows
 
 

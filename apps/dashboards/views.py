@@ -30,6 +30,7 @@ def overview(request: HttpRequest, org_slug: str) -> HttpResponse:
     names = data.metric_names(organization)
     fleet_metric = data.default_fleet_metric(names)
     ingest = data.ingest_activity(organization, now)
+    rollup_lag = data.rollup_lag(now)
     context = {
         "organization": organization,
         "counts": data.status_counts(organization, now),
@@ -37,7 +38,8 @@ def overview(request: HttpRequest, org_slug: str) -> HttpResponse:
         "locations": data.hosts_by_location(organization, now),
         "ingest": ingest,
         "ingest_points": [[t, round(c / 60, 3)] for t, c in ingest.per_minute],
-        "rollup_lag": data.rollup_lag(now),
+        "rollup_lag": rollup_lag,
+        "rollups_behind": [row for row in rollup_lag if row["lagging"] and row["seconds"] is not None],
         "audit_events": (list(AuditEvent.objects.for_org(organization).order_by("-created_at", "-id")
                               [:AUDIT_EVENTS_SHOWN]) if is_admin else None),
         "stale_after_seconds": int(stale_after(organization).total_seconds()),

@@ -39,7 +39,23 @@ class HostStatus(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
+class NaturalSortKey(Func):
+    """A text sort key that orders embedded numbers by value: every run of digits is left-padded with zeros
+    to 40 characters, so "host_2" sorts before "host_10" and "rack2-node9" before "rack2-node10". Plain
+    SQL (regexp_matches, lpad), no ICU collation, so it behaves the same on every PostgreSQL build."""
+
+    template = (
+        "array_to_string(ARRAY(SELECT CASE WHEN m[1] ~ '^[0-9]' THEN lpad(m[1], greatest(40, length(m[1])), '0') "
+        "ELSE m[1] END FROM regexp_matches(%(expressions)s, '([0-9]+|[^0-9]+)', 'g') AS m), '')"
+    )
+    output_field = models.TextField()
+
+
 class HostQuerySet(OrgQuerySet):
+    def natural_order(self) -> HostQuerySet:
+        """Ordered by name the way people read it (host_2 before host_10); ties (host_02, host_2) by name."""
+        return self.order_by(NaturalSortKey("name"), "name", "id")
+
     def with_status(self, now: datetime.datetime | None = None) -> HostQuerySet:
         """Annotate `current_status` (up/down/unknown) as Host.status(now) would compute it."""
         now = now or timezone.now()

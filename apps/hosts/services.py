@@ -34,6 +34,12 @@ INVENTORY_FIELDS = ("display_name", "environment", "datacenter", "country", "reg
 # What an agent's metadata may fill in; is_active stays an admin decision.
 AGENT_ATTRIBUTE_FIELDS = frozenset(INVENTORY_FIELDS) - {"is_active"}
 SERVICE_FIELDS = ("name", "kind", "health_check_url", "description", "host")
+# Series labels that name inventory fields of the series' host (label -> field), e.g. Telegraf's or TSBS's
+# `datacenter=eu-central-1a,region=eu-central-1`; FIBERSTACK_HOST_INVENTORY_LABELS replaces the table.
+DEFAULT_INVENTORY_LABELS = {
+    "environment": "environment", "env": "environment", "datacenter": "datacenter", "dc": "datacenter",
+    "region": "region", "country": "country", "city": "city",
+}
 
 # name→id cache: Redis for the fleet of workers, plus a per-process dict in front of it. The local
 # entries expire quickly because a host deleted in another process is only evicted from Redis. Both are
@@ -298,6 +304,22 @@ def remove_dependency(*, dependency: ServiceDependency, actor: Any) -> None:
 
 
 # --- ingest hot path -------------------------------------------------------------------------------
+
+
+def inventory_labels() -> Mapping[str, str]:
+    """Label name -> Host field for labels that describe the host (FIBERSTACK_HOST_INVENTORY_LABELS)."""
+    table = getattr(settings, "FIBERSTACK_HOST_INVENTORY_LABELS", DEFAULT_INVENTORY_LABELS)
+    return {label: field for label, field in table.items() if field in AGENT_ATTRIBUTE_FIELDS}
+
+
+def add_inventory_from_labels(into: dict[str, Any], labels: Iterable[tuple[str, str]],
+                              table: Mapping[str, str]) -> None:
+    """Fill ``into`` (a host's attributes for ``resolve_hosts``) from one series' labels; the first value
+    seen for a field wins. Ingest calls this per distinct series of a request, with ``inventory_labels()``."""
+    for label, value in labels:
+        field = table.get(label)
+        if field is not None and value and field not in into:
+            into[field] = value
 
 
 def _clean_attributes(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:

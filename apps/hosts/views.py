@@ -24,7 +24,7 @@ def host_list(request: HttpRequest, org_slug: str) -> HttpResponse:
     require_role(request, Role.VIEWER)
     organization = request.organization  # type: ignore[attr-defined]
     now = timezone.now()
-    hosts = Host.objects.for_org(organization).with_status(now).order_by("name")
+    hosts = Host.objects.for_org(organization).with_status(now).natural_order()
     error = None
     try:
         hosts = filter_hosts(hosts, request.GET, now)
@@ -32,6 +32,7 @@ def host_list(request: HttpRequest, org_slug: str) -> HttpResponse:
         error = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
         hosts = hosts.none()
     page = Paginator(hosts, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)  # read once: the rows and the key-metrics tag share them
     inventory = Host.objects.for_org(organization)
     context = {
         "organization": organization,

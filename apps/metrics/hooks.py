@@ -11,18 +11,13 @@ that must not be lost belongs inside the ingest transaction instead (the late-da
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from django.conf import settings
 from django.core import checks
-from django.db import transaction
-from django.utils.module_loading import import_string
 
-logger = logging.getLogger(__name__)
+from apps.core.hooks import AfterCommitHook
 
 Consumer = Callable[["IngestBatch"], None]
 
@@ -54,50 +49,27 @@ class IngestBatch:
         return not (self.latest or self.hosts_seen)
 
 
+#: The ingest hook (apps.core.hooks does the work; the names below are this module's public interface).
+INGEST_HOOK = AfterCommitHook(setting="FIBERSTACK_INGEST_CONSUMERS", what="ingest consumer", check_id="metrics.E001")
+
+
 def consumers() -> tuple[Consumer, ...]:
     """The consumers ``FIBERSTACK_INGEST_CONSUMERS`` names, imported once per distinct setting value."""
-    return _resolve(tuple(getattr(settings, "FIBERSTACK_INGEST_CONSUMERS", ())))
-
-
-@functools.cache
-def _resolve(paths: tuple[str, ...]) -> tuple[Consumer, ...]:
-    # Keyed by the setting's value, so a test's override_settings resolves its own list and a process
-    # imports each list once (ingest runs thousands of times a minute).
-    return tuple(import_string(path) for path in paths)
+    return INGEST_HOOK.consumers()
 
 
 def dispatch(batch: IngestBatch) -> None:
     """Call every consumer with ``batch``; a consumer's exception is logged and the others still run."""
-    for consume in consumers():
-        try:
-            consume(batch)
-        except Exception:
-            logger.exception("ingest consumer %s failed for organization %s", _name(consume),
-                             batch.organization_id)
+    INGEST_HOOK.dispatch(batch)
 
 
 def dispatch_on_commit(batch: IngestBatch) -> None:
     """Hand ``batch`` to the consumers after the current transaction commits (nothing if it rolls back)."""
     if not batch.empty:
-        transaction.on_commit(functools.partial(dispatch, batch), robust=True)
-
-
-def _name(consume: Consumer) -> str:
-    return f"{getattr(consume, '__module__', '?')}.{getattr(consume, '__qualname__', repr(consume))}"
+        INGEST_HOOK.dispatch_on_commit(batch)
 
 
 def check_consumers(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
     """System check: every ``FIBERSTACK_INGEST_CONSUMERS`` entry imports and is callable, so a typo fails
     ``manage.py check`` and startup instead of silently skipping consumers on every ingest."""
-    errors: list[checks.CheckMessage] = []
-    for path in getattr(settings, "FIBERSTACK_INGEST_CONSUMERS", ()):
-        try:
-            consume = import_string(path)
-        except ImportError as exc:
-            errors.append(checks.Error(f"FIBERSTACK_INGEST_CONSUMERS names {path!r}, which cannot be imported: "
-                                       f"{exc}", id="metrics.E001"))
-            continue
-        if not callable(consume):
-            errors.append(checks.Error(f"FIBERSTACK_INGEST_CONSUMERS names {path!r}, which is not callable",
-                                       id="metrics.E001"))
-    return errors
+    return INGEST_HOOK.check()

@@ -77,7 +77,7 @@ def ingest(*, token: Any, result: ParseResult, now: dt.datetime) -> IngestSummar
     host_ids: dict[str, int] = {}
     if wanted:
         host_ids = resolve_hosts(organization=organization, names=sorted(wanted),
-                                 attributes=result.hosts or None, actor=token)
+                                 attributes=_host_attributes(host_by_key, result.hosts) or None, actor=token)
     summary.hosts = sorted(wanted)
 
     if result.metadata:
@@ -104,6 +104,23 @@ def ingest(*, token: Any, result: ParseResult, now: dt.datetime) -> IngestSummar
         organization_id=org_id, received_at=now, latest=latest, host_of_series=host_of_series,
         hosts_seen=frozenset(host_ids.values())))
     return summary
+
+
+def _host_attributes(host_by_key: dict[SeriesKey, str | None],
+                     explicit: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
+    """Inventory attributes per host: what the series' labels say (``datacenter``, ``region``,
+    ``environment`` …, the hosts app's table), overridden by what the payload states about the host."""
+    from apps.hosts.services import add_inventory_from_labels, inventory_labels
+
+    table = inventory_labels()
+    attributes: dict[str, dict[str, object]] = {}
+    if table:
+        for key, host in host_by_key.items():
+            if host:
+                add_inventory_from_labels(attributes.setdefault(host, {}), key[1], table)
+    for host, attrs in explicit.items():
+        attributes[host] = {**attributes.get(host, {}), **attrs}
+    return {host: attrs for host, attrs in attributes.items() if attrs}
 
 
 def _update_units(ids: dict[SeriesKey, int], units: dict[SeriesKey, str]) -> None:

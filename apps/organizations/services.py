@@ -18,6 +18,7 @@ from django.utils import timezone
 from apps.audit.services import record_event, snapshot
 from apps.core.roles import Role
 from apps.core.scopes import normalize_scope
+from apps.organizations.live import close_live_sockets_on_commit, membership_group
 from apps.organizations.models import AgentToken, Membership, Organization
 from apps.organizations.tokens import generate_token, hash_token, split_prefix, token_matches
 
@@ -110,7 +111,8 @@ def change_role(*, membership: Membership, role: str, actor: Any, acting_role: s
 
 @transaction.atomic
 def remove_member(*, membership: Membership, actor: Any, acting_role: str | None = None) -> None:
-    """Remove a member; the last owner cannot be removed."""
+    """Remove a member; the last owner cannot be removed. The member's open live pages of this organization
+    are closed after commit."""
     current, owners = _locked(membership)
     _check_owner_grant(acting_role, current.role)
     if current.role == Role.OWNER and owners <= 1:
@@ -118,6 +120,7 @@ def remove_member(*, membership: Membership, actor: Any, acting_role: str | None
                                         "member an owner first."})
     record_event(action="membership.deleted", actor=actor, organization=current.organization_id,
                  target=current, before=snapshot(current))
+    close_live_sockets_on_commit([membership_group(current.organization_id, current.user_id)])
     current.delete()
 
 

@@ -325,6 +325,8 @@ TEST_CLIENT_PACKAGES = {
     "prometheus": ("prometheus",),
     # syslog-ng conflicts with rsyslog as a package: it is unpacked under var/ instead (devstack/syslog_ng.py).
     "rsyslogd": ("rsyslog", "rsyslog-elasticsearch"),
+    # The browser tests (Playwright for Python) drive Debian's Chromium; no `playwright install` download.
+    "chromium": ("chromium",),
 }
 
 

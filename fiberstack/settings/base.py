@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "apps.metrics",
     "apps.logs",
     "apps.alerts",
+    "apps.escalation",
     "apps.dashboards",
     "django_elasticsearch_dsl",  # only apps.logs.es uses it, and only when ELASTICSEARCH_URL is set
 ]
@@ -291,6 +292,7 @@ FIBERSTACK_INGEST_CONSUMERS = [
     "apps.hosts.seen.consume",  # hosts' last_seen + live "hosts.update" events (throttled per host)
     "apps.alerts.evaluation.consumer.consume",  # rules the batch's series can answer, off the request path
 ]
+FIBERSTACK_ALERT_CONSUMERS: list[str] = []  # called with each apps.alerts.hooks.AlertTransition after commit
 # /readyz "details" come from these callables (dotted paths, `() -> dict`), so core imports no domain app.
 FIBERSTACK_READINESS_PROVIDERS = ["apps.metrics.rollups.jobs.readiness_details"]
 FIBERSTACK_QUERY_MAX_SERIES = env_int("FIBERSTACK_QUERY_MAX_SERIES", 1000)
@@ -302,6 +304,23 @@ FIBERSTACK_ROLLUP_LATENESS_SECONDS = env_int("FIBERSTACK_ROLLUP_LATENESS_SECONDS
 FIBERSTACK_ROLLUP_TIME_BUDGET_SECONDS = env_int("FIBERSTACK_ROLLUP_TIME_BUDGET_SECONDS", 45)  # per beat run
 FIBERSTACK_COMPRESS_AFTER_DAYS = env_int("FIBERSTACK_COMPRESS_AFTER_DAYS", 3)  # TimescaleDB raw chunks
 FIBERSTACK_QUERY_MAX_POINTS_PER_SERIES = env_int("FIBERSTACK_QUERY_MAX_POINTS_PER_SERIES", 11_000)
+
+# Notification delivery (apps/alerts/delivery/). Attempt n of a notification that failed in a retryable way
+# (timeout, connection error, 408/429/5xx) waits min(CAP, BASE * 2**(n-1)) s, minus up to 10 % jitter so a
+# receiver coming back is not hit by every retry at once; after MAX_ATTEMPTS tries it is marked failed.
+FIBERSTACK_NOTIFY_BACKOFF_BASE_SECONDS = env_int("FIBERSTACK_NOTIFY_BACKOFF_BASE_SECONDS", 5)
+FIBERSTACK_NOTIFY_BACKOFF_CAP_SECONDS = env_int("FIBERSTACK_NOTIFY_BACKOFF_CAP_SECONDS", 600)
+FIBERSTACK_NOTIFY_MAX_ATTEMPTS = env_int("FIBERSTACK_NOTIFY_MAX_ATTEMPTS", 8)  # ~10 min of retries by default
+FIBERSTACK_NOTIFY_TIMEOUT_SECONDS = env_int("FIBERSTACK_NOTIFY_TIMEOUT_SECONDS", 10)  # per HTTP phase / SMTP op
+# How long a worker's claim on a notification lasts; after it the sweep hands the notification to another
+# worker (the first one crashed or hung). Must exceed the longest send: a few TIMEOUTs (connect, write, read).
+FIBERSTACK_NOTIFY_CLAIM_SECONDS = env_int("FIBERSTACK_NOTIFY_CLAIM_SECONDS", 60)
+FIBERSTACK_NOTIFY_SWEEP_LIMIT = env_int("FIBERSTACK_NOTIFY_SWEEP_LIMIT", 500)  # deliver tasks per 10 s sweep
+# Rule evaluation (apps/alerts/evaluation/): rules claimed per 2 s beat tick, rules per worker task, and the
+# statement timeout of one rule's reads (a slow rule is cancelled and recorded as errored, never the tick).
+FIBERSTACK_ALERTS_TICK_LIMIT = env_int("FIBERSTACK_ALERTS_TICK_LIMIT", 20_000)
+FIBERSTACK_ALERTS_EVALUATION_CHUNK = env_int("FIBERSTACK_ALERTS_EVALUATION_CHUNK", 1_000)
+FIBERSTACK_ALERTS_STATEMENT_TIMEOUT_MS = env_int("FIBERSTACK_ALERTS_STATEMENT_TIMEOUT_MS", 5_000)
 
 # Logs and events (docs/logs.md).
 FIBERSTACK_LOGS_RETENTION_DAYS = env_int("FIBERSTACK_LOGS_RETENTION_DAYS", 30)

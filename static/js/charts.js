@@ -18,15 +18,70 @@
     return STEPS[STEPS.length - 1];
   }
 
+  // Unit-aware formatting. A unit (the series' own, the chart's, or guessed from a Prometheus name suffix)
+  // picks a scale table; ticks share one scale and get just enough decimals to stay distinct, so a chart
+  // of values like 0.0004 s reads "0.4 ms, 0.5 ms" instead of "0.00" on every line.
+  // [divisor, suffix, used from this magnitude on]: a minute scale from 2 min, like the page's durations.
+  var SCALES = {
+    duration: [[86400, " d", 172800], [3600, " h", 7200], [60, " min", 120], [1, " s", 1], [1e-3, " ms", 1e-3],
+               [1e-6, " µs", 1e-6], [1e-9, " ns", 0]],
+    bytes: [[Math.pow(1024, 4), " TiB"], [Math.pow(1024, 3), " GiB"], [1048576, " MiB"], [1024, " KiB"], [1, " B", 0]],
+    percent: [[1, " %", 0]],
+    si: [[1e12, " T"], [1e9, " G"], [1e6, " M"], [1e3, " k", 1e4], [1, " ", 0.01], [1e-3, " m"], [1e-6, " µ"],
+         [1e-9, " n", 0]],
+  };
+
+  function unitKind(unit) {
+    var u = (unit || "").toLowerCase();
+    if (u === "%" || u === "percent") { return {kind: "percent", suffix: ""}; }
+    if (u === "s" || u === "seconds" || u === "second") { return {kind: "duration", suffix: ""}; }
+    if (u === "b" || u === "bytes" || u === "by") { return {kind: "bytes", suffix: ""}; }
+    if (u === "b/s" || u === "bytes/s" || u === "by/s") { return {kind: "bytes", suffix: "/s"}; }
+    return {kind: "si", suffix: unit || ""};
+  }
+
+  // Prometheus naming conventions carry the base unit in the name (go_gc_duration_seconds, *_bytes).
+  function unitFromName(name) {
+    if (/_seconds(_sum|_bucket)?$/.test(name || "")) { return "s"; }
+    if (/_bytes$/.test(name || "")) { return "bytes"; }
+    if (/_(percent|pct)$/.test(name || "")) { return "%"; }
+    return "";
+  }
+
+  function scaleFor(kind, magnitude) {
+    var table = SCALES[kind];
+    if (!(magnitude > 0)) { return table.filter(function (e) { return e[0] === 1; })[0]; }
+    for (var i = 0; i < table.length; i++) {
+      if (magnitude >= (table[i].length > 2 ? table[i][2] : table[i][0])) { return table[i]; }
+    }
+    return table[table.length - 1];
+  }
+
+  function withScale(value, scale, decimals, u) {
+    return (value / scale[0]).toFixed(decimals) + (scale[1] + u.suffix).replace(/ $/, "");
+  }
+
+  // One value (legend, tooltips): three significant digits in the value's own scale.
   function fmt(value, unit) {
     if (value === null || value === undefined || isNaN(value)) { return "—"; }
-    if (unit === "B/s" || unit === "bytes") {
-      var prefixes = ["", "K", "M", "G", "T"], i = 0, v = Math.abs(value);
-      while (v >= 1024 && i < prefixes.length - 1) { v /= 1024; i++; }
-      return (value < 0 ? "-" : "") + v.toFixed(v < 10 && i ? 1 : 0) + " " + prefixes[i] + (unit === "B/s" ? "B/s" : "B");
+    var u = unitKind(unit), scale = scaleFor(u.kind, Math.abs(value));
+    var scaled = Math.abs(value / scale[0]);
+    var decimals = scaled === 0 || scaled >= 100 ? 0 : scaled >= 10 ? 1 : scaled >= 1 ? 2 : 3;
+    return withScale(value, scale, decimals, u);
+  }
+
+  // Axis ticks: one scale for all (from the largest tick), decimals from the tick spacing, and more
+  // decimals while two labels would still read the same.
+  function fmtTicks(ticks, incr, unit) {
+    var u = unitKind(unit), magnitude = 0;
+    ticks.forEach(function (v) { if (v !== null && Math.abs(v) > magnitude) { magnitude = Math.abs(v); } });
+    var scale = scaleFor(u.kind, magnitude || Math.abs(incr || 0));
+    var step = Math.abs(incr || 0) / scale[0];
+    var decimals = step > 0 && isFinite(step) ? Math.max(0, -Math.floor(Math.log10(step) + 1e-9)) : 0;
+    for (;; decimals++) {
+      var labels = ticks.map(function (v) { return v === null ? "" : withScale(v, scale, decimals, u); });
+      if (decimals >= 12 || new Set(labels).size === labels.length) { return labels; }
     }
-    var digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
-    return value.toFixed(digits) + (unit ? " " + unit : "");
   }
 
   function label(series, suffix) {
@@ -98,8 +153,10 @@
       width: Math.max(plotEl.clientWidth, 300), height: HEIGHT, series: series,
       cursor: {drag: {x: true, y: false}},
       scales: {x: {time: true}},
-      axes: [axis, Object.assign({}, axis, {size: 70, values: function (u, vals) {
-        return vals.map(function (v) { return fmt(v, unit); });
+      axes: [axis, Object.assign({}, axis, {size: 80, values: function (u, ticks, axisIdx, space, incr) {
+        var labels = fmtTicks(ticks, incr, unit);
+        figure.dataset.yTicks = JSON.stringify(labels); // what the axis shows, for tests and tooling
+        return labels;
       }})],
     };
     figure._plot = new window.uPlot(opts, align(lines), plotEl);
@@ -139,6 +196,7 @@
         });
       });
       var first = answers[0];
+      if (!unit && first.series.length) { unit = first.series[0].unit || unitFromName(first.series[0].name); }
       setMeta(figure, "tier " + first.tier + (first.step ? " · step " + first.step + " s" : "") + " · " +
               first.series.length + " series");
       draw(figure, lines, names, unit);

@@ -1,4 +1,5 @@
-// Live host list: listens on /ws/<org>/hosts/ and updates the status and last-seen cells in place.
+// Live host list: listens on /ws/<org>/hosts/ and updates the status and last-seen cells in place
+// (last seen reads "12 s ago" through relative_time.js; the absolute time is its title).
 // Status also turns "down" in the browser once last-seen is older than the staleness threshold, so a
 // silent host is shown as down without waiting for a server event. Reconnects with backoff.
 (function () {
@@ -20,7 +21,15 @@
     var seen = row.querySelector('[data-field="last_seen_at"]');
     if (host.last_seen_at) {
       seen.dataset.ts = host.last_seen_at;
-      seen.textContent = new Date(host.last_seen_at).toLocaleString();
+      var time = seen.querySelector("time");
+      if (!time) {
+        time = document.createElement("time");
+        time.setAttribute("data-relative", "");
+        seen.textContent = "";
+        seen.appendChild(time);
+      }
+      time.setAttribute("datetime", host.last_seen_at);
+      if (window.relativeTime) { window.relativeTime.refresh(time); }
     }
     setStatus(row.querySelector('[data-field="status"]'), host.status);
   }
@@ -42,7 +51,11 @@
   function connect() {
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     var socket = new WebSocket(scheme + window.location.host + table.dataset.wsPath);
-    socket.onopen = function () { delay = 1000; if (state) { state.textContent = "Live updates: on"; } };
+    socket.onopen = function () {
+      delay = 1000;
+      table.dataset.live = "on";
+      if (state) { state.textContent = "Live updates: on"; }
+    };
     socket.onmessage = function (event) {
       var message = JSON.parse(event.data);
       if (message.type !== "hosts.update") { return; }
@@ -50,6 +63,7 @@
       (message.removed || []).forEach(removeHost);
     };
     socket.onclose = function (event) {
+      table.dataset.live = "off";
       if (event.code === 4403) { if (state) { state.textContent = "Live updates: not allowed"; } return; }
       if (state) { state.textContent = "Live updates: reconnecting…"; }
       setTimeout(connect, delay);

@@ -24,10 +24,13 @@ from rest_framework.views import APIView
 
 from apps.audit.models import AuditEvent
 from apps.core.roles import Role
+from apps.escalation.feeds import feed_token
+from apps.escalation.services import create_calendar_feed
 from apps.hosts.models import ServiceDependency
 from apps.organizations.services import issue_token
-from tests.alerts.factories import AlertRuleFactory, NotificationChannelFactory, SilenceFactory
+from tests.alerts.factories import AlertFactory, AlertRuleFactory, NotificationChannelFactory, SilenceFactory
 from tests.alerts.factories_suppression import MaintenanceWindowFactory
+from tests.escalation.factories import OnCallScheduleFactory, ScheduleLayerFactory, ScheduleOverrideFactory
 from tests.hosts.factories import HostFactory, ServiceFactory
 from tests.metrics.factories import SeriesFactory, fixture_bytes, fixture_headers
 from tests.organizations.factories import MembershipFactory, UserFactory
@@ -154,6 +157,10 @@ RULES: dict[tuple[str, str], Rule] = {
         "comparator": ">", "critical": 95}),
     ("alert-rule-detail", "patch"): Rule(200, "config", E, lambda w: {"critical": 80}),
     ("alert-rule-detail", "delete"): Rule(204, "config", A),
+    ("alert-list", "get"): Rule(200, "read", V),
+    ("alert-detail", "get"): Rule(200, "read", V),
+    ("alert-acknowledge", "post"): Rule(200, "config", E),
+    ("alert-resolve", "post"): Rule(200, "config", E),
     ("silence-list", "get"): Rule(200, "read", V),
     ("silence-list", "post"): Rule(201, "config", E, lambda w: {"matchers": 'alertname="cpu"', "duration": 3600}),
     ("silence-detail", "get"): Rule(200, "read", V),
@@ -167,6 +174,29 @@ RULES: dict[tuple[str, str], Rule] = {
         "name": "patching-2", "starts_at": "2026-03-01T01:30:00Z", "duration": 60}),
     ("maintenance-window-detail", "patch"): Rule(200, "config", E, lambda w: {"comment": "x"}),
     ("maintenance-window-detail", "delete"): Rule(204, "config", E),
+    # On-call schedules: read tokens read (who is on call, shifts), config tokens change; members by role.
+    ("schedule-list", "get"): Rule(200, "read", V),
+    ("schedule-list", "post"): Rule(201, "config", E, lambda w: {
+        "name": "new", "time_zone": "UTC", "layers": [{"rotation": "daily", "handoff_time": "09:00",
+                                                        "start_date": "2026-01-01", "members": ["target"]}]}),
+    ("schedule-detail", "get"): Rule(200, "read", V),
+    ("schedule-detail", "put"): Rule(200, "config", E, lambda w: {"name": "renamed", "time_zone": "UTC"}),
+    ("schedule-detail", "patch"): Rule(200, "config", E, lambda w: {"description": "x"}),
+    ("schedule-detail", "delete"): Rule(204, "config", A),
+    ("schedule-oncall", "get"): Rule(200, "read", V),
+    ("schedule-shifts", "get"): Rule(200, "read", V),
+    ("schedule-overrides", "get"): Rule(200, "read", V),
+    ("schedule-overrides", "post"): Rule(201, "config", E, lambda w: {
+        "user": "target", "start": "2026-05-01T10:00:00Z", "end": "2026-05-01T11:00:00Z"}),
+    ("schedule-override", "get"): Rule(200, "read", V),
+    ("schedule-override", "patch"): Rule(200, "config", E, lambda w: {"end": "2026-05-01T13:00:00Z"}),
+    ("schedule-override", "delete"): Rule(204, "config", E),
+    # Calendar feeds belong to a person: sessions only; the world's feed is someone else's, hence 404.
+    ("calendar-feed-list", "get"): Rule(200, None, V),
+    ("calendar-feed-list", "post"): Rule(201, None, V),
+    ("calendar-feed-detail", "delete"): Rule(404, None, V),
+    # The feed itself: the signed URL is the credential, for any caller.
+    ("schedule-calendar-feed", "get"): Rule(200, "any", None, no_token=200),
     # Metric reads.
     ("metrics", "get"): Rule(200, "read", V),
     ("metrics-latest", "get"): Rule(200, "read", V),
@@ -253,7 +283,8 @@ def test_every_rule_names_a_routed_endpoint():
 
 
 # Endpoints acting on one object that are not "<basename>-detail": name -> the object's basename.
-OBJECT_ACTIONS = {"token-revoke": "token", "alert-channel-rotate-secret": "alert-channel"}
+OBJECT_ACTIONS = {"token-revoke": "token", "alert-channel-rotate-secret": "alert-channel",
+                  "alert-acknowledge": "alert", "alert-resolve": "alert"}
 
 
 @dataclass
@@ -269,6 +300,13 @@ class World:
         if name.endswith("-detail") or name in OBJECT_ACTIONS:
             basename = OBJECT_ACTIONS.get(name) or name.rsplit("-", 1)[0]
             return reverse(name, kwargs={"public_id": self.objects[basename].public_id})
+        if name in ("schedule-oncall", "schedule-shifts", "schedule-overrides"):
+            return reverse(name, kwargs={"public_id": self.objects["schedule"].public_id})
+        if name == "schedule-override":
+            return reverse(name, kwargs={"public_id": self.objects["schedule"].public_id,
+                                         "override_id": self.objects["override"].public_id})
+        if name == "schedule-calendar-feed":
+            return reverse(name, kwargs={"token": feed_token(self.objects["calendar-feed"])})
         if name == "metrics-agent":
             return reverse(name, kwargs={"host": "h1"})
         if name == "es-index-bulk":
@@ -288,9 +326,15 @@ def world(org: Any, settings: Any) -> World:
     SeriesFactory(organization=org, name="probe_latency_ms", labels={"node_id": NODE})
     channel = NotificationChannelFactory(organization=org)
     rule = AlertRuleFactory(organization=org)
+    schedule = OnCallScheduleFactory(organization=org)
+    ScheduleLayerFactory(schedule=schedule, priority=0, users=[member.user])
+    override = ScheduleOverrideFactory(schedule=schedule, user=member.user)
+    feed = create_calendar_feed(organization=org, user=member.user, actor=None)
     objects = {"member": member, "token": token, "host": a, "service": service, "dependency": edge,
+               "schedule": schedule, "override": override, "calendar-feed": feed,
                "audit-event": AuditEvent.objects.filter(organization=org).latest("id"),
-               "alert-channel": channel, "alert-rule": rule, "silence": SilenceFactory(organization=org),
+               "alert-channel": channel, "alert-rule": rule, "alert": AlertFactory(organization=org, rule=rule),
+               "silence": SilenceFactory(organization=org),
                "maintenance-window": MaintenanceWindowFactory(organization=org)}
     return World(org, objects, str(a.public_id), {"upstream_host": str(b.public_id),
                                                   "downstream_host": str(c.public_id)})

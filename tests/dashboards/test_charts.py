@@ -91,7 +91,7 @@ def test_host_page_renders_a_chart_per_metric_group_with_api_urls(member_ro: Any
     assert 'data-api="/api/v1/metrics"' in html
     assert 'data-chart-key="cpu"' in html and 'data-p95="1"' in html
     assert 'data-rate="1"' in html  # the network counters are drawn as rates
-    assert "<option>agent_info</option><option>disk_used_percent</option>" in html
+    assert "<option>disk_used_percent</option><option>agent_info</option>" in html  # key metrics first
     assert "vendor/uplot/uPlot.iife.min.js" in html and "js/charts.js" in html
     for label in ("1h", "6h", "24h", "7d", "30d"):
         assert f">{label}</button>" in html

@@ -189,3 +189,44 @@ def test_user_in_several_orgs_sees_only_this_orgs_numbers(owner: Any, org: Any, 
     MembershipFactory(organization=other_org, user=owner, role=Role.VIEWER)
     assert _client(owner).get(_url(org)).context["counts"]["total"] == 6
     assert _client(owner).get(_url(other_org)).context["counts"]["total"] == 1
+
+
+def _stuck(minutes: int) -> None:
+    from apps.metrics.rollups.models import RollupState
+
+    jobs.run_rollups()
+    RollupState.objects.filter(tier="1m").update(watermark=timezone.now() - dt.timedelta(minutes=minutes),
+                                                 dirty_from=None)
+
+
+def test_a_tier_stuck_for_45_minutes_is_a_visible_warning(member_ro: Any, org: Any) -> None:
+    _stuck(45)
+    response = _client(member_ro).get(_url(org))
+    html = response.content.decode()
+    assert 'role="alert" id="rollups-behind"' in html
+    assert "the 1m tier is 45 min behind (warning after 12 min)" in html
+    assert '<tr data-tier="1m" class="lagging">' in html and "⚠ stuck" in html
+    assert '<tr data-tier="5m">' in html  # the others keep up
+
+
+def test_rollup_lag_threshold_is_configurable(member_ro: Any, org: Any, settings: Any) -> None:
+    settings.FIBERSTACK_ROLLUP_LAG_WARN_SECONDS = {"1m": 3600}
+    _stuck(45)
+    html = _client(member_ro).get(_url(org)).content.decode()
+    assert "rollups-behind" not in html and "⚠" not in html
+    settings.FIBERSTACK_ROLLUP_LAG_WARN_SECONDS = {"1m": 1800}
+    assert "the 1m tier is 45 min behind (warning after 30 min)" in _client(member_ro).get(_url(org)).content.decode()
+
+
+def test_overview_renders_from_postgresql_with_redis_unreachable(member_ro: Any, org: Any,
+                                                                 fleet: dict[str, Host]) -> None:
+    from django.test import override_settings
+
+    from fiberstack.settings.base import CACHES
+
+    with override_settings(CACHES={"default": {**CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}}):
+        started = time.monotonic()
+        response = _client(member_ro).get(_url(org))
+        assert time.monotonic() - started < 3.0
+    assert response.status_code == 200
+    assert response.context["counts"]["down"] == 3

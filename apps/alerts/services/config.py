@@ -19,8 +19,9 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.alerts.choices import ChannelKind, Comparator, RuleKind
-from apps.alerts.models import AlertRule, NotificationChannel
+from apps.alerts.models import Alert, AlertRule, NotificationChannel
 from apps.alerts.models.channels import new_signing_secret
+from apps.alerts.services import lifecycle
 from apps.audit.services import record_event, snapshot
 from apps.metrics.ingest.validation import forbidden_char, storable_text_problem
 from apps.metrics.read.params import QueryError
@@ -372,6 +373,8 @@ def update_rule(*, rule: AlertRule, actor: Any, channels: Iterable[NotificationC
     _save(locked)
     if new_channels is not None:
         locked.channels.set(new_channels)
+    if before["enabled"] and not locked.enabled:
+        _close_open_alerts(locked, actor=actor)
     after = rule_snapshot(locked)
     if before != after:
         record_event(action="alert_rule.updated", actor=actor, organization=locked.organization_id, target=locked,
@@ -391,9 +394,17 @@ def delete_rule(*, rule: AlertRule, actor: Any) -> None:
     if rule.system_key:
         raise SystemRuleError({"system_key": f"{rule.name!r} is a system rule ({rule.system_key}): it cannot be "
                                              "deleted; disable it (enabled=false) or tune it instead."})
+    _close_open_alerts(rule, actor=actor)
     record_event(action="alert_rule.deleted", actor=actor, organization=rule.organization_id, target=rule,
                  before=rule_snapshot(rule))
     rule.delete()
+
+
+def _close_open_alerts(rule: AlertRule, *, actor: Any) -> None:
+    """A rule that stops being evaluated (disabled or deleted) resolves its open alerts first, so channels
+    told an alert fired are told it resolved (house rule); the outbox rows outlive a deleted rule."""
+    for alert in Alert.objects.open().filter(rule=rule):
+        lifecycle.resolve_alert(alert=alert, actor=actor)
 
 
 # --- channels ----------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api.viewsets import READ_REQUIRED_SCOPES, OrgScopedMixin
-from apps.metrics import hot, read, retention
+from apps.metrics import read
 from apps.metrics.api.views import READ_ROLES, read_endpoint, selector
 from apps.metrics.models import Series
 from apps.metrics.read import params as query
@@ -41,7 +41,6 @@ from apps.metrics.read.catalogue import CATALOGUE
 from apps.metrics.read.fetch import rollup_source
 from apps.metrics.read.select import max_series_per_query, select_ids
 from apps.metrics.sketch import key_for_value
-from apps.metrics.storage import TABLE as RAW_TABLE
 
 PROBE_FIELDS = {"probe_latency_ms": "latency_ms", "probe_uptime_pct": "uptime_pct", "probe_packet_loss": "packet_loss"}
 AGGREGATIONS = {"raw": ("raw", None), "hourly": ("1h", 3600), "daily": ("1d", 86400)}
@@ -172,10 +171,7 @@ class LatestValuesView(OrgScopedMixin, APIView):
     @read_endpoint
     def get(self, request: Request) -> Response:
         ids = select_ids(request.organization, selector(request), max_series=max_series_per_query())
-        latest = hot.latest_values(request.organization.pk, ids)
-        missing = [sid for sid in ids if sid not in latest]
-        if missing:
-            latest.update(_latest_from_raw(missing, retention.visible_since(request.organization, "raw")))
+        latest = read.latest(request.organization, ids)
         # Built by hand from the series catalogue's cached JSON text (apps.metrics.read.catalogue):
         # no label dicts decoded or encoded per request, which dominated q3 of bench/query.py.
         items = []
@@ -192,11 +188,3 @@ class LatestValuesView(OrgScopedMixin, APIView):
 def _number(value: float) -> str:
     return repr(value) if math.isfinite(value) else "null"
 
-
-def _latest_from_raw(series_ids: list[int], since: dt.datetime) -> dict[int, tuple[float, float]]:
-    sql = f"""SELECT i.id, x.t, x.value FROM unnest(%s::int[]) AS i(id)
-        CROSS JOIN LATERAL (SELECT extract(epoch FROM time)::float8 AS t, value FROM {RAW_TABLE}
-                            WHERE series_id = i.id AND time >= %s ORDER BY time DESC LIMIT 1) AS x"""  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [series_ids, since])
-        return {sid: (t, v) for sid, t, v in cursor.fetchall()}

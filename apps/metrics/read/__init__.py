@@ -7,7 +7,7 @@ selected series as one (e.g. an organization's samples per minute).
 
 Modules: ``params`` (parsing the API's parameters), ``select`` (series selection, tenancy of every
 matcher subquery), ``plan`` (tier choice and caps), ``fetch`` (the SQL), ``catalogue`` (how the API
-renders a series), ``window`` (the function).
+renders a series), ``window`` (the function), ``latest`` (newest value per series: hot tier, then raw).
 
 Tier choice (``choose``):
 
@@ -45,9 +45,11 @@ The range never reaches further back than the organization's retention for the a
 from __future__ import annotations
 
 from apps.metrics.read.fetch import POOLED, Answer
+from apps.metrics.read.latest import latest
 from apps.metrics.read.params import AGGS, PERCENTILES, QueryError
 from apps.metrics.read.plan import Plan, PointLimitError
 from apps.metrics.read.select import Selector
 from apps.metrics.read.window import window
 
-__all__ = ["AGGS", "PERCENTILES", "POOLED", "Answer", "Plan", "PointLimitError", "QueryError", "Selector", "window"]
+__all__ = ["AGGS", "PERCENTILES", "POOLED", "Answer", "Plan", "PointLimitError", "QueryError", "Selector", "latest",
+           "window"]

@@ -1,0 +1,5 @@
+"""Fixtures of the dashboards tests: the browser tests' server and Chromium (tests/browser.py)."""
+
+from __future__ import annotations
+
+from tests.browser import asgi_server, browser, signed_in_page  # noqa: F401  (fixtures of test_browser.py)
