@@ -1,6 +1,6 @@
 """The alert list and alert page: every role sees them, only editors and up see and may use the
-acknowledge / resolve / silence buttons, other organizations' alerts are 404, the live fragment, the
-ledger on the alert page, and both pages with Redis down."""
+acknowledge / resolve / silence buttons (through the real lifecycle services), other organizations'
+alerts are 404, the live fragment, the ledger on the alert page, and both pages with Redis down."""
 
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from apps.alerts.models import Alert, Silence
-from apps.alerts.services import lifecycle
+from apps.alerts.models import Alert, AlertEvent, Silence
 from apps.alerts.suppression import matchers_match
 from apps.audit.models import AuditEvent
 from apps.core.roles import Role
@@ -44,24 +43,6 @@ def _client(user: Any) -> Client:
     return client
 
 
-@pytest.fixture
-def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Alert, Any]]:
-    """The lifecycle's acknowledge/resolve (written by another change) replaced by recorders that flip
-    the state as the real ones do."""
-    seen: list[tuple[str, Alert, Any]] = []
-
-    def fake(name: str, state: str) -> Any:
-        def transition(*, alert: Alert, actor: Any) -> Alert:
-            seen.append((name, alert, actor))
-            Alert.objects.filter(pk=alert.pk).update(state=state)
-            return alert
-        return transition
-
-    monkeypatch.setattr(lifecycle, "acknowledge_alert", fake("acknowledge", "acknowledged"))
-    monkeypatch.setattr(lifecycle, "resolve_alert", fake("resolve", "resolved"))
-    return seen
-
-
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.EDITOR, Role.ADMIN, Role.OWNER])
 def test_every_member_sees_the_alert_pages_and_only_editors_see_the_buttons(user_with_role, org, role):
     alert = AlertFactory(organization=org, labels={"alertname": "cpu high", "host": "web-1", "severity": "critical"},
@@ -83,45 +64,62 @@ def test_every_member_sees_the_alert_pages_and_only_editors_see_the_buttons(user
 
 
 @pytest.mark.parametrize("action", ACTIONS)
-def test_a_viewer_cannot_post_the_alert_actions(member_ro, org, calls, action):
+def test_a_viewer_cannot_post_the_alert_actions(member_ro, org, action):
     alert = AlertFactory(organization=org)
     response = _client(member_ro).post(reverse(f"alerts:{action}", args=[org.slug, alert.public_id]),
                                        {"duration": "3600"})
     assert response.status_code == 403
-    assert calls == [] and not Silence.objects.exists()
+    _assert_untouched(alert)
+
+
+def _assert_untouched(alert: Alert) -> None:
     alert.refresh_from_db()
     assert alert.state == "firing"
+    assert not AlertEvent.objects.filter(alert=alert).exists() and not Silence.objects.exists()
+    assert not AuditEvent.objects.filter(action__startswith="alert.").exists()
 
 
 @pytest.mark.parametrize(("action", "state"), [("acknowledge", "acknowledged"), ("resolve", "resolved")])
-def test_an_editor_acknowledges_and_resolves_through_the_lifecycle(editor, org, calls, action, state):
+def test_an_editor_acknowledges_and_resolves_through_the_lifecycle(editor, org, action, state):
     alert = AlertFactory(organization=org)
     back = reverse("alerts:list", args=[org.slug]) + "?state=firing&severity=critical"
     response = _client(editor).post(reverse(f"alerts:{action}", args=[org.slug, alert.public_id]), {"next": back})
     assert response.status_code == 302 and response["Location"] == back
-    assert [(name, a.pk, actor) for name, a, actor in calls] == [(action, alert.pk, editor)]
     alert.refresh_from_db()
     assert alert.state == state
+    event = AlertEvent.objects.get(alert=alert)
+    assert (event.from_state, event.to_state, event.actor_type) == ("firing", state, "user")
+    audit = AuditEvent.objects.get(organization=org, action=f"alert.{state}")
+    assert audit.actor_user_id == editor.pk
+    if action == "acknowledge":
+        assert alert.acknowledged_by == editor
 
 
-def test_the_action_redirect_never_leaves_the_site(editor, org, calls):
+def test_the_action_redirect_never_leaves_the_site(editor, org):
     alert = AlertFactory(organization=org)
     response = _client(editor).post(reverse("alerts:acknowledge", args=[org.slug, alert.public_id]),
                                     {"next": "https://evil.example/"})
     assert response["Location"] == reverse("alerts:detail", args=[org.slug, alert.public_id])
 
 
-def test_a_refused_transition_is_shown_not_a_500(editor, org, monkeypatch):
-    from django.core.exceptions import ValidationError
-
-    def refuse(*, alert: Alert, actor: Any) -> Alert:
-        raise ValidationError("The alert is resolved already.")
-
-    monkeypatch.setattr(lifecycle, "acknowledge_alert", refuse)
-    alert = AlertFactory(organization=org, state="resolved")
-    response = _client(editor).post(reverse("alerts:acknowledge", args=[org.slug, alert.public_id]), follow=True)
+@pytest.mark.parametrize(("action", "state", "message"), [
+    ("acknowledge", "resolved", "Could not acknowledge: The alert is resolved; only a firing alert can be"),
+    ("acknowledge", "acknowledged", "Could not acknowledge: The alert is acknowledged;"),
+    ("resolve", "resolved", "Could not resolve: The alert is resolved; only an open alert can be resolved."),
+])
+def test_a_refused_transition_is_shown_not_a_500(editor, org, action, state, message):
+    """Two people pressing the same button: the second is told what happened, nothing changes twice."""
+    alert = AlertFactory(organization=org, state=state)
+    response = _client(editor).post(reverse(f"alerts:{action}", args=[org.slug, alert.public_id]), follow=True)
     assert response.status_code == 200
-    assert "Could not acknowledge: The alert is resolved already." in response.content.decode()
+    assert message in response.content.decode()
+    assert not AlertEvent.objects.filter(alert=alert).exists()
+
+
+def test_acknowledge_is_offered_only_for_firing_alerts(editor, org):
+    pending = AlertFactory(organization=org, state="pending", started_at=None, pending_since=timezone.now())
+    content = _client(editor).get(reverse("alerts:detail", args=[org.slug, pending.public_id])).content.decode()
+    assert 'data-action="acknowledge"' not in content and 'data-action="resolve"' in content
 
 
 def test_an_editor_silences_an_alert_by_its_labels_for_the_chosen_duration(editor, org):
@@ -150,7 +148,7 @@ def test_a_silence_with_a_duration_not_offered_is_refused(editor, org):
     assert not Silence.objects.exists()
 
 
-def test_other_organizations_alerts_are_404(other_org_user, owner, org, other_org, calls):
+def test_other_organizations_alerts_are_404(other_org_user, owner, org, other_org):
     ours = AlertFactory(organization=org)
     theirs = AlertFactory(organization=other_org)
     outsider = _client(other_org_user)
@@ -161,7 +159,7 @@ def test_other_organizations_alerts_are_404(other_org_user, owner, org, other_or
     for action in ACTIONS:
         url = reverse(f"alerts:{action}", args=[other_org.slug, ours.public_id])
         assert outsider.post(url, {"duration": "3600"}).status_code == 404
-    assert calls == [] and not Silence.objects.exists()
+    _assert_untouched(ours)
     # And our owner cannot reach theirs through our URL.
     assert _client(owner).get(reverse("alerts:detail", args=[org.slug, theirs.public_id])).status_code == 404
     assert theirs.labels["host"] not in _client(owner).get(reverse("alerts:list", args=[org.slug])).content.decode()
@@ -266,14 +264,14 @@ def test_the_alert_pages_render_with_redis_down(owner, org):
     assert client.get(reverse("alerts:detail", args=[org.slug, alert.public_id])).status_code == 200
 
 
-def test_an_unverified_session_of_an_enrolled_user_must_give_the_second_factor_first(editor, org, calls):
+def test_an_unverified_session_of_an_enrolled_user_must_give_the_second_factor_first(editor, org):
     TOTPDevice.objects.create(user=editor, name="Authenticator app", confirmed=True)
     alert = AlertFactory(organization=org)
     client = _client(editor)  # password only: not OTP-verified
     for response in (client.get(reverse("alerts:list", args=[org.slug])),
                      client.post(reverse("alerts:acknowledge", args=[org.slug, alert.public_id]))):
         assert response.status_code == 302 and reverse("accounts:login_verify") in response["Location"]
-    assert calls == []
+    _assert_untouched(alert)
 
 
 def test_the_list_costs_the_same_queries_for_many_alerts(owner, org, django_assert_max_num_queries):
@@ -304,3 +302,15 @@ def test_the_alert_page_links_a_prefilled_silence_form(editor, member_ro, org):
                          {"matchers": 'alertname="cpu",host="we\\"b"', "duration": "3600"})
     assert Silence.objects.get().matchers == [{"name": "alertname", "op": "=", "value": "cpu"},
                                               {"name": "host", "op": "=", "value": 'we"b'}]
+
+
+@override_settings(CACHES=UNREACHABLE_REDIS)
+def test_acknowledging_with_redis_down_still_works(editor, org, settings, django_capture_on_commit_callbacks):
+    settings.CHANNEL_LAYERS = {"default": {**settings.CHANNEL_LAYERS["default"],
+                                           "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}}
+    alert = AlertFactory(organization=org)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _client(editor).post(reverse("alerts:acknowledge", args=[org.slug, alert.public_id]))
+    assert response.status_code == 302
+    alert.refresh_from_db()
+    assert alert.state == "acknowledged"

@@ -144,8 +144,8 @@ def alert_acknowledge(request: HttpRequest, org_slug: str, public_id: str) -> Ht
     alert = _act(request, public_id)
     try:
         lifecycle.acknowledge_alert(alert=alert, actor=request.user)
-    except ValidationError as exc:
-        messages.error(request, f"Could not acknowledge: {' '.join(exc.messages)}")
+    except lifecycle.AlertStateError as exc:
+        messages.error(request, f"Could not acknowledge: {exc}")
     else:
         messages.success(request, f"Acknowledged {alert.labels.get('alertname', alert.rule.name)}.")
     return _back(request, alert)
@@ -157,8 +157,8 @@ def alert_resolve(request: HttpRequest, org_slug: str, public_id: str) -> HttpRe
     alert = _act(request, public_id)
     try:
         lifecycle.resolve_alert(alert=alert, actor=request.user)
-    except ValidationError as exc:
-        messages.error(request, f"Could not resolve: {' '.join(exc.messages)}")
+    except lifecycle.AlertStateError as exc:
+        messages.error(request, f"Could not resolve: {exc}")
     else:
         messages.success(request, f"Resolved {alert.labels.get('alertname', alert.rule.name)}.")
     return _back(request, alert)
