@@ -339,3 +339,11 @@ def test_a_bad_item_of_a_generic_list_is_named_by_its_index(generic):
                                             "error": "[1].title: is required (a resolve may give only the "
                                                      "dedup_key)."}]
     assert response.json()["opened"] == 1
+
+
+def test_an_upper_case_integration_id_in_the_url_is_the_same_integration(prometheus):
+    integration, token, _ = prometheus
+    path = f"/api/v1/integrations/{str(integration.public_id).upper()}/alertmanager"
+    response = APIClient().post(path, alertmanager_body(firing()), format="json",
+                                HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 200 and response.json()["opened"] == 1

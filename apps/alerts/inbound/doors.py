@@ -116,7 +116,7 @@ def _door(door: str) -> Callable[..., HttpResponse]:
     @csrf_exempt
     def view(request: HttpRequest, public_id: str, token: str | None = None) -> HttpResponse:
         try:
-            return _receive(request, str(public_id), door, token)
+            return _receive(request, str(public_id).lower(), door, token)
         except DoorError as exc:
             return error_response(exc.status, exc.code, exc.message, exc.headers, **exc.extra)
 
