@@ -29,6 +29,19 @@ class RuleKind(models.TextChoices):
     THRESHOLD = "threshold", "Threshold"
     ABSENCE = "absence", "Absence (heartbeat, host down)"
     ANOMALY = "anomaly", "Anomaly"
+    # Alerts sent in by an integration (Alertmanager, generic JSON): never evaluated, only recorded.
+    EXTERNAL = "external", "External (integration)"
+
+
+#: Kinds the evaluator runs; ``external`` rules only record what their integration posts.
+EVALUATED_KINDS = (RuleKind.THRESHOLD, RuleKind.ABSENCE, RuleKind.ANOMALY)
+
+
+class IntegrationKind(models.TextChoices):
+    """Which body an integration's door reads (apps/alerts/inbound)."""
+
+    ALERTMANAGER = "alertmanager", "Prometheus Alertmanager (webhook v4)"
+    GENERIC = "generic", "Generic JSON"
 
 
 class Reducer(models.TextChoices):

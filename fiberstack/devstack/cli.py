@@ -323,6 +323,7 @@ TEST_CLIENT_PACKAGES = {
     "influx": ("influxdb-client",),
     "collectd": ("collectd-core", "libyajl2", "libcurl3-gnutls"),
     "prometheus": ("prometheus",),
+    "prometheus-alertmanager": ("prometheus-alertmanager",),
     # syslog-ng conflicts with rsyslog as a package: it is unpacked under var/ instead (devstack/syslog_ng.py).
     "rsyslogd": ("rsyslog", "rsyslog-elasticsearch"),
     # The browser tests (Playwright for Python) drive Debian's Chromium; no `playwright install` download.

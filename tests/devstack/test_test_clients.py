@@ -70,13 +70,14 @@ def test_missing_test_clients_are_the_packages_dpkg_lacks_each_once() -> None:
         asked.append(packages)
         return {"influxdb-client", "collectd-core", "libcurl3-gnutls", "rsyslog", "chromium"}
 
-    assert cli.missing_test_clients(installed) == ["libyajl2", "prometheus", "rsyslog-elasticsearch"]
+    assert cli.missing_test_clients(installed) == ["libyajl2", "prometheus", "prometheus-alertmanager",
+                                                   "rsyslog-elasticsearch"]
     assert len(asked) == 1  # one dpkg-query for the whole table
 
 
 def test_without_dpkg_the_packages_of_missing_programs_are_missing() -> None:
     found = {"influx": "/usr/bin/influx", "prometheus": "/usr/bin/prometheus", "rsyslogd": "/usr/sbin/rsyslogd",
-             "chromium": "/usr/bin/chromium"}
+             "chromium": "/usr/bin/chromium", "prometheus-alertmanager": "/usr/bin/prometheus-alertmanager"}
     assert cli.missing_test_clients(lambda _: None, found.get) == ["collectd-core", "libyajl2", "libcurl3-gnutls"]
 
 

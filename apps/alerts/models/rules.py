@@ -7,7 +7,7 @@ import datetime as dt
 from django.db import models
 from django.db.models import Q
 
-from apps.alerts.choices import AnomalyMethod, Comparator, Reducer, RuleKind
+from apps.alerts.choices import EVALUATED_KINDS, AnomalyMethod, Comparator, Reducer, RuleKind
 from apps.core.models import OrgOwnedModel, OrgQuerySet
 
 
@@ -15,8 +15,12 @@ class AlertRuleQuerySet(OrgQuerySet):
     def enabled(self) -> AlertRuleQuerySet:
         return self.filter(enabled=True)
 
+    def evaluated(self) -> AlertRuleQuerySet:
+        """Rules the evaluator runs: not ``external`` ones, whose alerts only their integration changes."""
+        return self.filter(kind__in=EVALUATED_KINDS)
+
     def due(self, now: dt.datetime) -> AlertRuleQuerySet:
-        return self.enabled().filter(next_evaluation_at__lte=now)
+        return self.enabled().evaluated().filter(next_evaluation_at__lte=now)
 
 
 class AlertRule(OrgOwnedModel):

@@ -220,6 +220,8 @@ def validate_rule(rule: AlertRule, *, channels: Iterable[NotificationChannel] | 
             pk=rule.pk).exists():
         problems.add("name", f"A rule named {rule.name!r} already exists in this organization.")
 
+    if rule.kind == RuleKind.EXTERNAL and not rule.system_key:
+        problems.add("kind", "External rules belong to integrations: create one with POST /api/v1/integrations.")
     if rule.kind in (RuleKind.THRESHOLD, RuleKind.ANOMALY) and not rule.metric:
         problems.add("metric", f"A {rule.kind} rule needs a metric.")
     if rule.kind == RuleKind.ABSENCE and not rule.absence_seconds:

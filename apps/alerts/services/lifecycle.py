@@ -27,7 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.alerts import hooks, live
-from apps.alerts.choices import OPEN_STATES, AlertState, Comparator, EventActor
+from apps.alerts.choices import OPEN_STATES, AlertState, Comparator, EventActor, RuleKind
 from apps.alerts.models import Alert, AlertEvent, AlertGroup, AlertRule
 from apps.alerts.outcomes import Outcome
 from apps.alerts.services import grouping
@@ -62,8 +62,13 @@ def fingerprint(labels: Mapping[str, str]) -> str:
 
 
 def identity_labels(rule: AlertRule, series_labels: Mapping[str, str]) -> dict[str, str]:
-    return {**{str(k): str(v) for k, v in series_labels.items()},
-            **{str(k): str(v) for k, v in (rule.labels or {}).items()}, "alertname": rule.name}
+    """The labels an alert is identified by. An external rule (an integration) keeps the source's own
+    ``alertname``: one integration carries many alert names, and Alertmanager's identity includes it."""
+    labels = {**{str(k): str(v) for k, v in series_labels.items()},
+              **{str(k): str(v) for k, v in (rule.labels or {}).items()}}
+    if rule.kind == RuleKind.EXTERNAL and labels.get("alertname"):
+        return labels
+    return {**labels, "alertname": rule.name}
 
 
 @dataclass(slots=True)
@@ -139,8 +144,10 @@ class _Evaluation:
         host = hosts.get(outcome.host_id or 0) or next(
             (outcome.labels[k] for k in ("host", "hostname", "instance") if outcome.labels.get(k)), "")
         context = {"value": outcome.value, "threshold": outcome.threshold, "host": host, "labels": alert.labels}
-        summary = render_template(self.rule.summary_template, **context) or self._default_summary(outcome, host)
-        description = render_template(self.rule.description_template, **context) or self.rule.description
+        summary = (outcome.summary or render_template(self.rule.summary_template, **context)
+                   or self._default_summary(outcome, host))
+        description = (outcome.description if outcome.description is not None
+                       else render_template(self.rule.description_template, **context) or self.rule.description)
         fields: dict[str, Any] = {"value": outcome.value, "threshold": outcome.threshold, "baseline": outcome.baseline,
                                   "summary": summary[:1000], "description": description,
                                   "last_evaluated_at": self.at}
