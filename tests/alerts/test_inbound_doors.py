@@ -347,3 +347,17 @@ def test_an_upper_case_integration_id_in_the_url_is_the_same_integration(prometh
     response = APIClient().post(path, alertmanager_body(firing()), format="json",
                                 HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 200 and response.json()["opened"] == 1
+
+
+def test_the_evaluator_never_evaluates_an_integration_rule_so_its_alerts_stay_as_the_source_said(prometheus):
+    """An evaluation of an external rule would find no series and resolve every alert the source opened."""
+    from django.utils import timezone
+
+    from apps.alerts.evaluation.engine import run_rules
+    from apps.alerts.evaluation.tick import claim_due
+
+    integration, token, _ = prometheus
+    assert post(integration, alertmanager_body(firing()), token).status_code == 200
+    run_rules([integration.rule_id])
+    assert Alert.objects.get(rule=integration.rule).state == AlertState.FIRING
+    assert integration.rule_id not in [rule_id for rule_id, *_ in claim_due(timezone.now())]

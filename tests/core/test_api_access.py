@@ -29,6 +29,7 @@ from apps.escalation.services import create_calendar_feed
 from apps.hosts.models import ServiceDependency
 from apps.organizations.services import issue_token
 from tests.alerts.factories import AlertFactory, AlertRuleFactory, NotificationChannelFactory, SilenceFactory
+from tests.alerts.factories_inbound import make_integration
 from tests.alerts.factories_suppression import MaintenanceWindowFactory
 from tests.escalation.factories import OnCallScheduleFactory, ScheduleLayerFactory, ScheduleOverrideFactory
 from tests.hosts.factories import HostFactory, ServiceFactory
@@ -161,6 +162,19 @@ RULES: dict[tuple[str, str], Rule] = {
     ("alert-detail", "get"): Rule(200, "read", V),
     ("alert-acknowledge", "post"): Rule(200, "config", E),
     ("alert-resolve", "post"): Rule(200, "config", E),
+    # Inbound integrations: configured like rules; their doors take the integration's own token only.
+    ("integration-list", "get"): Rule(200, "read", V),
+    ("integration-list", "post"): Rule(201, "config", E, lambda w: {"name": "new-integration", "kind": "generic"}),
+    ("integration-detail", "get"): Rule(200, "read", V),
+    ("integration-detail", "put"): Rule(200, "config", E, lambda w: {"name": "renamed", "kind": "alertmanager"}),
+    ("integration-detail", "patch"): Rule(200, "config", E, lambda w: {"enabled": False}),
+    ("integration-detail", "delete"): Rule(204, "config", A),
+    ("integration-rotate-token", "post"): Rule(200, "config", E),
+    ("integration-alertmanager", "post"): Rule(200, None, None, raw=_json({"version": "4", "alerts": []})),
+    ("integration-generic", "post"): Rule(200, None, None, raw=_json([])),
+    ("integration-alertmanager-token", "post"): Rule(200, "any", None, raw=_json({"version": "4", "alerts": []}),
+                                                     no_token=200),
+    ("integration-generic-token", "post"): Rule(200, "any", None, raw=_json([]), no_token=200),
     ("silence-list", "get"): Rule(200, "read", V),
     ("silence-list", "post"): Rule(201, "config", E, lambda w: {"matchers": 'alertname="cpu"', "duration": 3600}),
     ("silence-detail", "get"): Rule(200, "read", V),
@@ -284,7 +298,9 @@ def test_every_rule_names_a_routed_endpoint():
 
 # Endpoints acting on one object that are not "<basename>-detail": name -> the object's basename.
 OBJECT_ACTIONS = {"token-revoke": "token", "alert-channel-rotate-secret": "alert-channel",
-                  "alert-acknowledge": "alert", "alert-resolve": "alert"}
+                  "alert-acknowledge": "alert", "alert-resolve": "alert", "integration-rotate-token": "integration"}
+# Integration doors -> the world object whose door it is (the "-token" variants carry its token in the path).
+INTEGRATION_DOORS = {"integration-alertmanager": "integration", "integration-generic": "generic-integration"}
 
 
 @dataclass
@@ -297,6 +313,13 @@ class World:
     new_edge: dict[str, str]
 
     def path(self, name: str) -> str:
+        door = name.removesuffix("-token")
+        if door in INTEGRATION_DOORS:
+            key = INTEGRATION_DOORS[door]
+            kwargs = {"public_id": self.objects[key].public_id}
+            if name.endswith("-token"):
+                kwargs["token"] = self.objects[f"{key}-token"]
+            return reverse(name, kwargs=kwargs)
         if name.endswith("-detail") or name in OBJECT_ACTIONS:
             basename = OBJECT_ACTIONS.get(name) or name.rsplit("-", 1)[0]
             return reverse(name, kwargs={"public_id": self.objects[basename].public_id})
@@ -336,6 +359,9 @@ def world(org: Any, settings: Any) -> World:
                "alert-channel": channel, "alert-rule": rule, "alert": AlertFactory(organization=org, rule=rule),
                "silence": SilenceFactory(organization=org),
                "maintenance-window": MaintenanceWindowFactory(organization=org)}
+    objects["integration"], objects["integration-token"] = make_integration(org)
+    objects["generic-integration"], objects["generic-integration-token"] = make_integration(
+        org, kind="generic", name="scripts")
     return World(org, objects, str(a.public_id), {"upstream_host": str(b.public_id),
                                                   "downstream_host": str(c.public_id)})
 

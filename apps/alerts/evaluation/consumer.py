@@ -109,8 +109,8 @@ def rules_for(org_id: int, names: set[str], hosts_seen: bool) -> list[tuple[int,
         cursor.execute(
             f"SELECT id, metric, label_matchers FROM {AlertRule._meta.db_table} "  # noqa: S608
             "WHERE organization_id = %s AND enabled AND metric = ANY(%s) AND (metric <> '' OR kind = %s) "
-            "AND consecutive_errors < %s ORDER BY id",
-            [org_id, wanted, RuleKind.ABSENCE.value, ERROR_CUTOFF])
+            "AND kind <> %s AND consecutive_errors < %s ORDER BY id",
+            [org_id, wanted, RuleKind.ABSENCE.value, RuleKind.EXTERNAL.value, ERROR_CUTOFF])
         return cursor.fetchall()
 
 

@@ -188,7 +188,7 @@ def run_rules(rule_ids: Iterable[int], *, at: dt.datetime | None = None) -> RunS
 def load_rules(rule_ids: Iterable[int]) -> list[AlertRule]:
     """The enabled rules, each organization loaded once and shared (a chunk of a thousand rules of one
     organization would otherwise build a thousand Organization objects)."""
-    rules = list(AlertRule.objects.filter(pk__in=list(rule_ids), enabled=True))
+    rules = list(AlertRule.objects.evaluated().filter(pk__in=list(rule_ids), enabled=True))
     orgs = {org.pk: org for org in Organization.objects.filter(pk__in={r.organization_id for r in rules})}
     for rule in rules:
         rule.organization = orgs[rule.organization_id]

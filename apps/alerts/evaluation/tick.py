@@ -10,6 +10,7 @@ import datetime as dt
 from django.conf import settings
 from django.db import connection, transaction
 
+from apps.alerts.choices import RuleKind
 from apps.alerts.models import AlertRule
 
 #: How long a claimed rule stays claimed when its evaluation never reports back.
@@ -26,16 +27,19 @@ def chunk_size() -> int:
 
 def claim_due(now: dt.datetime, limit: int | None = None) -> list[tuple[int, int, str]]:
     """(id, organization id, metric) of at most ``limit`` due enabled rules, oldest due first; a rule
-    never evaluated (``next_evaluation_at`` NULL: just created) is due at once. Uses alerts_rule_due_idx."""
+    never evaluated (``next_evaluation_at`` NULL: just created) is due at once; ``external`` rules (inbound
+    integrations) never are. Uses alerts_rule_due_idx."""
     table = AlertRule._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"""UPDATE {table} SET next_evaluation_at = %(lease)s
             WHERE id IN (SELECT id FROM {table}
-                         WHERE enabled AND (next_evaluation_at <= %(now)s OR next_evaluation_at IS NULL)
+                         WHERE enabled AND kind <> %(external)s
+                           AND (next_evaluation_at <= %(now)s OR next_evaluation_at IS NULL)
                          ORDER BY next_evaluation_at NULLS FIRST LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
             RETURNING id, organization_id, metric""",  # noqa: S608
-            {"lease": now + dt.timedelta(seconds=LEASE_SECONDS), "now": now, "limit": limit or tick_limit()})
+            {"lease": now + dt.timedelta(seconds=LEASE_SECONDS), "now": now, "limit": limit or tick_limit(),
+             "external": RuleKind.EXTERNAL.value})
         return cursor.fetchall()
 
 
