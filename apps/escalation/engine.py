@@ -122,15 +122,18 @@ def start_escalation(*, alert_id: int, queue: str | None = None) -> EscalationRu
 @transaction.atomic
 def stand_down(*, alert_id: int, actor: Any = None, queue: str | None = None) -> EscalationRun | None:
     """Acknowledged: pending steps become stale (new id); with an acknowledgement timeout, one task is
-    armed for when it expires and re-escalates if the alert is still unresolved."""
+    armed for when it expires and re-escalates if the alert is still unresolved -- also when the steps had
+    already run out for this occurrence (the timeout is about the acknowledgement, not the steps)."""
     run = _locked_run(alert_id)
-    if run is None or run.status != RunStatus.ACTIVE:
+    if run is None or run.status == RunStatus.ACKNOWLEDGED:
         return run
     alert = Alert.objects.get(pk=alert_id)
     if actor is None and alert.state != AlertState.ACKNOWLEDGED:
         return run  # stale hook: the alert moved on (resolved or firing again)
-    now = timezone.now()
     timeout = run.policy.ack_timeout_seconds if run.policy else 0
+    if run.status == RunStatus.ENDED and not (timeout and run.started_at == alert.started_at):
+        return run  # nothing to stand down, and no timeout to arm for this occurrence
+    now = timezone.now()
     run.status, run.active_escalation_id = RunStatus.ACKNOWLEDGED, uuid.uuid4()
     run.step_index = run.repeat = 0
     run.ack_seen_at = alert.acknowledged_at
