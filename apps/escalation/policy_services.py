@@ -211,7 +211,7 @@ def create_contact_method(*, organization: Organization, user: Any, kind: str, a
 @transaction.atomic
 def update_contact_method(*, method: ContactMethod, actor: Any, **fields: Any) -> ContactMethod:
     """Change a contact method (kind, address, url, delay_seconds, enabled, verified) and its channel."""
-    method = ContactMethod.objects.select_for_update().select_related("user", "channel").get(pk=method.pk)
+    method = ContactMethod.objects.select_for_update(of=("self",)).select_related("user", "channel").get(pk=method.pk)
     before = _contact_snapshot(method)
     if ("address" in fields or "url" in fields or "kind" in fields) and "verified" not in fields:
         fields["verified"] = False  # a new destination is not confirmed yet

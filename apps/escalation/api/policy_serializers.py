@@ -66,7 +66,7 @@ class PolicySerializer(serializers.ModelSerializer):
     organization = serializers.HiddenField(default=CurrentOrganizationDefault())
     repeat_count = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
     ack_timeout_seconds = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
-    steps = StepSerializer(many=True, required=False)
+    steps = StepSerializer(many=True, required=False, write_only=True)  # read back by to_representation
 
     class Meta:
         model = EscalationPolicy

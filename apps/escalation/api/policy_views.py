@@ -61,6 +61,8 @@ class RoutingViewSet(OrgScopedViewSet):
 
     def perform_create(self, serializer: RoutingSerializer) -> None:
         data = serializer.validated_data
+        if RulePolicy.objects.filter(rule=data["rule"]).exists():
+            raise ValidationError({"rule": "This rule already has an escalation policy; change that route."})
         serializer.instance = services.route_rule(rule=data["rule"], policy=data["policy"],
                                                   actor=_actor(self.request))
 
