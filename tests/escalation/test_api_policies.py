@@ -158,7 +158,9 @@ def test_members_manage_their_own_contact_methods_and_admins_everyones(
                     format="json").status_code == 403
     erins = contact(org, editor, kind="email")
     assert [m["id"] for m in bob.get("/api/v1/contact-methods").json()["results"]] == [created.json()["id"]]
-    assert bob.get(f"/api/v1/contact-methods/{erins.public_id}").status_code == 404
+    assert bob.get(f"/api/v1/contact-methods/{erins.public_id}").status_code == 403
+    assert bob.patch(f"/api/v1/contact-methods/{erins.public_id}", {"delay_seconds": 1},
+                     format="json").status_code == 403
 
     admin = api_client(user=owner)
     assert len(admin.get("/api/v1/contact-methods").json()["results"]) == 2

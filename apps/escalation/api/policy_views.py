@@ -79,7 +79,7 @@ class RoutingViewSet(OrgScopedViewSet):
 
 
 class ContactMethodViewSet(OrgScopedViewSet):
-    """Contact methods: every member manages their own; admins (and config tokens) manage everyone's."""
+    """Contact methods: every member manages their own; admins (and tokens, by scope) manage everyone's."""
 
     queryset = ContactMethod.objects.select_related("user")
     serializer_class = ContactMethodSerializer
@@ -95,7 +95,17 @@ class ContactMethodViewSet(OrgScopedViewSet):
 
     def get_queryset(self) -> Any:
         queryset = super().get_queryset()
-        return queryset if self._manages_all() else queryset.filter(user=self.request.user)
+        if self.action == "list" and not self._manages_all():
+            return queryset.filter(user=self.request.user)
+        return queryset
+
+    def get_object(self) -> ContactMethod:
+        """Another organization's method is a 404 (the scoped queryset); a colleague's is a 403: members of
+        one organization may know a colleague has a contact method, never see or change its address."""
+        method = super().get_object()
+        if method.user_id != self.request.user.pk and not self._manages_all():
+            raise PermissionDenied("Only admins see and manage other members' contact methods.")
+        return method
 
     def _target_user(self, data: dict[str, Any], default: Any) -> Any:
         user = data.get("user", default)
