@@ -292,3 +292,44 @@ def test_the_sweep_resends_an_overdue_step_once(org: Any, team: Any, clock: Cloc
     run_due(steps, commit)
     run_due(steps, commit)  # the original arriving late: nothing
     assert len(paged(alert)) == 1
+
+
+def test_a_step_that_finds_an_unannounced_acknowledgement_stands_down(
+        org: Any, team: Any, clock: Clock, steps: StepRecorder, commit: Callable) -> None:
+    alice, erin = team
+    policy = policy_with_steps(org, [StepData("notify_user", wait_seconds=60, users=[alice]),
+                                     StepData("notify_user", users=[erin])])
+    alert = fire(routed_rule(org, policy), commit, clock)
+    run_due(steps, commit)
+    # Acknowledged without the after-commit hook reaching the engine (another worker, not yet run).
+    acknowledge_alert(alert=alert, actor=alice)
+    clock.advance(60)
+    assert "stood down" in run_due(steps, commit)
+    assert paged(alert) == [(0, 0, "alice")]
+    assert EscalationRun.objects.get(alert=alert).status == RunStatus.ACKNOWLEDGED
+
+
+def test_a_link_acknowledges_a_re_escalating_alert_again(org: Any, team: Any, clock: Clock, steps: StepRecorder,
+                                                         commit: Callable) -> None:
+    from django.test import Client
+
+    from apps.escalation.links import make_token
+    alice, erin = team
+    policy = policy_with_steps(org, [StepData("notify_user", wait_seconds=60, users=[alice]),
+                                     StepData("notify_user", users=[erin])], ack_timeout_seconds=300)
+    alert = fire(routed_rule(org, policy), commit, clock)
+    run_due(steps, commit)
+    commit(lambda: acknowledge_alert(alert=alert, actor=alice))
+    clock.advance(300)
+    run_due(steps, commit)  # the timeout: alice paged again, the run is active while the alert stays acknowledged
+    assert EscalationRun.objects.get(alert=alert).status == RunStatus.ACTIVE
+    token = make_token(alert_public_id=str(alert.public_id), user_id=erin.pk, action="acknowledge")
+    response = commit(lambda: Client().post(f"/api/v1/escalation/links/{token}"))
+    assert response.status_code == 200 and b"Acknowledged again" in response.content
+    run = EscalationRun.objects.get(alert=alert)
+    assert run.status == RunStatus.ACKNOWLEDGED and run.next_step_at == clock() + dt.timedelta(seconds=300)
+    clock.advance(60)
+    pending = [args for args, _ in steps.sent if args[1] != str(run.active_escalation_id)][-1]
+    assert "stale" in commit(lambda: engine.run_step(alert_id=alert.pk, escalation_id=pending[1],
+                                                     step_index=pending[2], repeat=pending[3]))
+    assert [p[2] for p in paged(alert)] == ["alice", "alice"]
