@@ -106,8 +106,8 @@ def start_escalation(*, alert_id: int, queue: str | None = None) -> EscalationRu
     alert.refresh_from_db(fields=["state", "started_at", "acknowledged_at"])
     if alert.state != AlertState.FIRING:
         return run  # moved on already; the consumer of that later transition decides
-    if run.status in LIVE_STATUSES and run.started_at == alert.started_at:
-        return run  # this occurrence's escalation is already running (a repeated hook)
+    if run.started_at is not None and run.started_at == alert.started_at:
+        return run  # this occurrence already had its escalation (a repeated hook): never start it twice
     now = timezone.now()
     run.policy, run.status, run.active_escalation_id = route.policy, RunStatus.ACTIVE, uuid.uuid4()
     run.step_index = run.repeat = run.steps_done = 0

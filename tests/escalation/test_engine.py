@@ -333,3 +333,18 @@ def test_a_link_acknowledges_a_re_escalating_alert_again(org: Any, team: Any, cl
     assert "stale" in commit(lambda: engine.run_step(alert_id=alert.pk, escalation_id=pending[1],
                                                      step_index=pending[2], repeat=pending[3]))
     assert [p[2] for p in paged(alert)] == ["alice", "alice"]
+
+
+def test_a_repeated_firing_hook_never_restarts_the_same_occurrence(org: Any, team: Any, clock: Clock,
+                                                                   steps: StepRecorder, commit: Callable) -> None:
+    from apps.alerts.hooks import AlertTransition
+    alice, _ = team
+    policy = policy_with_steps(org, [StepData("notify_user", users=[alice])])
+    alert = fire(routed_rule(org, policy), commit, clock)
+    run_due(steps, commit)  # the only step: the run ends
+    sent = len(steps.sent)
+    repeated = AlertTransition(organization_id=org.pk, alert_id=alert.pk, group_id=alert.group_id,
+                               rule_id=alert.rule_id, from_state="pending", to_state="firing", at=clock(),
+                               actor_repr="system")
+    commit(lambda: engine.consume(repeated))
+    assert len(steps.sent) == sent and EscalationRun.objects.get(alert=alert).status == RunStatus.ENDED
