@@ -182,3 +182,29 @@ def test_policy_services_reject_a_step_without_its_target(org: Any) -> None:
     from django.core.exceptions import ValidationError
     with pytest.raises(ValidationError):
         policy_with_steps(org, [StepData("notify_user")])
+
+
+def test_oncall_assignments_are_listed_per_organization_and_filtered(api_client: Any, org: Any, other_org: Any,
+                                                                     owner: Any, member_ro: Any,
+                                                                     make_token: Any) -> None:
+    import uuid as uuid_
+
+    from django.utils import timezone
+
+    from apps.escalation.models import OnCallAssignment
+    from tests.alerts.factories import AlertFactory
+    alert, theirs = AlertFactory(organization=org), AlertFactory(organization=other_org)
+    common = {"escalation_id": uuid_.uuid4(), "step_index": 0, "repeat": 0, "reason": "notify_user",
+              "at": timezone.now()}
+    OnCallAssignment.objects.create(organization=org, alert=alert, alert_public_id=alert.public_id,
+                                    user=owner, username="alice", **common)
+    OnCallAssignment.objects.create(organization=other_org, alert=theirs, alert_public_id=theirs.public_id,
+                                    username="charlie", **common)
+    rows = api_client(user=member_ro).get("/api/v1/oncall-assignments").json()["results"]
+    assert [(r["user"], r["alert"]) for r in rows] == [("alice", str(alert.public_id))]
+    client = api_client(token=make_token(AgentToken.Scope.READ)[1])
+    assert client.get(f"/api/v1/oncall-assignments?alert={theirs.public_id}").json()["results"] == []
+    assert len(client.get("/api/v1/oncall-assignments?user=alice").json()["results"]) == 1
+    assert client.get("/api/v1/oncall-assignments?alert=nope").status_code == 400
+    assert api_client(token=make_token(AgentToken.Scope.WRITE)[1]).get("/api/v1/oncall-assignments") \
+        .status_code == 403

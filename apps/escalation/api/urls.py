@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from apps.escalation.api.assignments import AssignmentViewSet
 from apps.escalation.api.links import alert_link
 from apps.escalation.api.policy_views import ContactMethodViewSet, PolicyViewSet, RoutingViewSet
 from apps.escalation.api.views import CalendarFeedViewSet, ScheduleViewSet, calendar_feed
@@ -18,6 +19,7 @@ router.register("schedules", ScheduleViewSet, basename="schedule")
 router.register("escalation-policies", PolicyViewSet, basename="escalation-policy")
 router.register("escalation-routes", RoutingViewSet, basename="escalation-route")
 router.register("contact-methods", ContactMethodViewSet, basename="contact-method")
+router.register("oncall-assignments", AssignmentViewSet, basename="oncall-assignment")
 
 urlpatterns = [
     path("schedules/ical/<str:token>.ics", calendar_feed, name="schedule-calendar-feed"),

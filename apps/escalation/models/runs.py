@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from apps.core.models import OrgQuerySet
 from apps.escalation.choices import RunStatus
 
 
@@ -62,6 +63,8 @@ class OnCallAssignment(models.Model):
     notification_ids = models.JSONField(default=list, blank=True)
     suppressed = models.BooleanField(default=False)
     at = models.DateTimeField()
+
+    objects = OrgQuerySet.as_manager()
 
     class Meta:
         constraints = [
