@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.alerts.models import AlertRule, NotificationChannel
@@ -102,10 +103,18 @@ class RoutingSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
 
+# Its own schema component, as apps.alerts.api.config does for its kinds (else drf-spectacular names
+# colliding "kind" enums by a hash and warns).
+@extend_schema_field({"type": "string", "enum": list(ContactKind.values)}, component_name="ContactKind")
+class ContactKindField(serializers.ChoiceField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=ContactKind.choices, **kwargs)
+
+
 class ContactMethodSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
     user = MemberField(required=False)
-    kind = serializers.ChoiceField(choices=ContactKind.choices)
+    kind = ContactKindField()
     delay_seconds = serializers.IntegerField(min_value=0, max_value=7 * 86400, default=0)
 
     class Meta:
