@@ -175,3 +175,6 @@ class CalendarFeedAdmin(admin.ModelAdmin):
         for feed in queryset:
             services.revoke_calendar_feed(feed=feed, actor=request.user)
         messages.success(request, "Revoked.")
+
+
+from apps.escalation import admin_policies  # noqa: E402, F401 (registers the policy admins)

@@ -255,6 +255,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": timedelta(seconds=10),
         "options": {"expires": 10},
     },
+    "escalation.sweep_escalations": {
+        "task": "escalation.sweep_escalations",
+        "schedule": timedelta(seconds=15),
+        "options": {"expires": 15},
+    },
     "audit.apply_retention": {
         "task": "audit.apply_retention",
         "schedule": crontab(minute=17, hour=3),
@@ -292,7 +297,15 @@ FIBERSTACK_INGEST_CONSUMERS = [
     "apps.hosts.seen.consume",  # hosts' last_seen + live "hosts.update" events (throttled per host)
     "apps.alerts.evaluation.consumer.consume",  # rules the batch's series can answer, off the request path
 ]
-FIBERSTACK_ALERT_CONSUMERS: list[str] = []  # called with each apps.alerts.hooks.AlertTransition after commit
+# Called with each apps.alerts.hooks.AlertTransition after commit; alerts never imports them.
+FIBERSTACK_ALERT_CONSUMERS: list[str] = [
+    "apps.escalation.engine.consume",  # start / stand down / end the alert's escalation
+]
+# Escalation: the queue step tasks go to ("" = the default route), how overdue a step must be before the
+# sweep re-sends it, and how long an acknowledge/resolve link in a page stays valid.
+FIBERSTACK_ESCALATION_QUEUE = env_str("FIBERSTACK_ESCALATION_QUEUE", "")
+FIBERSTACK_ESCALATION_SWEEP_GRACE_SECONDS = env_int("FIBERSTACK_ESCALATION_SWEEP_GRACE_SECONDS", 30)
+FIBERSTACK_ESCALATION_LINK_MAX_AGE_SECONDS = env_int("FIBERSTACK_ESCALATION_LINK_MAX_AGE_SECONDS", 24 * 3600)
 # /readyz "details" come from these callables (dotted paths, `() -> dict`), so core imports no domain app.
 FIBERSTACK_READINESS_PROVIDERS = ["apps.metrics.rollups.jobs.readiness_details"]
 FIBERSTACK_QUERY_MAX_SERIES = env_int("FIBERSTACK_QUERY_MAX_SERIES", 1000)

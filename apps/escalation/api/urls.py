@@ -1,19 +1,29 @@
 """/api/v1/schedules (CRUD, /oncall, /shifts, /overrides), /api/v1/schedules/calendar-feeds and the
-session-less feed /api/v1/schedules/ical/<token>.ics (with or without a trailing slash)."""
+session-less feed /api/v1/schedules/ical/<token>.ics (with or without a trailing slash); escalation policies,
+rule routes and contact methods; the signed alert links /api/v1/escalation/links/<token>."""
 
 from __future__ import annotations
 
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from apps.escalation.api.assignments import AssignmentViewSet
+from apps.escalation.api.links import alert_link
+from apps.escalation.api.policy_views import ContactMethodViewSet, PolicyViewSet, RoutingViewSet
 from apps.escalation.api.views import CalendarFeedViewSet, ScheduleViewSet, calendar_feed
 
 router = SimpleRouter()
 router.trailing_slash = "/?"  # as in apps.hosts.api.urls: DRF 3.16 needs the attribute for an optional slash
 router.register("schedules/calendar-feeds", CalendarFeedViewSet, basename="calendar-feed")
 router.register("schedules", ScheduleViewSet, basename="schedule")
+router.register("escalation-policies", PolicyViewSet, basename="escalation-policy")
+router.register("escalation-routes", RoutingViewSet, basename="escalation-route")
+router.register("contact-methods", ContactMethodViewSet, basename="contact-method")
+router.register("oncall-assignments", AssignmentViewSet, basename="oncall-assignment")
 
 urlpatterns = [
     path("schedules/ical/<str:token>.ics", calendar_feed, name="schedule-calendar-feed"),
+    # Signed acknowledge/resolve links in escalation pages (a confirmation page, not JSON).
+    path("escalation/links/<str:token>", alert_link, name="escalation-link"),
     *router.urls,
 ]

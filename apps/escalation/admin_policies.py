@@ -1,0 +1,199 @@
+"""Admin for escalation policies (steps edited as the API's JSON list, checked by the API's serializer),
+rule routes, contact methods, and read-only views of runs and on-call assignments. Every write goes
+through apps.escalation.policy_services, so it is validated and audited exactly like the API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from apps.escalation import policy_services as services
+from apps.escalation.api.policy_serializers import StepSerializer, step_data
+from apps.escalation.models import ContactMethod, EscalationPolicy, EscalationRun, OnCallAssignment, RulePolicy
+
+STEPS_HELP = ('JSON list, as in the API: [{"action": "notify_schedule", "schedule": "<schedule id>", '
+              '"wait_seconds": 300}, {"action": "notify_user", "users": ["alice"]}, '
+              '{"action": "notify_channel", "channels": ["<channel id>"]}]')
+
+
+class PolicyForm(forms.ModelForm):
+    steps_json = forms.CharField(label="Steps", widget=forms.Textarea(attrs={"rows": 12, "cols": 100}),
+                                 required=False, help_text=STEPS_HELP)
+
+    class Meta:
+        model = EscalationPolicy
+        fields = ["organization", "name", "description", "repeat_count", "ack_timeout_seconds"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            steps = [{k: v for k, v in services.step_snapshot(s).items() if k != "position" and v not in (None, [])}
+                     for s in self.instance.steps.order_by("position")]
+            self.initial["steps_json"] = json.dumps(steps, indent=2)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        organization = data.get("organization") or getattr(self.instance, "organization", None)
+        try:
+            raw = json.loads(data.get("steps_json") or "[]")
+        except json.JSONDecodeError as exc:
+            self.add_error("steps_json", f"Not valid JSON: {exc}")
+            return data
+        if organization is None:
+            return data
+        serializer = StepSerializer(data=raw, many=True, context={"organization": organization})
+        if not serializer.is_valid():
+            self.add_error("steps_json", json.dumps(serializer.errors))
+            return data
+        data["steps"] = step_data(serializer.validated_data)
+        return data
+
+
+@admin.register(EscalationPolicy)
+class EscalationPolicyAdmin(admin.ModelAdmin):
+    form = PolicyForm
+    list_display = ["name", "organization", "repeat_count", "ack_timeout_seconds", "updated_at"]
+    list_filter = ["organization"]
+    search_fields = ["name"]
+    list_select_related = ["organization"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: EscalationPolicy | None = None) -> list[str]:
+        return ["organization"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: EscalationPolicy, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        fields = {"name": data["name"], "description": data["description"], "repeat_count": data["repeat_count"],
+                  "ack_timeout_seconds": data["ack_timeout_seconds"], "steps": data.get("steps", [])}
+        if change:
+            saved = services.update_policy(policy=obj, actor=request.user, **fields)
+        else:
+            saved = services.create_policy(organization=data["organization"], actor=request.user, **fields)
+        obj.__dict__.update(saved.__dict__)
+
+    def delete_model(self, request: HttpRequest, obj: EscalationPolicy) -> None:
+        services.delete_policy(policy=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for policy in queryset:
+            services.delete_policy(policy=policy, actor=request.user)
+
+
+class RouteForm(forms.ModelForm):
+    class Meta:
+        model = RulePolicy
+        fields = ["rule", "policy"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        rule, policy = data.get("rule"), data.get("policy")
+        if rule is not None and policy is not None and rule.organization_id != policy.organization_id:
+            self.add_error("policy", "The policy must belong to the rule's organization.")
+        return data
+
+    def _post_clean(self) -> None:
+        """The service sets the organization and checks the rest."""
+
+
+@admin.register(RulePolicy)
+class RulePolicyAdmin(admin.ModelAdmin):
+    form = RouteForm
+    list_display = ["rule", "policy", "organization"]
+    list_filter = ["organization"]
+    list_select_related = ["rule", "policy", "organization"]
+    raw_id_fields = ["rule"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: RulePolicy | None = None) -> list[str]:
+        return ["rule"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: RulePolicy, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        saved = services.route_rule(rule=data.get("rule") or obj.rule, policy=data["policy"], actor=request.user)
+        obj.__dict__.update(saved.__dict__)
+
+    def delete_model(self, request: HttpRequest, obj: RulePolicy) -> None:
+        services.unroute_rule(route=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for route in queryset.select_related("rule", "policy"):
+            services.unroute_rule(route=route, actor=request.user)
+
+
+class ContactForm(forms.ModelForm):
+    class Meta:
+        model = ContactMethod
+        fields = ["organization", "user", "kind", "address", "url", "delay_seconds", "enabled", "verified"]
+
+    def clean(self) -> dict[str, Any]:
+        """The service's checks as form errors (it re-checks them when saving)."""
+        data = super().clean()
+        if data.get("kind") == "email" and not data.get("address"):
+            self.add_error("address", "An email contact method needs an address.")
+        elif data.get("kind") in ("webhook", "slack") and not data.get("url"):
+            self.add_error("url", "This contact method needs a url.")
+        return data
+
+    def _post_clean(self) -> None:
+        """The service sets the channel and validates the rest when saving."""
+
+
+@admin.register(ContactMethod)
+class ContactMethodAdmin(admin.ModelAdmin):
+    form = ContactForm
+    list_display = ["user", "kind", "destination", "delay_seconds", "enabled", "verified", "organization"]
+    list_filter = ["organization", "kind", "verified"]
+    search_fields = ["user__username", "address", "url"]
+    list_select_related = ["user", "organization"]
+    raw_id_fields = ["user"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ContactMethod | None = None) -> list[str]:
+        return ["organization", "user"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: ContactMethod, form: Any, change: bool) -> None:
+        data = dict(form.cleaned_data)
+        fields = {k: data[k] for k in ("kind", "address", "url", "delay_seconds", "enabled", "verified")}
+        if change:
+            saved = services.update_contact_method(method=obj, actor=request.user, **fields)
+        else:
+            saved = services.create_contact_method(organization=data["organization"], user=data["user"],
+                                                   actor=request.user, **fields)
+        obj.__dict__.update(saved.__dict__)
+
+    def delete_model(self, request: HttpRequest, obj: ContactMethod) -> None:
+        services.delete_contact_method(method=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for method in queryset.select_related("user"):
+            services.delete_contact_method(method=method, actor=request.user)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Engine records: written by the engine only."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(EscalationRun)
+class EscalationRunAdmin(ReadOnlyAdmin):
+    list_display = ["alert", "policy", "status", "step_index", "repeat", "next_step_at", "organization"]
+    list_filter = ["status", "organization"]
+    list_select_related = ["alert", "policy", "organization"]
+
+
+@admin.register(OnCallAssignment)
+class OnCallAssignmentAdmin(ReadOnlyAdmin):
+    list_display = ["at", "username", "reason", "schedule", "alert_public_id", "step_index", "repeat", "suppressed"]
+    list_filter = ["organization", "reason", "suppressed"]
+    search_fields = ["username", "alert_public_id"]
+    list_select_related = ["schedule"]

@@ -1,0 +1,78 @@
+"""The page behind the signed acknowledge / resolve links of escalation notifications. GET only shows a
+confirmation button (link scanners and chat previews fetch links; they must not acknowledge); POST acts,
+through the alert lifecycle, with the link's user as the actor. The signed token in the URL is the
+credential: no ambient cookie is involved, so there is nothing for a cross-site request to ride on and
+CSRF protection is exempted for this view only. The user must still be an active member of the alert's
+organization with a role that may acknowledge (editor), checked on every use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from apps.alerts.choices import AlertState
+from apps.alerts.models import Alert
+from apps.alerts.services.lifecycle import AlertStateError, acknowledge_alert, resolve_alert
+from apps.core.roles import Role, role_at_least
+from apps.escalation import engine
+from apps.escalation.choices import RunStatus
+from apps.escalation.links import LinkClaim, read_token
+from apps.escalation.models import EscalationRun
+from apps.organizations.models import Membership
+
+
+def _page(request: HttpRequest, status: int, title: str, message: str, **context: Any) -> HttpResponse:
+    response = render(request, "escalation/alert_link.html", {"title": title, "message": message, **context},
+                      status=status)
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites
+    return response
+
+
+def _resolve_claim(claim: LinkClaim) -> tuple[Alert | None, Any]:
+    alert = Alert.objects.select_related("organization").filter(public_id=claim.alert_public_id).first()
+    user = get_user_model().objects.filter(pk=claim.user_id, is_active=True).first()
+    if alert is None or user is None:
+        return None, None
+    role = Membership.objects.filter(organization_id=alert.organization_id, user=user).values_list(
+        "role", flat=True).first()
+    if not role_at_least(role, Role.EDITOR):
+        return None, None
+    return alert, user
+
+
+def _perform(alert: Alert, user: Any, action: str) -> str:
+    if action == "resolve":
+        resolve_alert(alert=alert, actor=user)
+        return "The alert is resolved."
+    if alert.state == AlertState.ACKNOWLEDGED and EscalationRun.objects.filter(
+            alert=alert, status=RunStatus.ACTIVE).exists():
+        engine.reacknowledge(alert=alert, actor=user)  # re-escalating after its acknowledgement timed out
+        return "Acknowledged again; escalation stopped."
+    acknowledge_alert(alert=alert, actor=user)
+    return "The alert is acknowledged; escalation stopped."
+
+
+@csrf_exempt  # the signed token is the credential (see the module docstring)
+@require_http_methods(["GET", "POST"])
+def alert_link(request: HttpRequest, token: str) -> HttpResponse:
+    """Confirm (GET) and perform (POST) the action a signed link names."""
+    claim = read_token(token)
+    alert, user = _resolve_claim(claim) if claim else (None, None)
+    if claim is None or alert is None:
+        return _page(request, 404, "Link not valid", "This link is invalid, has expired, or is no longer yours.")
+    verb = "Acknowledge" if claim.action == "acknowledge" else "Resolve"
+    if request.method == "GET":
+        return _page(request, 200, f"{verb} alert", f"{verb} this alert as {user.get_username()}?", alert=alert,
+                     user=user, confirm=verb)
+    try:
+        message = _perform(alert, user, claim.action)
+    except AlertStateError as exc:
+        return _page(request, 409, f"{verb} alert", str(exc), alert=alert)
+    alert.refresh_from_db()
+    return _page(request, 200, f"{verb} alert", message, alert=alert)

@@ -1,0 +1,28 @@
+"""Thin Celery tasks of the escalation engine: one step per task, and a sweep that loses none."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task, shared_task
+
+from apps.escalation import engine
+
+
+def _queue(task: Task) -> str | None:
+    """The queue this task came from, so follow-ups stay on it (a worker on a private queue keeps its own)."""
+    info = getattr(task.request, "delivery_info", None) or {}
+    return info.get("routing_key") or None
+
+
+@shared_task(name=engine.RUN_STEP_TASK, bind=True, max_retries=0, acks_late=True)
+def run_step(self: Task, alert_id: int, escalation_id: str, step_index: int, repeat: int, *args: Any) -> str:
+    """Run one escalation step if it is still the one the alert's run expects (else nothing)."""
+    return engine.run_step(alert_id=alert_id, escalation_id=escalation_id, step_index=step_index, repeat=repeat,
+                           queue=_queue(self))
+
+
+@shared_task(name=engine.SWEEP_TASK, bind=True, max_retries=0)
+def sweep_escalations(self: Task) -> str:
+    """Every 15 s: re-send overdue steps (lost message, killed worker, restart)."""
+    return f"{engine.resend_overdue(queue=_queue(self))} overdue escalation steps re-sent"
