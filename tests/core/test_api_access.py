@@ -25,6 +25,8 @@ from rest_framework.views import APIView
 from apps.audit.models import AuditEvent
 from apps.core.roles import Role
 from apps.escalation.feeds import feed_token
+from apps.escalation.links import make_token
+from apps.escalation.models import RulePolicy
 from apps.escalation.services import create_calendar_feed
 from apps.hosts.models import ServiceDependency
 from apps.organizations.services import issue_token
@@ -32,6 +34,7 @@ from tests.alerts.factories import AlertFactory, AlertRuleFactory, NotificationC
 from tests.alerts.factories_inbound import make_integration
 from tests.alerts.factories_suppression import MaintenanceWindowFactory
 from tests.escalation.factories import OnCallScheduleFactory, ScheduleLayerFactory, ScheduleOverrideFactory
+from tests.escalation.factories_policies import EscalationPolicyFactory, contact
 from tests.hosts.factories import HostFactory, ServiceFactory
 from tests.metrics.factories import SeriesFactory, fixture_bytes, fixture_headers
 from tests.organizations.factories import MembershipFactory, UserFactory
@@ -205,6 +208,34 @@ RULES: dict[tuple[str, str], Rule] = {
     ("schedule-override", "get"): Rule(200, "read", V),
     ("schedule-override", "patch"): Rule(200, "config", E, lambda w: {"end": "2026-05-01T13:00:00Z"}),
     ("schedule-override", "delete"): Rule(204, "config", E),
+    # Escalation: policies and routes like rules; contact methods are a person's own (admins and tokens manage
+    # everyone's); the signed link is its own credential.
+    ("escalation-policy-list", "get"): Rule(200, "read", V),
+    ("escalation-policy-list", "post"): Rule(201, "config", E, lambda w: {
+        "name": "new-policy", "repeat_count": 2, "steps": [{"action": "notify_user", "users": ["target"]}]}),
+    ("escalation-policy-detail", "get"): Rule(200, "read", V),
+    ("escalation-policy-detail", "put"): Rule(200, "config", E, lambda w: {"name": "renamed-policy"}),
+    ("escalation-policy-detail", "patch"): Rule(200, "config", E, lambda w: {"repeat_count": 3}),
+    ("escalation-policy-detail", "delete"): Rule(204, "config", A),
+    ("escalation-route-list", "get"): Rule(200, "read", V),
+    ("escalation-route-list", "post"): Rule(201, "config", E, lambda w: {
+        "rule": str(w.objects["unrouted-rule"].public_id), "policy": str(w.objects["escalation-policy"].public_id)}),
+    ("escalation-route-detail", "get"): Rule(200, "read", V),
+    ("escalation-route-detail", "put"): Rule(200, "config", E, lambda w: {
+        "rule": str(w.objects["alert-rule"].public_id), "policy": str(w.objects["escalation-policy"].public_id)}),
+    ("escalation-route-detail", "patch"): Rule(200, "config", E, lambda w: {
+        "policy": str(w.objects["escalation-policy"].public_id)}),
+    ("escalation-route-detail", "delete"): Rule(204, "config", A),
+    ("contact-method-list", "get"): Rule(200, "read", V),
+    ("contact-method-list", "post"): Rule(201, "config", A, lambda w: {
+        "user": "target", "kind": "email", "address": "target@example.com"}),
+    ("contact-method-detail", "get"): Rule(200, "read", A),
+    ("contact-method-detail", "put"): Rule(200, "config", A, lambda w: {"kind": "email", "address": "t2@example.com"}),
+    ("contact-method-detail", "patch"): Rule(200, "config", A, lambda w: {"delay_seconds": 60}),
+    ("contact-method-detail", "delete"): Rule(204, "config", A),
+    ("oncall-assignment-list", "get"): Rule(200, "read", V),
+    ("escalation-link", "get"): Rule(200, "any", None, no_token=200),
+    ("escalation-link", "post"): Rule(200, "any", None, no_token=200),
     # Calendar feeds belong to a person: sessions only; the world's feed is someone else's, hence 404.
     ("calendar-feed-list", "get"): Rule(200, None, V),
     ("calendar-feed-list", "post"): Rule(201, None, V),
@@ -330,6 +361,10 @@ class World:
                                          "override_id": self.objects["override"].public_id})
         if name == "schedule-calendar-feed":
             return reverse(name, kwargs={"token": feed_token(self.objects["calendar-feed"])})
+        if name == "escalation-link":
+            return reverse(name, kwargs={"token": make_token(
+                alert_public_id=str(self.objects["alert"].public_id), user_id=self.objects["pager"].pk,
+                action="acknowledge")})
         if name == "metrics-agent":
             return reverse(name, kwargs={"host": "h1"})
         if name == "es-index-bulk":
@@ -359,6 +394,12 @@ def world(org: Any, settings: Any) -> World:
                "alert-channel": channel, "alert-rule": rule, "alert": AlertFactory(organization=org, rule=rule),
                "silence": SilenceFactory(organization=org),
                "maintenance-window": MaintenanceWindowFactory(organization=org)}
+    policy = EscalationPolicyFactory(organization=org)
+    objects.update({
+        "escalation-policy": policy, "unrouted-rule": AlertRuleFactory(organization=org),
+        "escalation-route": RulePolicy.objects.create(organization=org, rule=rule, policy=policy),
+        "contact-method": contact(org, member.user, kind="email"),
+        "pager": MembershipFactory(organization=org, user=UserFactory(username="pager"), role=Role.EDITOR).user})
     objects["integration"], objects["integration-token"] = make_integration(org)
     objects["generic-integration"], objects["generic-integration-token"] = make_integration(
         org, kind="generic", name="scripts")
