@@ -41,7 +41,7 @@ from apps.metrics.read.catalogue import CATALOGUE
 from apps.metrics.read.fetch import rollup_source
 from apps.metrics.read.select import max_series_per_query, select_ids
 from apps.metrics.sketch import key_for_value
-from apps.metrics.storage import TABLE as RAW_TABLE
+from apps.metrics.storage.compressed import RAW_SOURCE, read_params
 
 PROBE_FIELDS = {"probe_latency_ms": "latency_ms", "probe_uptime_pct": "uptime_pct", "probe_packet_loss": "packet_loss"}
 AGGREGATIONS = {"raw": ("raw", None), "hourly": ("1h", 3600), "daily": ("1d", 86400)}
@@ -135,7 +135,7 @@ def _availability(plan: read.Plan, series_id: int | None) -> tuple[dict[float, f
     rollup rows as ``read.window`` did for this plan (``rollup_source``: stored rows + the newest raw)."""
     if series_id is None or plan.start > plan.end:
         return {}, None
-    source, params = rollup_source(plan.tier, plan.start, plan.end)
+    source, params = rollup_source(plan.tier, plan.start, plan.end, series_ids=[series_id])
     params["ids"] = [series_id]
     step = int(plan.step or 86400)
     threshold = key_for_value(AVAILABILITY_THRESHOLD)
@@ -194,9 +194,10 @@ def _number(value: float) -> str:
 
 
 def _latest_from_raw(series_ids: list[int], since: dt.datetime) -> dict[int, tuple[float, float]]:
-    sql = f"""SELECT i.id, x.t, x.value FROM unnest(%s::int[]) AS i(id)
-        CROSS JOIN LATERAL (SELECT extract(epoch FROM time)::float8 AS t, value FROM {RAW_TABLE}
-                            WHERE series_id = i.id AND time >= %s ORDER BY time DESC LIMIT 1) AS x"""  # noqa: S608
+    sql = f"""SELECT i.id, x.t, x.value FROM unnest(%(ids)s::int[]) AS i(id)
+        CROSS JOIN LATERAL (SELECT extract(epoch FROM time)::float8 AS t, value FROM {RAW_SOURCE} AS raw
+                            WHERE series_id = i.id AND time >= %(since)s ORDER BY time DESC LIMIT 1) AS x"""  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, [series_ids, since])
+        params = read_params(cursor, since, timezone.now(), series_ids)
+        cursor.execute(sql, {"ids": series_ids, "since": since, **params})
         return {sid: (t, v) for sid, t, v in cursor.fetchall()}
