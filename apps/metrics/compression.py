@@ -25,7 +25,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.core.locks import ADVISORY_LOCK_KEYS
+from apps.core.locks import ADVISORY_LOCK_KEYS, advisory_lock
+from apps.metrics import storage as raw_storage
 from apps.metrics.rollups.invalidation import lateness
 from apps.metrics.rollups.models import RollupInvalidation, RollupState
 from apps.metrics.rollups.tiers import TIERS
@@ -100,6 +101,12 @@ def compress_raw(*, now: dt.datetime | None = None, older_than: dt.timedelta | N
     now = now or timezone.now()
     older_than = compress_after() if older_than is None else older_than
     report = CompressReport()
+    # Late samples of a day without a partition (e.g. one compressed earlier) wait in DEFAULT; moving them
+    # into their day's partition first makes them due with it (skipped if the beat job is doing it now).
+    with advisory_lock("metrics.ensure_partitions") as acquired:
+        if acquired:
+            with transaction.atomic():
+                raw_storage.ensure_partitions(today=now.date())
     due, report.waiting = due_days(now, older_than)
     started = time.monotonic()
     for day in due[:limit]:

@@ -26,6 +26,7 @@ from apps.metrics.rollups.models import RollupInvalidation, RollupState
 from apps.metrics.rollups.tiers import TIERS
 from apps.metrics.storage import codec, compressed
 from apps.metrics.storage.partitioned import existing_days
+from tests.core.test_database_roles import app_role, granted  # noqa: F401 - fixtures
 from tests.metrics.factories import SeriesFactory
 from tests.metrics.rollup_helpers import rows
 
@@ -295,3 +296,57 @@ def test_retention_deletes_compressed_chunks_past_the_raw_cutoff(org: Any) -> No
     assert "metrics_sample_compressed:1" in report["raw"]["dropped"]
     with connection.cursor() as cursor:
         assert compressed.compressed_days(cursor) == [kept]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("granted")
+def test_the_app_role_compresses_and_reads_through_the_owner_functions(org: Any) -> None:
+    """The DML-only role (docs/database-roles.md) runs the beat task: chunks written, the partition
+    dropped through ``fiberstack_drop_partition``, the values read back."""
+    from tests.core.test_database_roles import django_as_app_role
+
+    series = SeriesFactory(organization=org).id
+    make_day(DAY)
+    write(series, [DAY_US + 7], [0.5])
+    finalise_rollups(timezone.now())
+    try:
+        with django_as_app_role():
+            assert compress_chunks.delay().get().startswith("compressed ")
+            assert DAY not in existing_days(connection.cursor())
+            assert stored([series], DAY_US, DAY_US + 10) == {(series, DAY_US + 7): bits([0.5])[0]}
+    finally:
+        with connection.cursor() as cursor:  # not a model table: the flush between tests leaves it
+            cursor.execute("DELETE FROM metrics_sample_compressed")
+
+
+def test_late_data_into_a_compressed_day_reaches_every_tier_and_the_raw_api(org: Any, write_token: str,
+                                                                            read_token: str,
+                                                                            api_client: Any) -> None:
+    """Through the doors and the rollup task: an hour already compressed, a late hour into the same day
+    (DEFAULT), and a later write replacing one compressed sample; every tier and raw agree."""
+    from apps.metrics.rollup_tasks import rollup
+    from tests.metrics.factories import post
+    from tests.metrics.test_rollups_late import _caught_up, _post_hour, _tier_totals
+
+    _caught_up()
+    first = DAY_LO + dt.timedelta(hours=10)
+    _post_hour(first, write_token)
+    rollup.delay().get()
+    rollup.delay().get()
+    report = compression.compress_raw(older_than=dt.timedelta(days=1))
+    assert DAY in report.days and report.days[DAY]["rows"] == 720
+    _post_hour(first + dt.timedelta(hours=1), write_token)
+    replaced = f"cpu,host=web-1 load=100 {int(first.timestamp())}\n"  # was 0 (i % 7 at i = 0)
+    assert post("/write?precision=s", replaced, token=write_token).status_code == 204
+    rollup.delay().get()
+    rollup.delay().get()
+    client = api_client(token=read_token)
+    window = (DAY_LO, DAY_LO + dt.timedelta(days=1) - dt.timedelta(seconds=1))
+    load_sum = 2.0 * sum(i % 7 for i in range(360)) + 100
+    for tier in (t.name for t in TIERS):
+        assert _tier_totals(client, "cpu_load", tier, *window) == (720.0, load_sum), tier
+        assert _tier_totals(client, "probe_rtt", tier, *window) == (720.0, 1800.0), tier
+    raw = _get(client, name="cpu_load", tier="raw", start=window[0].isoformat(), end=window[1].isoformat())
+    [points] = [s["points"] for s in raw["series"]]
+    assert (len(points), sum(v for _, v in points)) == (720, load_sum)
+    assert points[0] == [first.timestamp(), 100.0]
