@@ -350,3 +350,30 @@ def test_late_data_into_a_compressed_day_reaches_every_tier_and_the_raw_api(org:
     [points] = [s["points"] for s in raw["series"]]
     assert (len(points), sum(v for _, v in points)) == (720, load_sum)
     assert points[0] == [first.timestamp(), 100.0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reader_between_its_chunk_lookup_and_its_rows_holds_off_the_partition_drop(org: Any) -> None:
+    """The lookup takes the parent's lock for the reader's transaction, so a compression committing in
+    between cannot drop rows the reader did not get as chunks: its DETACH waits (here: times out)."""
+    import psycopg
+
+    series = SeriesFactory(organization=org).id
+    make_day(DAY)
+    write(series, [DAY_US + 3], [4.0])
+    s = connection.settings_dict
+    other = psycopg.connect(host=s["HOST"], port=s["PORT"] or 5432, dbname=s["NAME"], user=s["USER"],
+                            password=s["PASSWORD"], autocommit=True)
+    name = storage.partitioned.partition_name(DAY)
+    try:
+        other.execute("SET lock_timeout = '300ms'")
+        with transaction.atomic(), connection.cursor() as cursor:
+            assert compressed.read_params(cursor, DAY_LO, DAY_LO + dt.timedelta(hours=1), [series]) \
+                == compressed.EMPTY_PARAMS
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute(f"ALTER TABLE metrics_sample DETACH PARTITION {name}")
+        other.execute(f"ALTER TABLE metrics_sample DETACH PARTITION {name}")  # free once the reader is done
+        other.execute(f"ALTER TABLE metrics_sample ATTACH PARTITION {name} FOR VALUES FROM "
+                      f"('{DAY_LO.isoformat()}') TO ('{(DAY_LO + dt.timedelta(days=1)).isoformat()}')")
+    finally:
+        other.close()

@@ -22,7 +22,7 @@ import datetime as dt
 import math
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -197,7 +197,7 @@ def _latest_from_raw(series_ids: list[int], since: dt.datetime) -> dict[int, tup
     sql = f"""SELECT i.id, x.t, x.value FROM unnest(%(ids)s::int[]) AS i(id)
         CROSS JOIN LATERAL (SELECT extract(epoch FROM time)::float8 AS t, value FROM {RAW_SOURCE} AS raw
                             WHERE series_id = i.id AND time >= %(since)s ORDER BY time DESC LIMIT 1) AS x"""  # noqa: S608
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:  # one state of chunks and rows (read_params)
         params = read_params(cursor, since, timezone.now(), series_ids)
         cursor.execute(sql, {"ids": series_ids, "since": since, **params})
         return {sid: (t, v) for sid, t, v in cursor.fetchall()}

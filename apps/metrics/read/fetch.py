@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
 from apps.metrics.read.params import PERCENTILES, QueryError
 from apps.metrics.read.plan import Plan, PointLimitError, max_points_per_query, max_points_per_series, step_fitting
@@ -81,6 +81,13 @@ def fetch(plan: Plan, series_ids: list[int], agg: str, percentiles: list[str], *
         return Answer({}, {key: _stats_summary([]) | dict.fromkeys(percentiles) for key in keys}, plan,
                       series_ids)
     total = max_points_per_query() if max_points is None else max_points
+    # One transaction: the compressed chunks looked up and the rows read are one state (``read_params``).
+    with transaction.atomic():
+        return _fetch(plan, series_ids, agg, percentiles, keys, total, pooled)
+
+
+def _fetch(plan: Plan, series_ids: list[int], agg: str, percentiles: list[str], keys: list[int], total: int,
+           pooled: bool) -> Answer:
     if plan.tier == RAW_NAME:
         if plan.step is None:
             answer = _fetch_raw_points(plan, series_ids, total)

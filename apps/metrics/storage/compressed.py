@@ -13,8 +13,9 @@ the row partition is dropped. About 0.3 byte per value on TSBS data instead of ~
   samples the row side also holds (late samples for a compressed day land there: DEFAULT, or the day
   partition ``metrics.ensure_partitions`` re-creates), so the later write wins.
 
-Known window: a read whose chunk lookup runs just before a day's compression commits and whose main
-statement runs just after misses that day's rows once (rollups cannot: compression holds their lock)."""
+A reader runs ``read_params`` and its statement over ``RAW_SOURCE`` in one transaction; the lookup holds
+the parent table's lock, so a compression committing in between cannot drop the rows it did not see as
+chunks (``read_params``)."""
 
 from __future__ import annotations
 
@@ -195,7 +196,11 @@ def read_params(cursor: Any, lo: dt.datetime, hi: dt.datetime,
                 series_ids: list[int] | None = None) -> dict[str, Any]:
     """The parameters of ``RAW_SOURCE`` for reads within [lo, hi] (of ``series_ids``, or all series): the
     chunk samples in that range."""
-    where = "first_time <= %s AND first_time > %s AND last_time >= %s"
+    # NOT EXISTS (ONLY the parent): always true and reads nothing, but the statement takes the parent's
+    # ACCESS SHARE lock for the caller's transaction. Compression drops a partition only with the parent
+    # locked exclusively, so it waits for the caller's next statement: the chunks looked up here and the
+    # rows read there are one consistent state (callers run both in one transaction).
+    where = f"first_time <= %s AND first_time > %s AND last_time >= %s AND NOT EXISTS (SELECT FROM ONLY {TABLE})"
     params: list[Any] = [hi, lo - CHUNK_SPAN, lo]
     if series_ids is not None:
         where += " AND series_id = ANY(%s)"
