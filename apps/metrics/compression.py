@@ -9,8 +9,8 @@ merges chunks with rows; waiting only avoids decoding what is about to be re-rea
 One transaction per partition, oldest first: a run that stops (crash, deploy) leaves every day either
 compressed or untouched, and the next run carries on. Runs from the beat task ``metrics.compress_chunks``
 and ``manage.py compress_raw``; both hold the retention lock (compressing a partition retention is
-dropping would fail) and the rollup lock (a re-roll must not read a day between its chunk lookup and its
-rows while that day is rewritten)."""
+dropping would fail) and, per partition, the rollup lock (a rollup step never waits on a day's rewrite
+half-way; readers are kept consistent by ``storage.compressed.read_params``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Compressed raw samples on plain PostgreSQL: closed daily partitions rewritten into one row per series
 and chunk (``metrics_sample_compressed``: timestamps and values as two pcodec blobs, ``codec``), after which
-the row partition is dropped. About 0.3 byte per value on TSBS data instead of ~100 (bench/README.md).
+the row partition is dropped: 0.43 byte per value on TSBS cpu-only data and 1.5 on demo-agent-like data,
+instead of 108 as rows (indexes included; bench/README.md, "Compressed raw partitions").
 
 * ``compress_partition`` rewrites one day in the caller's transaction: the partition is locked against
   writes (reads go on), its rows are read with binary COPY a range of series at a time, merged with chunks
@@ -9,9 +10,9 @@ the row partition is dropped. About 0.3 byte per value on TSBS data instead of ~
   the partition is dropped through the owner's function. A crash leaves the day as it was; running it
   again does the same work.
 * ``read_params`` is the read side: the chunks overlapping a window, decoded, as three arrays for
-  ``RAW_SOURCE``, the subquery every raw reader selects from instead of the bare table; it drops the chunk
-  samples the row side also holds (late samples for a compressed day land there: DEFAULT, or the day
-  partition ``metrics.ensure_partitions`` re-creates), so the later write wins.
+  ``RAW_SOURCE``, the subquery every raw reader selects from instead of the bare table; it leaves out the
+  chunk samples the row side also holds (late samples for a compressed day land there: DEFAULT, or the
+  day partition ``metrics.ensure_partitions`` re-creates), so the later write wins.
 
 A reader runs ``read_params`` and its statement over ``RAW_SOURCE`` in one transaction; the lookup holds
 the parent table's lock, so a compression committing in between cannot drop the rows it did not see as
@@ -226,8 +227,9 @@ def read_params(cursor: Any, lo: dt.datetime, hi: dt.datetime,
 
 def _literal(items: Iterable[str]) -> str:
     """An array literal. Django binds parameters client-side, and psycopg quotes a list element by element
-    (~3 µs each: 3 ms for an hour of one series); one string costs a join. ``repr`` is the shortest text
-    that parses back to the same float64, which PostgreSQL's float8in does for every finite value."""
+    in Python; one string costs a join. ``repr`` is the shortest text that parses back to the same
+    float64, which PostgreSQL's float8in does for every finite value (the doors store no NaN or infinity;
+    the codec itself keeps every bit pattern)."""
     return "{" + ",".join(items) + "}"
 
 
