@@ -27,13 +27,13 @@ on one socket), then:
      (``name=cpu_usage_user&step=3600&agg=avg``: the 1h tier);
    * q3 -- last value of every field of every host
      (``GET /api/v1/metrics/latest?labels=__name__=~"cpu_.*"``: the Redis hot tier);
+   * with ``--compress`` (``manage.py compress_raw`` first: closed days older than one day, plain
+     PostgreSQL), q1's shape forced onto raw samples (``tier=raw``) over an hour of row data (qr, 2 h
+     before the end) and over an hour of a compressed day (qc, 2 days before the end);
 
-``--compress`` runs ``manage.py compress_raw`` (closed days older than one day; plain PostgreSQL) before
-timing and adds two queries: q1's shape forced onto raw samples (``tier=raw``) over an hour of row data
-(qr, 2 h before the end) and over an hour of a compressed day (qc, 2 days before the end).
-
-5. prints bytes per stored row for raw and each tier (``pg_total_relation_size`` summed over
-   partitions, indexes included, divided by rows; for tiers also per raw value represented).
+5. prints bytes per stored row for raw (rows, and compressed chunks when there are any) and each tier
+   (``pg_total_relation_size`` summed over partitions, indexes included, divided by rows; for tiers also
+   per raw value represented).
 
 ``--keep-db`` keeps the database (and the Redis database) after the run; ``--reuse`` then skips steps 1-3
 on it: it issues a fresh read token, takes the newest sample's time as the workload's end (the queries
