@@ -238,9 +238,3 @@ def drop_chunks_before(cursor: Any, cutoff: dt.datetime) -> int:
     cursor.execute(f"DELETE FROM {COMPRESSED_TABLE} WHERE first_time < %s AND last_time < %s",  # noqa: S608
                    [cutoff, cutoff])
     return int(cursor.rowcount)
-
-
-def compressed_days(cursor: Any) -> list[dt.date]:
-    """Days that have chunks (for reports and tests)."""
-    cursor.execute(f"SELECT DISTINCT (first_time AT TIME ZONE 'UTC')::date FROM {COMPRESSED_TABLE} ORDER BY 1")  # noqa: S608
-    return [row[0] for row in cursor.fetchall()]
