@@ -3,7 +3,7 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/0 \\
       .venv/bin/python bench/query.py [--hosts 100] [--days 7] [--runs 50] [--workers 2] [--redis-db 14] [--keep-db]
     # then, on the kept database, only the query side (seconds instead of ~12 minutes of loading):
-    ... bench/query.py --reuse [--settings MODULE] [--queries q1,q3] [--no-sizes]
+    ... bench/query.py --reuse [--settings MODULE] [--queries q1,q3] [--no-sizes] [--compress]
 
 It starts its own server with production settings (``bench/_server.py``: fresh database
 ``fiberstack_bench_query``, Redis database ``--redis-db`` flushed first, ``--workers`` daphne processes
@@ -27,9 +27,13 @@ on one socket), then:
      (``name=cpu_usage_user&step=3600&agg=avg``: the 1h tier);
    * q3 -- last value of every field of every host
      (``GET /api/v1/metrics/latest?labels=__name__=~"cpu_.*"``: the Redis hot tier);
+   * with ``--compress`` (``manage.py compress_raw`` first: closed days older than one day, plain
+     PostgreSQL), q1's shape forced onto raw samples (``tier=raw``) over an hour of row data (qr, 2 h
+     before the end) and over an hour of a compressed day (qc, 2 days before the end);
 
-5. prints bytes per stored row for raw and each tier (``pg_total_relation_size`` summed over
-   partitions, indexes included, divided by rows; for tiers also per raw value represented).
+5. prints bytes per stored row for raw (rows, and compressed chunks when there are any) and each tier
+   (``pg_total_relation_size`` summed over partitions, indexes included, divided by rows; for tiers also
+   per raw value represented).
 
 ``--keep-db`` keeps the database (and the Redis database) after the run; ``--reuse`` then skips steps 1-3
 on it: it issues a fresh read token, takes the newest sample's time as the workload's end (the queries
@@ -78,6 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--settings", default="fiberstack.settings.prod", help="DJANGO_SETTINGS_MODULE of the server")
     parser.add_argument("--queries", default="q1,q2,q3", help="which queries to time (comma-separated)")
     parser.add_argument("--no-sizes", action="store_true", help="skip the bytes-per-value table")
+    parser.add_argument("--compress", action="store_true",
+                        help="run manage.py compress_raw before timing, and time q1 on raw samples over an "
+                             "hour of a compressed day (qc) and of row data (qr)")
     args = parser.parse_args(argv)
     if args.runs < 20:
         parser.error("--runs must be at least 20")
@@ -173,6 +180,11 @@ def sizes(server: BenchServer) -> list[tuple[str, int, int, int]]:
             ).fetchone()[0]
             if name == "raw":
                 rows = values = conn.execute("SELECT count(*) FROM metrics_sample").fetchone()[0]
+                chunks, packed, packed_size = conn.execute(
+                    "SELECT count(*), coalesce(sum(count), 0), pg_total_relation_size('metrics_sample_compressed') "
+                    "FROM metrics_sample_compressed").fetchone()
+                if chunks:
+                    out.append(("raw, compressed", int(chunks), int(packed), int(packed_size)))
             else:
                 rows, values = conn.execute(f"SELECT count(*), coalesce(sum(count), 0) FROM {table}").fetchone()
             out.append((name, int(rows), int(values), int(size)))
@@ -260,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
             rollup_note = run_rollups(server)
             rollup_s = time.perf_counter() - started
             print(f"rollups: {rollup_note} ({values / rollup_s:,.0f} raw values/s)", flush=True)
+        if args.compress:
+            print(server.manage("compress_raw", env=server.env()).splitlines()[-1], flush=True)
+            wanted |= {"qr", "qc"}
 
         hour_end = end_s // 3600 * 3600
         queries = {
@@ -273,6 +288,15 @@ def main(argv: list[str] | None = None) -> int:
                 "labels": '__name__=~"cpu_.*"'}),
         }
         targets = [5.0, 20.0, 10.0]
+        # q1's shape on raw samples: an hour of row data (2 h ago) and the same hour of a day compressed by
+        # --compress (2 days before the end); the target is 2x the row figure, shown as 0 here.
+        compressed_hour = hour_end - 2 * 86400
+        for key, start in (("qr", hour_end - 2 * 3600), ("qc", compressed_hour)):
+            kind = "row data" if key == "qr" else "compressed day"
+            queries[f"{key} q1 on raw (tier=raw), 1 h of {kind}"] = "/api/v1/metrics?" + urlencode({
+                "name": "cpu_usage_user", "host": "host_0", "step": 60, "agg": "max", "tier": "raw",
+                "start": start, "end": start + 3599})
+            targets.append(0.0)
         print(f"\n{args.hosts} hosts x 10 fields, {args.days:g} days at {INTERVAL} s = {values:,} raw values; "
               f"{args.workers} daphne workers, {args.settings}; {args.runs} runs each\n")
         print(f"{'query':46} {'tier':>5} {'series':>6} {'points':>7} {'median ms':>10} {'p95 ms':>8} {'target':>7}")

@@ -20,7 +20,9 @@ Mechanism -- partitions and chunks are shared by every organization, so:
 The same job creates rollup partitions ahead (plain PostgreSQL), like ``metrics.ensure_partitions``
 does for raw. On TimescaleDB ``compress_raw_chunks`` compresses raw chunks older than
 ``FIBERSTACK_COMPRESS_AFTER_DAYS`` (3) -- explicitly from the job rather than with
-``add_compression_policy``, so installations without TimescaleDB background workers compress too."""
+``add_compression_policy``, so installations without TimescaleDB background workers compress too; on
+plain PostgreSQL closed raw partitions are compressed by ``apps.metrics.compression`` instead, and
+compressed chunks past the raw cutoff are deleted here with the partitions."""
 
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ from django.utils import timezone
 from apps.metrics import storage as raw_storage
 from apps.metrics.rollups import storage as rollup_storage
 from apps.metrics.rollups.tiers import BY_NAME, DEFAULT_RETENTION_DAYS, RAW_NAME, TIER_NAMES, TIERS
-from apps.metrics.storage import ddl
+from apps.metrics.storage import compressed, ddl
 
 logger = logging.getLogger(__name__)
 
@@ -89,8 +91,15 @@ def _table(tier: str) -> str:
 
 
 def drop_expired(tier: str, cutoff: dt.datetime) -> list[str]:
-    """Drop the partitions (or chunks) of ``tier`` that hold only data before ``cutoff``."""
-    return drop_partitions_before(_table(tier), cutoff)
+    """Drop the partitions (or chunks) of ``tier`` that hold only data before ``cutoff``; for raw also
+    the compressed chunks (plain PostgreSQL) that do, reported as ``metrics_sample_compressed:<n>``."""
+    dropped = drop_partitions_before(_table(tier), cutoff)
+    if tier == RAW_NAME:
+        with connection.cursor() as cursor:
+            chunks = compressed.drop_chunks_before(cursor, cutoff)
+        if chunks:
+            dropped.append(f"{compressed.COMPRESSED_TABLE}:{chunks}")
+    return dropped
 
 
 def drop_partitions_before(table: str, cutoff: dt.datetime) -> list[str]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from celery import shared_task
@@ -43,17 +44,26 @@ def apply_retention() -> str:
     return "; ".join(parts) + f"; {report['partitions_created']} partitions created"
 
 
+def run_compression(*, older_than: dt.timedelta | None = None, limit: int | None = None) -> str:
+    """Compress what is due on either backend (the caller holds the retention lock): closed raw
+    partitions into chunks on plain PostgreSQL (``apps.metrics.compression``), native chunks older than
+    FIBERSTACK_COMPRESS_AFTER_DAYS on TimescaleDB."""
+    from apps.metrics import compression, retention
+
+    done = retention.compress_raw_chunks()
+    if done is not None:
+        logger.info("compressed %d raw chunks", done)
+        return f"compressed {done} raw chunks"
+    report = compression.compress_raw(older_than=older_than, limit=limit)
+    logger.info("%s", report.summary())
+    return report.summary()
+
+
 @shared_task(name="metrics.compress_chunks", max_retries=0)
 def compress_chunks() -> str:
-    """TimescaleDB: compress raw chunks older than FIBERSTACK_COMPRESS_AFTER_DAYS (shares the
-    retention lock: compressing a chunk that retention is dropping would fail)."""
-    from apps.metrics import retention
-
+    """Compress closed raw partitions (plain PostgreSQL) or chunks (TimescaleDB); shares the retention
+    lock: compressing a partition that retention is dropping would fail."""
     with advisory_lock("metrics.apply_retention") as acquired:
         if not acquired:
             return "skipped: retention or compression is running"
-        done = retention.compress_raw_chunks()
-    if done is None:
-        return "nothing to compress: plain PostgreSQL storage"
-    logger.info("compressed %d raw chunks", done)
-    return f"compressed {done} raw chunks"
+        return run_compression()

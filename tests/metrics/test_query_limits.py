@@ -71,7 +71,7 @@ def test_raw_points_read_at_most_the_cap_from_postgres(settings: Any, dense: Any
     settings.FIBERSTACK_QUERY_MAX_POINTS_PER_SERIES = 100
     with CaptureQueriesContext(connection) as captured:
         assert query(api_client, read_token).status_code == 400
-    [raw_read] = [q["sql"] for q in captured.captured_queries if f"FROM {TABLE}" in q["sql"]]
+    [raw_read] = [q["sql"] for q in captured.captured_queries if f"FROM {TABLE} " in q["sql"]]  # not _compressed
     # The captured text has the parameters inlined; re-run it under EXPLAIN ANALYZE.
     read = sample_rows_read(raw_read, None)
     assert 0 < read <= 3 * 101 + 10  # 4,503 rows exist; the lateral LIMIT stops every series at cap + 1

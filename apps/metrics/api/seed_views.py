@@ -134,7 +134,7 @@ def _availability(plan: read.Plan, series_id: int | None) -> tuple[dict[float, f
     rollup rows as ``read.window`` did for this plan (``rollup_source``: stored rows + the newest raw)."""
     if series_id is None or plan.start > plan.end:
         return {}, None
-    source, params = rollup_source(plan.tier, plan.start, plan.end)
+    source, params = rollup_source(plan.tier, plan.start, plan.end, series_ids=[series_id])
     params["ids"] = [series_id]
     step = int(plan.step or 86400)
     threshold = key_for_value(AVAILABILITY_THRESHOLD)

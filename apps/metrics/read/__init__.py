@@ -39,6 +39,11 @@ quantile sketches on rollup tiers -- within ``sketch.RELATIVE_ACCURACY`` (0.99 %
 ``percentile_disc`` value -- and exactly (``percentile_disc``) on raw. The summary per series (avg, min,
 max, count, and the requested percentiles) covers the whole answered range from the same tier.
 
+Raw samples of closed days may be compressed (plain PostgreSQL: ``apps.metrics.compression``); every raw
+read selects from ``storage.compressed.RAW_SOURCE`` (rows plus the window's decoded chunks, a row winning
+a repeated (series_id, time)), so raw points, raw steps, percentiles and the newest minutes of rollup
+answers read compressed and row days alike.
+
 The range never reaches further back than the organization's retention for the answering tier
 (``retention.visible_since``); the reply's ``start`` is the clamped one."""
 

@@ -1,6 +1,8 @@
 """Fetching a planned window from PostgreSQL: points per step (or raw points) and per-series summaries,
 with the point caps applied in SQL. ``rollup_source`` is the one place that joins a tier's rows before its
-watermark with buckets built from raw samples after it; nothing else may re-join them."""
+watermark with buckets built from raw samples after it; nothing else may re-join them. Raw samples are
+always read from ``RAW_SOURCE`` with the chunks of the window decoded (``raw_params``): rows and
+compressed days answer alike."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
 from apps.metrics.read.params import PERCENTILES, QueryError
 from apps.metrics.read.plan import Plan, PointLimitError, max_points_per_query, max_points_per_series, step_fitting
@@ -18,7 +20,7 @@ from apps.metrics.rollups.storage import COLUMNS
 from apps.metrics.rollups.sums import bounded_avg, saturating_sum, sum_sql
 from apps.metrics.rollups.tiers import BY_NAME, EPOCH_SQL, RAW_NAME, TIERS
 from apps.metrics.sketch_sql import merge_sketches_sql, quantile_sql
-from apps.metrics.storage import TABLE as RAW_TABLE
+from apps.metrics.storage.compressed import EMPTY_PARAMS, RAW_SOURCE, read_params
 
 # avg is computed from (count, sum, min, max) in Python (``sums.bounded_avg``): float8 division in
 # PostgreSQL raises on underflow, and a saturated sum needs the [min, max] bound.
@@ -79,6 +81,13 @@ def fetch(plan: Plan, series_ids: list[int], agg: str, percentiles: list[str], *
         return Answer({}, {key: _stats_summary([]) | dict.fromkeys(percentiles) for key in keys}, plan,
                       series_ids)
     total = max_points_per_query() if max_points is None else max_points
+    # One transaction: the compressed chunks looked up and the rows read are one state (``read_params``).
+    with transaction.atomic():
+        return _fetch(plan, series_ids, agg, percentiles, keys, total, pooled)
+
+
+def _fetch(plan: Plan, series_ids: list[int], agg: str, percentiles: list[str], keys: list[int], total: int,
+           pooled: bool) -> Answer:
     if plan.tier == RAW_NAME:
         if plan.step is None:
             answer = _fetch_raw_points(plan, series_ids, total)
@@ -96,18 +105,25 @@ def fetch(plan: Plan, series_ids: list[int], agg: str, percentiles: list[str], *
     return answer
 
 
+def raw_params(lo: dt.datetime, hi: dt.datetime, series_ids: list[int] | None) -> dict[str, Any]:
+    """The parameters ``RAW_SOURCE`` needs for a read of [lo, hi]: the compressed samples in it."""
+    with connection.cursor() as cursor:
+        return read_params(cursor, lo, hi, series_ids)
+
+
 def _fetch_raw_points(plan: Plan, series_ids: list[int], total: int) -> Answer:
     # LIMIT per series inside the lateral (the (series_id, time) index stops the scan there) and LIMIT on
     # the whole: one row over a cap is enough to refuse, so a year of raw data costs cap + 1 rows.
     per_series = min(max_points_per_series(), total)
     sql = f"""SELECT i.id, x.t, x.value FROM unnest(%(ids)s::int[]) AS i(id)
-        CROSS JOIN LATERAL (SELECT extract(epoch FROM time)::float8 AS t, value FROM {RAW_TABLE}
+        CROSS JOIN LATERAL (SELECT extract(epoch FROM time)::float8 AS t, value FROM {RAW_SOURCE} AS raw
                             WHERE series_id = i.id AND time >= %(start)s AND time <= %(end)s
                             ORDER BY time LIMIT %(per_series)s) AS x
         LIMIT %(total)s"""  # noqa: S608
+    params = raw_params(plan.start, plan.end, series_ids)
     with connection.cursor() as cursor:
         cursor.execute(sql, {"ids": sorted(series_ids), "start": plan.start, "end": plan.end,
-                             "per_series": per_series + 1, "total": total + 1})
+                             "per_series": per_series + 1, "total": total + 1, **params})
         rows = cursor.fetchall()
     if len(rows) > total:
         fits = step_fitting(plan.start, plan.end, max(total // len(series_ids), 2))
@@ -134,8 +150,8 @@ def _fetch_raw_points(plan: Plan, series_ids: list[int], total: int) -> Answer:
 def _raw_rows(pooled: bool) -> tuple[str, str]:
     """The FROM item and the id condition for raw samples of ``%(ids)s``: per series, or as one series."""
     if not pooled:
-        return RAW_TABLE, "series_id = ANY(%(ids)s)"
-    return (f"(SELECT {POOLED} AS series_id, time, value FROM {RAW_TABLE} "  # noqa: S608
+        return f"{RAW_SOURCE} AS raw", "series_id = ANY(%(ids)s)"
+    return (f"(SELECT {POOLED} AS series_id, time, value FROM {RAW_SOURCE} AS raw "  # noqa: S608
             "WHERE series_id = ANY(%(ids)s)) AS pooled", "true")
 
 
@@ -147,8 +163,9 @@ def _fetch_raw_steps(plan: Plan, series_ids: list[int], agg: str, total: int, po
     FROM {rows}
     WHERE {ids} AND time >= %(start)s AND time <= %(end)s AND abs(value) < 'Infinity'::float8
     GROUP BY 1, 2 ORDER BY 1, 2 LIMIT %(limit)s"""  # noqa: S608
-    return _collect(sql, {"step": step, "ids": series_ids, "start": plan.start, "end": plan.end}, agg, plan,
-                    1 if pooled else len(series_ids), total)
+    params = {"step": step, "ids": series_ids, "start": plan.start, "end": plan.end,
+              **raw_params(plan.start, plan.end, series_ids)}
+    return _collect(sql, params, agg, plan, 1 if pooled else len(series_ids), total)
 
 
 def _step_bucket(step: int) -> str:
@@ -166,14 +183,15 @@ def tier_watermark(tier: str) -> dt.datetime | None:
     return row[0] if row else None
 
 
-def rollup_source(tier_name: str, start: dt.datetime, end: dt.datetime,
-                  pooled: bool = False) -> tuple[str, dict[str, Any]]:
+def rollup_source(tier_name: str, start: dt.datetime, end: dt.datetime, pooled: bool = False, *,
+                  series_ids: list[int] | None = None) -> tuple[str, dict[str, Any]]:
     """A subquery of rollup rows for ``%(ids)s`` over [start, end]: the tier's rows before its watermark
     plus 1m rows built on the fly from raw samples after it, so answers include the newest minutes (the
-    only place that stitches the two; ``pooled`` relabels every row as series ``POOLED``)."""
+    only place that stitches the two; ``pooled`` relabels every row as series ``POOLED``). ``series_ids``
+    (what ``%(ids)s`` will be) narrows the compressed chunks decoded for the raw part."""
     tier = BY_NAME[tier_name]
     watermark = tier_watermark(tier_name) or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    params = {"start": tier.floor(start), "end": end, "wm": watermark}
+    params: dict[str, Any] = {"start": tier.floor(start), "end": end, "wm": watermark, **EMPTY_PARAMS}
     stored = (f"SELECT {COLUMNS} FROM {tier.table} WHERE series_id = ANY(%(ids)s) "  # noqa: S608
               "AND bucket >= %(start)s AND bucket <= %(end)s AND bucket < %(wm)s")
     source = f"({stored})"
@@ -181,6 +199,7 @@ def rollup_source(tier_name: str, start: dt.datetime, end: dt.datetime,
         fresh = raw_buckets_select(TIERS[0], "series_id = ANY(%(ids)s) AND time >= greatest(%(wm)s, %(start)s) "
                                              "AND time <= %(end)s")
         source = f"({stored} UNION ALL {fresh})"
+        params.update(raw_params(max(watermark, params["start"]), end, series_ids))
     if pooled:
         source = f"(SELECT {COLUMNS.replace('series_id', f'{POOLED} AS series_id')} FROM {source} AS p)"  # noqa: S608
     return source, params
@@ -189,7 +208,7 @@ def rollup_source(tier_name: str, start: dt.datetime, end: dt.datetime,
 def _fetch_rollup_steps(plan: Plan, series_ids: list[int], agg: str, total: int, pooled: bool) -> Answer:
     tier = BY_NAME[plan.tier]
     step = int(plan.step or tier.seconds)
-    source, params = rollup_source(plan.tier, plan.start, plan.end, pooled)
+    source, params = rollup_source(plan.tier, plan.start, plan.end, pooled, series_ids=series_ids)
     params["ids"] = series_ids
     if agg in PERCENTILES:
         merged = merge_sketches_sql(
@@ -237,13 +256,13 @@ def _summary_percentiles(plan: Plan, series_ids: list[int], percentiles: list[st
     params: dict[str, Any] = {"ids": series_ids, "end": plan.end}
     if plan.tier == RAW_NAME:
         cols = ", ".join(f"percentile_disc({PERCENTILES[p]}) WITHIN GROUP (ORDER BY value)" for p in percentiles)
-        params["start"] = plan.start
+        params.update(start=plan.start, **raw_params(plan.start, plan.end, series_ids))
         rows, ids = _raw_rows(pooled)
         sql = f"""SELECT series_id, {cols} FROM {rows}
         WHERE {ids} AND time >= %(start)s AND time <= %(end)s AND abs(value) < 'Infinity'::float8
         GROUP BY 1"""  # noqa: S608
     else:
-        source, extra = rollup_source(plan.tier, plan.start, plan.end, pooled)
+        source, extra = rollup_source(plan.tier, plan.start, plan.end, pooled, series_ids=series_ids)
         params.update(extra)
         merged = merge_sketches_sql(
             source=source,

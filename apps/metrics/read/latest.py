@@ -8,10 +8,11 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 
 from apps.metrics import hot, retention
-from apps.metrics.storage import TABLE as RAW_TABLE
+from apps.metrics.storage.compressed import RAW_SOURCE, read_params
 
 
 def latest(organization: Any, series_ids: Sequence[int]) -> dict[int, tuple[float, float]]:
@@ -25,10 +26,11 @@ def latest(organization: Any, series_ids: Sequence[int]) -> dict[int, tuple[floa
 
 
 def _latest_from_raw(series_ids: list[int], since: dt.datetime) -> dict[int, tuple[float, float]]:
-    # One index probe per series on (series_id, time): newest row first, stop at one.
-    sql = f"""SELECT i.id, x.t, x.value FROM unnest(%s::int[]) AS i(id)
-        CROSS JOIN LATERAL (SELECT extract(epoch FROM time)::float8 AS t, value FROM {RAW_TABLE}
-                            WHERE series_id = i.id AND time >= %s ORDER BY time DESC LIMIT 1) AS x"""  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [series_ids, since])
+    # Raw rows and compressed chunks alike (RAW_SOURCE); newest first, stop at one per series.
+    sql = f"""SELECT i.id, x.t, x.value FROM unnest(%(ids)s::int[]) AS i(id)
+        CROSS JOIN LATERAL (SELECT extract(epoch FROM time)::float8 AS t, value FROM {RAW_SOURCE} AS raw
+                            WHERE series_id = i.id AND time >= %(since)s ORDER BY time DESC LIMIT 1) AS x"""  # noqa: S608
+    with transaction.atomic(), connection.cursor() as cursor:  # one state of chunks and rows (read_params)
+        params = read_params(cursor, since, timezone.now(), series_ids)
+        cursor.execute(sql, {"ids": series_ids, "since": since, **params})
         return {sid: (t, v) for sid, t, v in cursor.fetchall()}

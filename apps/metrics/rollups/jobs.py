@@ -43,7 +43,7 @@ from apps.metrics.rollups.invalidation import lateness
 from apps.metrics.rollups.models import RollupState
 from apps.metrics.rollups.sql import rollup_sql
 from apps.metrics.rollups.tiers import BY_NAME, RAW_NAME, TIERS, TierSpec, downstream
-from apps.metrics.storage import TABLE as RAW_TABLE
+from apps.metrics.storage.compressed import RAW_SOURCE, read_params
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,10 @@ def _execute(tier: TierSpec, lo: dt.datetime, hi: dt.datetime, series: list[int]
     """Run the step statement (for ``series`` only, when given); returns the rows inserted or changed
     and marks them dirty for the next tier."""
     with connection.cursor() as cursor:
-        cursor.execute(rollup_sql(tier.name, series is not None), {"lo": lo, "hi": hi, "series": series})
+        params = {"lo": lo, "hi": hi, "series": series}
+        if tier.source == RAW_NAME:
+            params.update(read_params(cursor, lo, hi, series))
+        cursor.execute(rollup_sql(tier.name, series is not None), params)
         changed, first, last = cursor.fetchone()
     if changed:
         _mark_dirty(tier, first, last + tier.width)
@@ -104,13 +107,15 @@ def _execute(tier: TierSpec, lo: dt.datetime, hi: dt.datetime, series: list[int]
 
 def _series_in(tier: TierSpec, lo: dt.datetime, hi: dt.datetime) -> list[int]:
     """The series with source rows in [lo, hi): what a failed step is retried over."""
-    if tier.source == RAW_NAME:
-        sql = f"SELECT DISTINCT series_id FROM {RAW_TABLE} WHERE time >= %s AND time < %s"  # noqa: S608
-    else:
-        sql = (f"SELECT DISTINCT series_id FROM {BY_NAME[tier.source].table} "  # noqa: S608
-               "WHERE bucket >= %s AND bucket < %s")
     with connection.cursor() as cursor:
-        cursor.execute(sql + " ORDER BY 1", [lo, hi])
+        params = {"lo": lo, "hi": hi}
+        if tier.source == RAW_NAME:
+            sql = f"SELECT DISTINCT series_id FROM {RAW_SOURCE} AS raw WHERE time >= %(lo)s AND time < %(hi)s"  # noqa: S608
+            params.update(read_params(cursor, lo, hi))
+        else:
+            sql = (f"SELECT DISTINCT series_id FROM {BY_NAME[tier.source].table} "  # noqa: S608
+                   "WHERE bucket >= %(lo)s AND bucket < %(hi)s")
+        cursor.execute(sql + " ORDER BY 1", params)
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -118,14 +123,16 @@ def _data_range(tier: TierSpec, series_id: int, lo: dt.datetime,
                 hi: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     """The buckets of [lo, hi) that ``series_id`` has source rows in: what is quarantined (tight, so a
     later re-roll of just those buckets can resolve it)."""
-    if tier.source == RAW_NAME:
-        sql = (f"SELECT min(time), max(time) FROM {RAW_TABLE} "  # noqa: S608
-               "WHERE series_id = %s AND time >= %s AND time < %s")
-    else:
-        sql = (f"SELECT min(bucket), max(bucket) FROM {BY_NAME[tier.source].table} "  # noqa: S608
-               "WHERE series_id = %s AND bucket >= %s AND bucket < %s")
     with connection.cursor() as cursor:
-        cursor.execute(sql, [series_id, lo, hi])
+        params = {"sid": series_id, "lo": lo, "hi": hi}
+        if tier.source == RAW_NAME:
+            sql = (f"SELECT min(time), max(time) FROM {RAW_SOURCE} AS raw "  # noqa: S608
+                   "WHERE series_id = %(sid)s AND time >= %(lo)s AND time < %(hi)s")
+            params.update(read_params(cursor, lo, hi, [series_id]))
+        else:
+            sql = (f"SELECT min(bucket), max(bucket) FROM {BY_NAME[tier.source].table} "  # noqa: S608
+                   "WHERE series_id = %(sid)s AND bucket >= %(lo)s AND bucket < %(hi)s")
+        cursor.execute(sql, params)
         first, last = cursor.fetchone()
     if first is None:
         return lo, hi

@@ -14,7 +14,8 @@
 
 Every statement takes ``%(lo)s``/``%(hi)s`` (source time range, aligned to the target tier's buckets
 so each touched bucket is recomputed from all of its source rows) -- and, in the ``only_series``
-variant the jobs use to isolate a failing series, ``%(series)s`` (int[]) -- and returns one row
+variant the jobs use to isolate a failing series, ``%(series)s`` (int[]) -- plus, from raw, the compressed
+samples of the range (``storage.compressed.read_params``) -- and returns one row
 ``(changed_rows, min_bucket, max_bucket)``."""
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from apps.metrics.rollups.storage import COLUMNS
 from apps.metrics.rollups.sums import sum_sql
 from apps.metrics.rollups.tiers import BY_NAME, RAW_NAME, TierSpec
 from apps.metrics.sketch_sql import build_sketches_sql, merge_sketches_sql
-from apps.metrics.storage import TABLE as RAW_TABLE
+from apps.metrics.storage.compressed import RAW_SOURCE
 
 _VALUE_COLUMNS = ("count", "sum", "min", "max", "last", "sketch_keys", "sketch_counts")
 
@@ -64,13 +65,13 @@ def raw_buckets_select(tier: TierSpec, window: str) -> str:
     matching ``window`` (a condition on ``time``/``series_id``): what the 1m job stores, and what queries
     use for the newest minutes a tier has not rolled yet."""
     sketches = build_sketches_sql(
-        source=f"(SELECT time, series_id, value FROM {RAW_TABLE} WHERE {window})",  # noqa: S608
+        source=f"(SELECT time, series_id, value FROM {RAW_SOURCE} AS raw WHERE {window})",  # noqa: S608
         bucket_expr=tier.bucket_sql("s.time"),
         with_stats=True,
     )
     last = (
         f"SELECT DISTINCT ON (series_id, b) series_id, {tier.bucket_sql('time')} AS b, value "  # noqa: S608
-        f"FROM {RAW_TABLE} WHERE {window} AND abs(value) < 'Infinity'::float8 ORDER BY series_id, b, time DESC"
+        f"FROM {RAW_SOURCE} AS raw WHERE {window} AND abs(value) < 'Infinity'::float8 ORDER BY series_id, b, time DESC"
     )
     return f"""SELECT k.bucket, k.series_id, k.count, k.sum, k.min, k.max, l.value AS last,
         k.sketch_keys, k.sketch_counts

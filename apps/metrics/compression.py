@@ -1,0 +1,117 @@
+"""Compressing closed raw partitions on plain PostgreSQL (``storage.compressed`` does the rewrite).
+
+A day is compressed once it is older than ``FIBERSTACK_COMPRESS_RAW_AFTER_SECONDS`` (default one day after
+its end) AND its rollups are final: every tier's effective watermark (dirty ranges included) has passed
+its end, the 1m tier's lateness re-roll no longer reaches back into it, and no logged late-data range
+overlaps it. Rollups can still re-roll a compressed day later (late samples), because every raw reader
+merges chunks with rows; waiting only avoids decoding what is about to be re-read anyway.
+
+One transaction per partition, oldest first: a run that stops (crash, deploy) leaves every day either
+compressed or untouched, and the next run carries on. Runs from the beat task ``metrics.compress_chunks``
+and ``manage.py compress_raw``; both hold the retention lock (compressing a partition retention is
+dropping would fail) and, per partition, the rollup lock (a rollup step never waits on a day's rewrite
+half-way; readers are kept consistent by ``storage.compressed.read_params``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.core.locks import ADVISORY_LOCK_KEYS, advisory_lock
+from apps.metrics import storage as raw_storage
+from apps.metrics.rollups.invalidation import lateness
+from apps.metrics.rollups.models import RollupInvalidation, RollupState
+from apps.metrics.rollups.tiers import TIERS
+from apps.metrics.storage import compressed, partitioned
+
+logger = logging.getLogger(__name__)
+
+
+def compress_after() -> dt.timedelta:
+    return dt.timedelta(seconds=int(getattr(settings, "FIBERSTACK_COMPRESS_RAW_AFTER_SECONDS", 86_400)))
+
+
+@dataclass
+class CompressReport:
+    """What one run did: per compressed day its rows, series and chunks; days left for rollups to finish."""
+
+    days: dict[dt.date, dict[str, int]] = field(default_factory=dict)
+    waiting: list[dt.date] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        rows = sum(d["rows"] for d in self.days.values())
+        rate = f" ({rows / self.seconds:,.0f} values/s)" if self.seconds and rows else ""
+        wait = f"; waiting for rollups: {', '.join(map(str, self.waiting))}" if self.waiting else ""
+        return f"compressed {len(self.days)} raw partitions, {rows} values in {self.seconds:.1f} s{rate}{wait}"
+
+
+def rollups_final(lo: dt.datetime, hi: dt.datetime) -> bool:
+    """Whether every tier holds [lo, hi) for good: what compression waits for."""
+    states = {s.tier: s for s in RollupState.objects.filter(watermark__isnull=False)}
+    for tier in TIERS:
+        state = states.get(tier.name)
+        if state is None or state.effective_watermark() < hi:
+            return False
+    if states[TIERS[0].name].watermark - lateness() < hi:
+        return False
+    return not RollupInvalidation.objects.filter(lo__lt=hi, hi__gt=lo).exists()
+
+
+def due_days(now: dt.datetime, older_than: dt.timedelta) -> tuple[list[dt.date], list[dt.date]]:
+    """(days to compress now, old enough days whose rollups are not final yet), oldest first."""
+    with connection.cursor() as cursor:
+        days = sorted(partitioned.existing_days(cursor))
+    due, waiting = [], []
+    for day in days:
+        lo = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+        hi = lo + dt.timedelta(days=1)
+        if hi > now - older_than:
+            continue
+        (due if rollups_final(lo, hi) else waiting).append(day)
+    return due, waiting
+
+
+@contextmanager
+def _rollups_paused() -> Iterator[None]:
+    """Hold the rollup job's lock for one partition, waiting for a running step to finish (the job
+    itself only tries the lock, so it skips a turn rather than waiting for us)."""
+    key = ADVISORY_LOCK_KEYS["metrics.rollup"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def compress_raw(*, now: dt.datetime | None = None, older_than: dt.timedelta | None = None,
+                 limit: int | None = None) -> CompressReport:
+    """Compress every due raw partition (at most ``limit``), one transaction each. Plain PostgreSQL only:
+    callers on TimescaleDB use its native compression (``retention.compress_raw_chunks``)."""
+    now = now or timezone.now()
+    older_than = compress_after() if older_than is None else older_than
+    report = CompressReport()
+    # Late samples of a day without a partition (e.g. one compressed earlier) wait in DEFAULT; moving them
+    # into their day's partition first makes them due with it (skipped if the beat job is doing it now).
+    with advisory_lock("metrics.ensure_partitions") as acquired:
+        if acquired:
+            with transaction.atomic():
+                raw_storage.ensure_partitions(today=now.date())
+    due, report.waiting = due_days(now, older_than)
+    started = time.monotonic()
+    for day in due[:limit]:
+        with _rollups_paused(), transaction.atomic(), connection.cursor() as cursor:
+            report.days[day] = compressed.compress_partition(cursor, day)
+        logger.info("compressed raw partition %s: %s", day, report.days[day])
+    report.seconds = time.monotonic() - started
+    return report

@@ -1,0 +1,40 @@
+"""``manage.py compress_raw [--older-than 1d] [--limit N]``: compress due raw partitions now (plain
+PostgreSQL; on TimescaleDB it compresses chunks natively). The beat task ``metrics.compress_chunks`` does
+the same every run; this is for catching up after an upgrade or measuring."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from apps.core.locks import advisory_lock
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``90s``, ``30m``, ``36h``, ``2d`` or plain seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not match:
+        raise CommandError(f"--older-than: expected e.g. 1d, 36h, 90m or seconds, not {text!r}")
+    return dt.timedelta(seconds=float(match[1]) * _UNITS[match[2] or "s"])
+
+
+class Command(BaseCommand):
+    help = "Compress closed raw partitions whose rollups are final (one transaction per partition)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--older-than", type=parse_duration, default=None,
+                            help="age after a day's end (default FIBERSTACK_COMPRESS_RAW_AFTER_SECONDS, 1d)")
+        parser.add_argument("--limit", type=int, default=None, help="compress at most this many partitions")
+
+    def handle(self, *args: Any, older_than: dt.timedelta | None, limit: int | None, **options: Any) -> None:
+        from apps.metrics.rollup_tasks import run_compression
+
+        with advisory_lock("metrics.apply_retention") as acquired:
+            if not acquired:
+                raise CommandError("retention or compression is running; try again later")
+            self.stdout.write(run_compression(older_than=older_than, limit=limit))
