@@ -316,6 +316,8 @@ FIBERSTACK_API_STATEMENT_TIMEOUT_MS = env_int("FIBERSTACK_API_STATEMENT_TIMEOUT_
 FIBERSTACK_ROLLUP_LATENESS_SECONDS = env_int("FIBERSTACK_ROLLUP_LATENESS_SECONDS", 600)  # late samples re-rolled
 FIBERSTACK_ROLLUP_TIME_BUDGET_SECONDS = env_int("FIBERSTACK_ROLLUP_TIME_BUDGET_SECONDS", 45)  # per beat run
 FIBERSTACK_COMPRESS_AFTER_DAYS = env_int("FIBERSTACK_COMPRESS_AFTER_DAYS", 3)  # TimescaleDB raw chunks
+# Plain PostgreSQL: a raw day is compressed this long after it ends, once its rollups are final.
+FIBERSTACK_COMPRESS_RAW_AFTER_SECONDS = env_int("FIBERSTACK_COMPRESS_RAW_AFTER_SECONDS", 86_400)
 FIBERSTACK_QUERY_MAX_POINTS_PER_SERIES = env_int("FIBERSTACK_QUERY_MAX_POINTS_PER_SERIES", 11_000)
 
 # Notification delivery (apps/alerts/delivery/). Attempt n of a notification that failed in a retryable way
