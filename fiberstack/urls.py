@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("apps.logs.api.urls")),
     path("", include("apps.alerts.api.urls")),
     path("", include("apps.escalation.api.urls")),
+    path("", include("apps.dashboards.saved.api.urls")),
 ]
 
 urlpatterns = [

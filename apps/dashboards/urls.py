@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from apps.dashboards import views
 
@@ -11,4 +11,5 @@ app_name = "dashboards"
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("overview/status.json", views.overview_status, name="overview-status"),
+    path("dashboards/", include("apps.dashboards.saved.urls")),
 ]
