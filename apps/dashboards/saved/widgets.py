@@ -54,13 +54,13 @@ def clean_widget(raw: Any) -> dict[str, Any]:
     """One widget's JSON -> its normalised dict; ValidationError keyed by field name otherwise."""
     if not isinstance(raw, dict):
         raise ValidationError({"widget": ["Each widget is an object with metric, labels, agg, range, title, width."]})
-    unknown = sorted(set(raw) - set(WIDGET_FIELDS))
-    if unknown:
-        raise ValidationError({name: ["Unknown widget field."] for name in unknown})
+    errors: dict[str, list[str]] = {name: ["Unknown widget field."] for name in sorted(set(raw) - set(WIDGET_FIELDS))}
     initial = {name: field.initial for name, field in WidgetForm.base_fields.items() if field.initial is not None}
-    form = WidgetForm(data={**initial, **{k: "" if v is None else v for k, v in raw.items()}})
+    form = WidgetForm(data={**initial, **{k: "" if v is None else v for k, v in raw.items() if k in WIDGET_FIELDS}})
     if not form.is_valid():
-        raise ValidationError({field: list(errors) for field, errors in form.errors.items()})
+        errors.update({field: list(messages) for field, messages in form.errors.items()})
+    if errors:
+        raise ValidationError(errors)
     return {name: form.cleaned_data[name] for name in WIDGET_FIELDS}
 
 

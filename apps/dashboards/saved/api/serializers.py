@@ -23,6 +23,8 @@ class SavedDashboardSerializer(serializers.ModelSerializer):
         model = SavedDashboard
         fields = ["id", "organization", "name", "description", "widgets", "created_at", "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
+        # The unique name is checked by the service (model validation), which reports it on ``name``.
+        validators: list = []
 
     def validate_widgets(self, value: Any) -> list[dict[str, Any]]:
         try:
