@@ -33,6 +33,7 @@ from apps.organizations.services import issue_token
 from tests.alerts.factories import AlertFactory, AlertRuleFactory, NotificationChannelFactory, SilenceFactory
 from tests.alerts.factories_inbound import make_integration
 from tests.alerts.factories_suppression import MaintenanceWindowFactory
+from tests.dashboards.saved_factories import SavedDashboardFactory
 from tests.escalation.factories import OnCallScheduleFactory, ScheduleLayerFactory, ScheduleOverrideFactory
 from tests.escalation.factories_policies import EscalationPolicyFactory, contact
 from tests.hosts.factories import HostFactory, ServiceFactory
@@ -141,6 +142,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("dependency-list", "post"): Rule(201, "config", E, lambda w: w.new_edge),
     ("dependency-detail", "get"): Rule(200, "read", V),
     ("dependency-detail", "delete"): Rule(204, "config", E),
+    # Saved dashboards: read tokens read, config tokens change; editors write, admins delete.
+    ("dashboard-list", "get"): Rule(200, "read", V),
+    ("dashboard-list", "post"): Rule(201, "config", E, lambda w: {"name": "Ops", "widgets": [
+        {"metric": "cpu_usage_active", "labels": 'env="prod"', "agg": "p95", "range": "6h"}]}),
+    ("dashboard-detail", "get"): Rule(200, "read", V),
+    ("dashboard-detail", "put"): Rule(200, "config", E, lambda w: {"name": "Ops 2", "widgets": []}),
+    ("dashboard-detail", "patch"): Rule(200, "config", E, lambda w: {"description": "x"}),
+    ("dashboard-detail", "delete"): Rule(204, "config", A),
     # Alerting configuration: read tokens read, config tokens change; editors write, admins delete rules.
     ("alert-channel-list", "get"): Rule(200, "read", V),
     ("alert-channel-list", "post"): Rule(201, "config", E, lambda w: {"name": "ops", "kind": "webhook",
@@ -400,6 +409,7 @@ def world(org: Any, settings: Any) -> World:
         "escalation-route": RulePolicy.objects.create(organization=org, rule=rule, policy=policy),
         "contact-method": contact(org, member.user, kind="email"),
         "pager": MembershipFactory(organization=org, user=UserFactory(username="pager"), role=Role.EDITOR).user})
+    objects["dashboard"] = SavedDashboardFactory(organization=org)
     objects["integration"], objects["integration-token"] = make_integration(org)
     objects["generic-integration"], objects["generic-integration-token"] = make_integration(
         org, kind="generic", name="scripts")
