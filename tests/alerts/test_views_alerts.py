@@ -304,8 +304,10 @@ def test_the_alert_page_links_a_prefilled_silence_form(editor, member_ro, org):
                                               {"name": "host", "op": "=", "value": 'we"b'}]
 
 
-@override_settings(CACHES=UNREACHABLE_REDIS)
 def test_acknowledging_with_redis_down_still_works(editor, org, settings, django_capture_on_commit_callbacks):
+    # Both through the settings fixture: mixed with an @override_settings decorator, the fixture's teardown
+    # would restore the decorator's settings (CACHES pointing nowhere) for every later test of the process.
+    settings.CACHES = UNREACHABLE_REDIS
     settings.CHANNEL_LAYERS = {"default": {**settings.CHANNEL_LAYERS["default"],
                                            "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}}
     alert = AlertFactory(organization=org)
