@@ -196,3 +196,17 @@ def test_page_renders_with_redis_unreachable(member_ro: Any, org: Any, rota: Any
 def test_nav_links_to_the_oncall_page(member_ro: Any, org: Any) -> None:
     html = _client(member_ro).get(reverse("dashboards:overview", args=[org.slug])).content.decode()
     assert '<a href="/acme/oncall/">On call</a>' in html
+
+
+def test_calendar_days_and_times_are_in_the_schedules_zone(member_ro: Any, org: Any, owner: Any,
+                                                           editor: Any) -> None:
+    berlin = OnCallScheduleFactory(organization=org, name="berlin", time_zone="Europe/Berlin")
+    ScheduleLayerFactory(schedule=berlin, priority=0, start_date=dt.date(2026, 1, 1), handoff_time=dt.time(9),
+                         users=[owner, editor])
+    response = _client(member_ro).get(_url(org))
+    (view,) = response.context["schedules"]
+    day = view.days[2]
+    assert [(s.start.astimezone(dt.UTC).hour, s.end.astimezone(dt.UTC).hour) for s in day.segments] in (
+        [(23, 8), (8, 23)], [(22, 7), (7, 22)])  # 09:00 Berlin is 08:00 UTC in winter, 07:00 in summer
+    row = response.content.decode().split(f'<tr data-day="{day.date:%Y-%m-%d}">')[1].split("</tr>")[0]
+    assert "00:00\u201309:00 <strong>" in row and "09:00\u201324:00 <strong>" in row  # en dash
