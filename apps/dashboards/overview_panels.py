@@ -57,7 +57,7 @@ def on_call(organization: Any, now: dt.datetime) -> list[dict[str, Any]]:
             "schedule": view.schedule,
             "now": [user.get_username() for user in view.on_call],
             "source": source_label(view.source),
-            "until": view.current.end if view.current else None,
+            "until": view.until,
             "next": view.next_shift.user.get_username() if view.next_shift else None,
             "next_at": view.next_shift.start if view.next_shift else None,
         })

@@ -43,8 +43,9 @@ class CalendarDay:
 
 @dataclass
 class ScheduleView:
-    """A schedule resolved for [start, end): who is on call at ``start`` and from which source, the next
-    shift that puts someone else on, and the final schedule (also cut into ``days``)."""
+    """A schedule resolved for [start, end): who is on call at ``start`` and from which source, until when
+    (None: past the window), the next shift that puts someone else on, and the final schedule (also cut
+    into ``days``)."""
 
     schedule: OnCallSchedule
     on_call: list[Any]
@@ -52,6 +53,7 @@ class ScheduleView:
     current: oncall.Shift[Any] | None
     next_shift: oncall.Shift[Any] | None
     shifts: list[oncall.Shift[Any]]
+    until: dt.datetime | None = None
     days: list[CalendarDay] = field(default_factory=list)
 
 
@@ -115,6 +117,7 @@ def schedule_views(organization: Any, now: dt.datetime, horizon: dt.timedelta = 
         views.append(ScheduleView(
             schedule=schedule, on_call=on_call, source=source, current=current,
             next_shift=_next_shift(shifts, now, on_call), shifts=shifts,
+            until=current.end if current is not None and current.end < end else None,
             days=calendar_days(spec, shifts, now, end) if with_days else [],
         ))
     return views

@@ -145,3 +145,11 @@ def test_overview_query_count_does_not_grow_with_alerts_schedules_and_hosts(owne
     large = _count_queries(client, org)
     assert large == small
     assert len(_get(owner, org).context["on_call"]) == 9
+
+
+def test_a_shift_past_the_lookahead_has_no_until(member_ro: Any, org: Any, owner: Any) -> None:
+    schedule = OnCallScheduleFactory(organization=org, name="solo", time_zone="UTC")
+    ScheduleLayerFactory(schedule=schedule, priority=0, start_date=timezone.now().date(), handoff_time=dt.time(0),
+                         users=[owner])
+    (row,) = _get(member_ro, org).context["on_call"]
+    assert row["now"] == [owner.get_username()] and row["until"] is None and row["next"] is None
