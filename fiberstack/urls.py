@@ -36,5 +36,6 @@ urlpatterns = [
     path("<slug:org_slug>/audit/", include("apps.audit.urls")),
     path("<slug:org_slug>/hosts/", include("apps.hosts.urls")),
     path("<slug:org_slug>/logs/", include("apps.logs.urls")),
+    path("<slug:org_slug>/oncall/", include("apps.escalation.urls")),
     path("<slug:org_slug>/", include("apps.alerts.urls")),  # alerts/ rules/ channels/ silences/
 ]

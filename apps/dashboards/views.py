@@ -1,7 +1,8 @@
 """The organization overview at /<org_slug>/: what an on-call engineer needs first (how many hosts are
-down and which, where the fleet is, whether data is arriving and rollups keep up) and, for admins, the
-latest audit events. Status counts and the down list stay current through the hosts websocket; the
-script re-reads ``overview/status.json`` when an event changes them."""
+down and which, what is firing, who is on call now and next, the latest alert events, where the fleet
+is, whether data is arriving and rollups keep up) and, for admins, the latest audit events. Status
+counts and the down list stay current through the hosts websocket; the script
+re-reads ``overview/status.json`` when an event changes them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from apps.audit.models import AuditEvent
 from apps.core.access import require_role
 from apps.core.roles import Role, role_at_least
 from apps.dashboards import overview as data
+from apps.dashboards import overview_panels as panels
 from apps.dashboards.charts import chart_assets, metrics_api_url, series_query
 from apps.hosts.models import stale_after
 
@@ -36,6 +38,12 @@ def overview(request: HttpRequest, org_slug: str) -> HttpResponse:
         "counts": data.status_counts(organization, now),
         "down_hosts": [data.down_host_payload(h, organization.slug, now) for h in data.down_hosts(organization, now)],
         "locations": data.hosts_by_location(organization, now),
+        "alert_counts": panels.alerts_by_severity(organization),
+        "on_call": panels.on_call(organization, now),
+        "alert_events": panels.recent_alert_events(organization),
+        "map_points": panels.host_map(organization, now),
+        "map_size": (panels.MAP_WIDTH, panels.MAP_HEIGHT),
+        "graticule": panels.graticule(),
         "ingest": ingest,
         "ingest_points": [[t, round(c / 60, 3)] for t, c in ingest.per_minute],
         "rollup_lag": rollup_lag,

@@ -52,20 +52,27 @@ class OnCallSchedule(OrgOwnedModel):
         the organization become gaps: they are never put on call, and the rotation does not shift."""
         current = set(Membership.objects.filter(organization_id=self.organization_id, user__is_active=True)
                       .values_list("user_id", flat=True))
-        layers = []
-        for layer in self.layers.prefetch_related("memberships__user").order_by("priority", "pk"):
-            members = tuple(m.user if m.user_id in current else None
-                            for m in sorted(layer.memberships.all(), key=lambda m: m.position))
-            layers.append(oncall.Layer(priority=layer.priority, shift_seconds=layer.effective_shift_seconds,
-                                       start_date=layer.start_date, handoff_time=layer.handoff_time,
-                                       members=members, restrictions=restrictions_from_stored(layer.restrictions)))
+        layers = self.layers.prefetch_related("memberships__user").order_by("priority", "pk")
         overrides = self.overrides.select_related("user").order_by("created_at", "pk")
         if start is not None:
             overrides = overrides.filter(end__gt=start)
         if end is not None:
             overrides = overrides.filter(start__lt=end)
+        return self.spec_from_rows(layers, overrides, current)
+
+    def spec_from_rows(self, layers: Any, overrides: Any, current: set[int]) -> oncall.Schedule[Any]:
+        """`to_spec` from rows already loaded: ``layers`` by (priority, pk) with their memberships,
+        ``overrides`` oldest first, ``current`` the ids of active members. Pages that show many schedules
+        load these for all of them at once (`apps.escalation.calendar`) and build each spec here."""
+        specs = []
+        for layer in layers:
+            members = tuple(m.user if m.user_id in current else None
+                            for m in sorted(layer.memberships.all(), key=lambda m: m.position))
+            specs.append(oncall.Layer(priority=layer.priority, shift_seconds=layer.effective_shift_seconds,
+                                      start_date=layer.start_date, handoff_time=layer.handoff_time,
+                                      members=members, restrictions=restrictions_from_stored(layer.restrictions)))
         return oncall.Schedule(
-            time_zone=self.time_zone, layers=tuple(layers),
+            time_zone=self.time_zone, layers=tuple(specs),
             overrides=tuple(oncall.Override(user=o.user, start=o.start, end=o.end)
                             for o in overrides if o.user_id in current),
         )
