@@ -17,6 +17,9 @@ from apps.escalation.models import ContactMethod, EscalationPolicy, EscalationSt
 from apps.escalation.services import check_members
 from apps.organizations.models import Organization
 
+#: The ``NotificationChannel.managed_by`` of the channels escalation makes for contact methods.
+MANAGED_BY = "escalation"
+
 
 @dataclass(frozen=True)
 class StepData:
@@ -53,7 +56,7 @@ def _check_step(organization: Organization, index: int, data: StepData) -> None:
         raise ValidationError({"steps": f"{where}: notify_channel needs at least one channel."})
     if data.schedule is not None and data.schedule.organization_id != organization.pk:
         raise ValidationError({"steps": f"{where}: no such schedule."})
-    if any(c.organization_id != organization.pk for c in data.channels):
+    if any(c.organization_id != organization.pk or c.managed_by for c in data.channels):
         raise ValidationError({"steps": f"{where}: no such channel."})
     if data.users:
         check_members(organization, list(data.users), field_name="steps")
@@ -186,6 +189,8 @@ def _sync_channel(method: ContactMethod) -> None:
     """The escalation-managed channel the outbox delivers this method's pages through."""
     channel = method.channel or NotificationChannel(organization_id=method.organization_id,
                                                     name=f"contact:{method.public_id}", rate_limit_per_minute=0)
+    # Hidden from the channels API, pages, rule choices and admin edits: a person's private address.
+    channel.managed_by = MANAGED_BY
     channel.kind, channel.url, channel.address, channel.enabled = (method.kind, method.url, method.address,
                                                                    method.enabled)
     channel.save()
