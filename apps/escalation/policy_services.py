@@ -9,9 +9,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from apps.alerts.models import AlertRule, NotificationChannel
 from apps.audit.services import record_event, snapshot
+from apps.escalation import verification
 from apps.escalation.choices import ContactKind, StepAction
 from apps.escalation.models import ContactMethod, EscalationPolicy, EscalationStep, OnCallSchedule, RulePolicy
 from apps.escalation.services import check_members
@@ -170,7 +172,20 @@ def unroute_rule(*, route: RulePolicy, actor: Any) -> None:
 
 
 def _contact_snapshot(method: ContactMethod) -> dict[str, Any]:
-    return {**snapshot(method, exclude=["channel"]), "user": method.user.get_username()}
+    return {**snapshot(method, exclude=["channel", "verification_sent_at", "verified_at"]),
+            "user": method.user.get_username()}
+
+
+def _verify_or_ask(method: ContactMethod, actor: Any, *, destination_changed: bool, was_verified: bool) -> None:
+    """After a write: a method an admin marked verified records when; a new or moved, unverified, enabled
+    one is sent its verification link (audited on its own row, so the log says a message went out)."""
+    if method.verified and not was_verified:
+        ContactMethod.objects.filter(pk=method.pk).update(verified_at=timezone.now())
+    elif not method.verified and method.enabled and destination_changed:
+        notification_id = verification.queue_verification(method)
+        record_event(action="escalation.contact_verification_sent", actor=actor,
+                     organization=method.organization_id, target=method,
+                     changes={"notification": [None, notification_id]})
 
 
 def _check_contact(method: ContactMethod) -> None:
@@ -210,6 +225,7 @@ def create_contact_method(*, organization: Organization, user: Any, kind: str, a
     method.save()
     record_event(action="escalation.contact_created", actor=actor, organization=organization, target=method,
                  after=_contact_snapshot(method))
+    _verify_or_ask(method, actor, destination_changed=True, was_verified=False)
     return method
 
 
@@ -218,18 +234,21 @@ def update_contact_method(*, method: ContactMethod, actor: Any, **fields: Any) -
     """Change a contact method (kind, address, url, delay_seconds, enabled, verified) and its channel."""
     method = ContactMethod.objects.select_for_update(of=("self",)).select_related("user", "channel").get(pk=method.pk)
     before = _contact_snapshot(method)
-    if ("address" in fields or "url" in fields or "kind" in fields) and "verified" not in fields:
-        fields["verified"] = False  # a new destination is not confirmed yet
+    old_destination = (method.kind, method.destination)
     for name in ("kind", "address", "url", "delay_seconds", "enabled", "verified"):
         if name in fields:
             setattr(method, name, fields[name])
     _check_contact(method)
+    moved = (method.kind, method.destination) != old_destination
+    if moved and "verified" not in fields:
+        method.verified = False  # a new destination is not confirmed yet
     _sync_channel(method)
     method.save()
     after = _contact_snapshot(method)
     if after != before:
         record_event(action="escalation.contact_updated", actor=actor, organization=method.organization_id,
                      target=method, before=before, after=after)
+    _verify_or_ask(method, actor, destination_changed=moved, was_verified=before["verified"])
     return method
 
 
