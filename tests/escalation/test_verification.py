@@ -158,6 +158,7 @@ def test_a_member_resends_their_own_verification(org: Any, member_ro: Any, api_c
     method = _new(org, member_ro)
     response = _send(api_client(user=member_ro), method)
     assert response.status_code == 200 and response.json()["verified"] is False
+    assert response.json()["verification_sent_at"] is not None and response.json()["verified_at"] is None
     assert _notices(method).count() == 2
     assert AuditEvent.objects.filter(action="escalation.contact_verification_sent").count() == 2
 
