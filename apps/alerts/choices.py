@@ -82,6 +82,7 @@ class NotificationKind(models.TextChoices):
     RESOLVED = "resolved", "Resolved"
     REMINDER = "reminder", "Reminder"
     ESCALATION = "escalation", "Escalation"
+    NOTICE = "notice", "Notice"  # not about an alert: a contact-method check, a shift change
 
 
 class NotificationStatus(models.TextChoices):

@@ -107,7 +107,8 @@ class RuleForm(forms.Form):
         self.fields["label_matchers"].widget = forms.TextInput(attrs={"size": 60})
         self.fields["description"].widget = forms.Textarea(attrs={"rows": 2})
         self.fields["description_template"].widget = forms.Textarea(attrs={"rows": 2})
-        self.fields["channels"].queryset = NotificationChannel.objects.for_org(organization).order_by("name")
+        self.fields["channels"].queryset = (NotificationChannel.objects.for_org(organization).user_configured()
+                                            .order_by("name"))
         if rule is not None and rule.system_key:
             self.fields["kind"].disabled = True
 

@@ -29,6 +29,7 @@ class StepResult:
     on_call: list[str] = field(default_factory=list)
     notification_ids: list[int] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)
+    unverified: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         parts = []
@@ -38,6 +39,8 @@ class StepResult:
             parts.append("notified " + ", ".join(self.channels))
         if self.unreachable:
             parts.append("no contact method: " + ", ".join(self.unreachable))
+        if self.unverified:
+            parts.append("skipped unverified contact methods: " + ", ".join(self.unverified))
         return "; ".join(parts) or "no target"
 
 
@@ -94,14 +97,20 @@ def _queue(alert: Alert, ctx: StepContext, user: Any | None, channels: list[Noti
     return [row.pk for row in rows]
 
 
-def page_user(alert: Alert, ctx: StepContext, user: Any) -> list[int]:
-    """Queue the user's contact methods, each at its delay (the personal notification rule). Delayed rows
-    wait in the outbox (``next_attempt_at``); the engine cancels them if the alert is acknowledged first."""
+def page_user(alert: Alert, ctx: StepContext, user: Any, skipped: list[str] | None = None) -> list[int]:
+    """Queue the user's verified contact methods, each at its delay (the personal notification rule).
+    Delayed rows wait in the outbox (``next_attempt_at``); the engine cancels them if the alert is
+    acknowledged first. Unverified methods are never paged (an address nobody confirmed may be anyone's);
+    they are named in ``skipped`` ("alice email") for the alert's timeline."""
     by_delay: dict[int, list[NotificationChannel]] = defaultdict(list)
     methods = (ContactMethod.objects.filter(organization_id=alert.organization_id, user=user, enabled=True,
-                                            channel__isnull=False).select_related("channel"))
+                                            channel__isnull=False).select_related("channel").order_by("pk"))
     for method in methods:
         assert method.channel is not None
+        if not method.verified:
+            if skipped is not None:
+                skipped.append(f"{user.get_username()} {method.kind}")
+            continue
         by_delay[method.delay_seconds].append(method.channel)
     ids: list[int] = []
     for delay, channels in sorted(by_delay.items()):
@@ -114,7 +123,7 @@ def perform_step(step: EscalationStep, alert: Alert, ctx: StepContext) -> StepRe
     result = StepResult()
     users, result.on_call = step_users(step, alert, ctx.at)
     for user in users:
-        ids = page_user(alert, ctx, user)
+        ids = page_user(alert, ctx, user, result.unverified)
         username = user.get_username()
         result.paged.append(username)
         result.notification_ids += ids

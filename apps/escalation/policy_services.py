@@ -9,13 +9,18 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from apps.alerts.models import AlertRule, NotificationChannel
 from apps.audit.services import record_event, snapshot
+from apps.escalation import verification
 from apps.escalation.choices import ContactKind, StepAction
 from apps.escalation.models import ContactMethod, EscalationPolicy, EscalationStep, OnCallSchedule, RulePolicy
 from apps.escalation.services import check_members
 from apps.organizations.models import Organization
+
+#: The ``NotificationChannel.managed_by`` of the channels escalation makes for contact methods.
+MANAGED_BY = "escalation"
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ def _check_step(organization: Organization, index: int, data: StepData) -> None:
         raise ValidationError({"steps": f"{where}: notify_channel needs at least one channel."})
     if data.schedule is not None and data.schedule.organization_id != organization.pk:
         raise ValidationError({"steps": f"{where}: no such schedule."})
-    if any(c.organization_id != organization.pk for c in data.channels):
+    if any(c.organization_id != organization.pk or c.managed_by for c in data.channels):
         raise ValidationError({"steps": f"{where}: no such channel."})
     if data.users:
         check_members(organization, list(data.users), field_name="steps")
@@ -167,7 +172,20 @@ def unroute_rule(*, route: RulePolicy, actor: Any) -> None:
 
 
 def _contact_snapshot(method: ContactMethod) -> dict[str, Any]:
-    return {**snapshot(method, exclude=["channel"]), "user": method.user.get_username()}
+    return {**snapshot(method, exclude=["channel", "verification_sent_at", "verified_at"]),
+            "user": method.user.get_username()}
+
+
+def _verify_or_ask(method: ContactMethod, actor: Any, *, destination_changed: bool, was_verified: bool) -> None:
+    """After a write: a method an admin marked verified records when; a new or moved, unverified, enabled
+    one is sent its verification link (audited on its own row, so the log says a message went out)."""
+    if method.verified and not was_verified:
+        ContactMethod.objects.filter(pk=method.pk).update(verified_at=timezone.now())
+    elif not method.verified and method.enabled and destination_changed:
+        notification_id = verification.queue_verification(method)
+        record_event(action="escalation.contact_verification_sent", actor=actor,
+                     organization=method.organization_id, target=method,
+                     changes={"notification": [None, notification_id]})
 
 
 def _check_contact(method: ContactMethod) -> None:
@@ -186,6 +204,8 @@ def _sync_channel(method: ContactMethod) -> None:
     """The escalation-managed channel the outbox delivers this method's pages through."""
     channel = method.channel or NotificationChannel(organization_id=method.organization_id,
                                                     name=f"contact:{method.public_id}", rate_limit_per_minute=0)
+    # Hidden from the channels API, pages, rule choices and admin edits: a person's private address.
+    channel.managed_by = MANAGED_BY
     channel.kind, channel.url, channel.address, channel.enabled = (method.kind, method.url, method.address,
                                                                    method.enabled)
     channel.save()
@@ -205,6 +225,7 @@ def create_contact_method(*, organization: Organization, user: Any, kind: str, a
     method.save()
     record_event(action="escalation.contact_created", actor=actor, organization=organization, target=method,
                  after=_contact_snapshot(method))
+    _verify_or_ask(method, actor, destination_changed=True, was_verified=False)
     return method
 
 
@@ -213,18 +234,21 @@ def update_contact_method(*, method: ContactMethod, actor: Any, **fields: Any) -
     """Change a contact method (kind, address, url, delay_seconds, enabled, verified) and its channel."""
     method = ContactMethod.objects.select_for_update(of=("self",)).select_related("user", "channel").get(pk=method.pk)
     before = _contact_snapshot(method)
-    if ("address" in fields or "url" in fields or "kind" in fields) and "verified" not in fields:
-        fields["verified"] = False  # a new destination is not confirmed yet
+    old_destination = (method.kind, method.destination)
     for name in ("kind", "address", "url", "delay_seconds", "enabled", "verified"):
         if name in fields:
             setattr(method, name, fields[name])
     _check_contact(method)
+    moved = (method.kind, method.destination) != old_destination
+    if moved and "verified" not in fields:
+        method.verified = False  # a new destination is not confirmed yet
     _sync_channel(method)
     method.save()
     after = _contact_snapshot(method)
     if after != before:
         record_event(action="escalation.contact_updated", actor=actor, organization=method.organization_id,
                      target=method, before=before, after=after)
+    _verify_or_ask(method, actor, destination_changed=moved, was_verified=before["verified"])
     return method
 
 

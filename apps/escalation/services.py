@@ -53,7 +53,29 @@ def layer_snapshot(layer: ScheduleLayer) -> dict[str, Any]:
 
 def schedule_snapshot(schedule: OnCallSchedule) -> dict[str, Any]:
     """The schedule's fields and its layers, for before/after diffs in the audit log."""
-    return {**snapshot(schedule), "layers": [layer_snapshot(layer) for layer in schedule.layers.all()]}
+    data = snapshot(schedule, exclude=["last_on_call", "last_on_call_checked_at", "shift_change_channel"])
+    data["shift_change_channel"] = (str(schedule.shift_change_channel.public_id)
+                                    if schedule.shift_change_channel else None)
+    return {**data, "layers": [layer_snapshot(layer) for layer in schedule.layers.all()]}
+
+
+#: ``shift_change_channel`` not given (keep it), as opposed to None (clear it).
+KEEP: Any = object()
+
+
+def _set_shift_notices(schedule: OnCallSchedule, notify: bool | None, channel: Any) -> None:
+    """Shift-change notices go to a user-configured channel of the schedule's organization; turning them
+    on needs one."""
+    if notify is not None:
+        if notify and not schedule.notify_shift_changes:
+            schedule.last_on_call = None  # a stale state from before would fake a handoff at the first check
+        schedule.notify_shift_changes = notify
+    if channel is not KEEP:
+        if channel is not None and (channel.organization_id != schedule.organization_id or channel.managed_by):
+            raise ValidationError({"shift_change_channel": "No such channel in this organization."})
+        schedule.shift_change_channel = channel
+    if schedule.notify_shift_changes and schedule.shift_change_channel is None:
+        raise ValidationError({"shift_change_channel": "Shift-change notices need a channel."})
 
 
 def check_members(organization: Organization, users: Sequence[Any], field_name: str = "members") -> None:
@@ -99,10 +121,12 @@ def _write_layers(schedule: OnCallSchedule, layers: Sequence[LayerData]) -> None
 
 @transaction.atomic
 def create_schedule(*, organization: Organization, name: str, time_zone: str, actor: Any,
-                    layers: Sequence[LayerData] = (), description: str = "") -> OnCallSchedule:
-    """Add a schedule with its layers."""
+                    layers: Sequence[LayerData] = (), description: str = "", notify_shift_changes: bool = False,
+                    shift_change_channel: Any = None) -> OnCallSchedule:
+    """Add a schedule with its layers (and, optionally, shift-change notices to a channel)."""
     schedule = OnCallSchedule(organization=organization, name=name.strip(), time_zone=time_zone,
                               description=description)
+    _set_shift_notices(schedule, notify_shift_changes, shift_change_channel)
     schedule.full_clean()
     _save_schedule(schedule)
     _write_layers(schedule, layers)
@@ -114,7 +138,8 @@ def create_schedule(*, organization: Organization, name: str, time_zone: str, ac
 @transaction.atomic
 def update_schedule(*, schedule: OnCallSchedule, actor: Any, name: str | None = None,
                     time_zone: str | None = None, description: str | None = None,
-                    layers: Sequence[LayerData] | None = None) -> OnCallSchedule:
+                    layers: Sequence[LayerData] | None = None, notify_shift_changes: bool | None = None,
+                    shift_change_channel: Any = KEEP) -> OnCallSchedule:
     """Change a schedule's fields; ``layers``, when given, replace all of its layers at once."""
     # The row lock serializes two edits of one schedule, so layers are never interleaved.
     schedule = OnCallSchedule.objects.select_for_update().get(pk=schedule.pk)
@@ -123,6 +148,7 @@ def update_schedule(*, schedule: OnCallSchedule, actor: Any, name: str | None = 
                         ("description", description)):
         if value is not None:
             setattr(schedule, attr, value)
+    _set_shift_notices(schedule, notify_shift_changes, shift_change_channel)
     schedule.full_clean()
     _save_schedule(schedule)
     if layers is not None:

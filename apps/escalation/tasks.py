@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from apps.escalation import engine
+from apps.escalation import engine, shift_changes
 
 
 def _queue(task: Task) -> str | None:
@@ -26,3 +26,9 @@ def run_step(self: Task, alert_id: int, escalation_id: str, step_index: int, rep
 def sweep_escalations(self: Task) -> str:
     """Every 15 s: re-send overdue steps (lost message, killed worker, restart)."""
     return f"{engine.resend_overdue(queue=_queue(self))} overdue escalation steps re-sent"
+
+
+@shared_task(name="escalation.check_shift_changes", bind=True, max_retries=0)
+def check_shift_changes(self: Task) -> str:
+    """Every minute: post "X is now on call" for each handoff of an opted-in schedule (once per handoff)."""
+    return f"{shift_changes.check_shift_changes()} shift changes noticed"

@@ -260,6 +260,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": timedelta(seconds=15),
         "options": {"expires": 15},
     },
+    "escalation.check_shift_changes": {
+        "task": "escalation.check_shift_changes",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 60},
+    },
     "audit.apply_retention": {
         "task": "audit.apply_retention",
         "schedule": crontab(minute=17, hour=3),

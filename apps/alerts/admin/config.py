@@ -91,6 +91,12 @@ class AlertRuleAdmin(admin.ModelAdmin):
                                    "updated_at"]}),
     ]
 
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        """Rules may notify user-configured channels only (validate_rule refuses the others too)."""
+        if db_field.name == "channels":
+            kwargs["queryset"] = NotificationChannel.objects.user_configured().order_by("name")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     def get_readonly_fields(self, request: HttpRequest, obj: AlertRule | None = None) -> list[str]:
         """The organization is fixed once the rule exists; a system rule also keeps its kind."""
         fields = list(super().get_readonly_fields(request, obj))
@@ -138,15 +144,28 @@ class AlertRuleAdmin(admin.ModelAdmin):
 @admin.register(NotificationChannel)
 class NotificationChannelAdmin(admin.ModelAdmin):
     form = ChannelForm
-    list_display = ["name", "kind", "url", "address", "enabled", "rate_limit_per_minute", "organization"]
-    list_filter = ["kind", "enabled", "organization"]
+    list_display = ["name", "kind", "url", "address", "enabled", "rate_limit_per_minute", "managed_by",
+                    "organization"]
+    list_filter = ["kind", "enabled", "managed_by", "organization"]
     search_fields = ["name", "url", "address"]
     list_select_related = ["organization"]
     autocomplete_fields = ["organization"]
-    readonly_fields = ["public_id", "signing_secret", "created_at", "updated_at"]
+    readonly_fields = ["public_id", "signing_secret", "managed_by", "created_at", "updated_at"]
     fields = ["organization", "name", "kind", "url", "address", "headers", "enabled", "rate_limit_per_minute",
-              "signing_secret", "public_id", "created_at", "updated_at"]
+              "signing_secret", "managed_by", "public_id", "created_at", "updated_at"]
     actions = ["rotate_secrets"]
+
+    # A managed channel (``managed_by`` set) belongs to the app that made it -- a person's contact method is
+    # edited there, by them -- so here it can be looked at, not changed, deleted or re-keyed.
+    def has_change_permission(self, request: HttpRequest, obj: NotificationChannel | None = None) -> bool:
+        if obj is not None and obj.managed_by:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: NotificationChannel | None = None) -> bool:
+        if obj is not None and obj.managed_by:
+            return False
+        return super().has_delete_permission(request, obj)
 
     def get_readonly_fields(self, request: HttpRequest, obj: NotificationChannel | None = None) -> list[str]:
         fields = list(super().get_readonly_fields(request, obj))
@@ -167,11 +186,15 @@ class NotificationChannelAdmin(admin.ModelAdmin):
         services.delete_channel(channel=obj, actor=request.user)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for channel in queryset:
+        if queryset.exclude(managed_by="").exists():
+            self.message_user(request, "Managed channels were left alone: change them where they are managed.",
+                              messages.WARNING)
+        for channel in queryset.filter(managed_by=""):
             services.delete_channel(channel=channel, actor=request.user)
 
     @admin.action(description="Rotate the signing secret of the selected channels")
     def rotate_secrets(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for channel in queryset:
+        channels = list(queryset.filter(managed_by=""))
+        for channel in channels:
             services.rotate_channel_secret(channel=channel, actor=request.user)
-        self.message_user(request, f"Rotated the signing secret of {queryset.count()} channel(s).")
+        self.message_user(request, f"Rotated the signing secret of {len(channels)} channel(s).")

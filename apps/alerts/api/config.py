@@ -202,6 +202,10 @@ class ChannelViewSet(OrgScopedViewSet):
     required_roles = {**DEFAULT_REQUIRED_ROLES, "rotate_secret": Role.EDITOR}
     required_scopes = {**CONFIG_REQUIRED_SCOPES, "rotate_secret": TokenScope.CONFIG}
 
+    def get_queryset(self) -> Any:
+        """Channels another app manages (a person's contact address) do not exist here: 404 on every action."""
+        return super().get_queryset().user_configured()
+
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
         context["show_secrets"] = _may_configure(self.request) if hasattr(self.request, "organization") else False

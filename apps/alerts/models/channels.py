@@ -7,11 +7,19 @@ import secrets
 from django.db import models
 
 from apps.alerts.choices import ChannelKind
-from apps.core.models import OrgOwnedModel
+from apps.core.models import OrgOwnedModel, OrgQuerySet
 
 
 def new_signing_secret() -> str:
     return secrets.token_urlsafe(32)
+
+
+class NotificationChannelQuerySet(OrgQuerySet):
+    """Channels with the reads that the configuration doors share."""
+
+    def user_configured(self) -> NotificationChannelQuerySet:
+        """The channels config users see and attach to rules (not managed by another app)."""
+        return self.filter(managed_by="")
 
 
 class NotificationChannel(OrgOwnedModel):
@@ -28,6 +36,13 @@ class NotificationChannel(OrgOwnedModel):
     enabled = models.BooleanField(default=True)
     rate_limit_per_minute = models.PositiveIntegerField(
         default=60, help_text="deliveries per minute; more wait for the next minute (0 = unlimited)")
+    # A higher app may own a channel (e.g. a person's private contact address). Such channels are hidden from
+    # the channels API and pages, cannot be attached to rules and are read-only in the admin. Alerts only
+    # reads the marker; it never knows who set it.
+    managed_by = models.CharField(max_length=64, blank=True, default="", editable=False,
+                                  help_text="which app manages this channel; empty = user-configured")
+
+    objects = NotificationChannelQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -36,3 +51,7 @@ class NotificationChannel(OrgOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
+
+    @property
+    def is_managed(self) -> bool:
+        return bool(self.managed_by)

@@ -262,6 +262,10 @@ def validate_rule(rule: AlertRule, *, channels: Iterable[NotificationChannel] | 
     for channel in channels or ():
         if channel.organization_id != rule.organization_id:
             problems.add("channels", f"No such channel in this organization: {channel.public_id}.")
+        elif channel.managed_by:
+            # Someone's private contact address (or another app's channel): not for rules to broadcast to.
+            problems.add("channels", f"The channel {channel.public_id} is managed by {channel.managed_by} and "
+                                     "cannot be used by a rule.")
     problems.raise_if_any()
 
 

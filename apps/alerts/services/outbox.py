@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from apps.alerts import delivery
-from apps.alerts.choices import NotificationStatus
+from apps.alerts.choices import NotificationKind, NotificationStatus
 from apps.alerts.models import Alert, AlertGroup, Notification, NotificationChannel
 from apps.alerts.services.messages import for_channel
 
@@ -43,3 +43,17 @@ def record_suppressed(*, group: AlertGroup, body: Mapping[str, Any], kind: str,
                      payload=for_channel(body, channel.name), next_attempt_at=at)
         for channel in channels
     ])
+
+
+def create_notices(*, organization_id: int, body: Mapping[str, Any], channels: Sequence[NotificationChannel],
+                   at: dt.datetime) -> list[Notification]:
+    """Queue a message that is about no alert (``kind=notice``: a contact-method check, a shift change) for
+    each channel, through the same outbox, retries and ledger as alert notifications. ``body`` has the
+    Alertmanager v4 shape the transports render (its ``status`` is shown as the subject's tag)."""
+    rows = Notification.objects.bulk_create([
+        Notification(organization_id=organization_id, channel=channel, kind=NotificationKind.NOTICE,
+                     payload=for_channel(body, channel.name), next_attempt_at=at)
+        for channel in channels
+    ])
+    delivery.enqueue([row.pk for row in rows])
+    return rows

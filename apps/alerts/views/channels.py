@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -20,6 +20,15 @@ from apps.alerts.views.common import CONFIGURE_ROLE, DELETE_ROLE, add_service_er
 from apps.core.access import get_for_member, require_role
 
 MASK = "********"
+
+
+def _channel(request: HttpRequest, public_id: str, *, write: bool = False) -> NotificationChannel:
+    """A user-configured channel of the member's organization; one another app manages (a person's contact
+    address) is a 404 here, like another organization's."""
+    channel = get_for_member(request, NotificationChannel, public_id, write=write)
+    if channel.managed_by:
+        raise Http404("No such notification channel")
+    return channel
 
 
 def destination(channel: NotificationChannel, *, full: bool) -> str:
@@ -38,7 +47,8 @@ def destination(channel: NotificationChannel, *, full: bool) -> str:
 def channel_list(request: HttpRequest, org_slug: str) -> HttpResponse:
     member(request)
     context = page_context(request)
-    channels = NotificationChannel.objects.for_org(request.organization).prefetch_related("rules").order_by("name")  # type: ignore[attr-defined]
+    channels = (NotificationChannel.objects.for_org(request.organization)  # type: ignore[attr-defined]
+                .user_configured().prefetch_related("rules").order_by("name"))
     rows = [(channel, destination(channel, full=context["can_configure"])) for channel in channels]
     return render(request, "alerts/channel_list.html", {**context, "rows": rows})
 
@@ -46,7 +56,7 @@ def channel_list(request: HttpRequest, org_slug: str) -> HttpResponse:
 @login_required
 @require_GET
 def channel_detail(request: HttpRequest, org_slug: str, public_id: str) -> HttpResponse:
-    channel = get_for_member(request, NotificationChannel, public_id)
+    channel = _channel(request, public_id)
     context = page_context(request)
     full = context["can_configure"]
     headers = {name: (value if full else MASK) for name, value in (channel.headers or {}).items()}
@@ -78,7 +88,7 @@ def channel_create(request: HttpRequest, org_slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def channel_edit(request: HttpRequest, org_slug: str, public_id: str) -> HttpResponse:
     require_role(request, CONFIGURE_ROLE)
-    channel = get_for_member(request, NotificationChannel, public_id, write=True)
+    channel = _channel(request, public_id, write=True)
     form = ChannelForm(request.POST or None, channel=channel)
     if request.method == "POST" and form.is_valid():
         try:
@@ -96,7 +106,7 @@ def channel_edit(request: HttpRequest, org_slug: str, public_id: str) -> HttpRes
 @require_POST
 def channel_rotate_secret(request: HttpRequest, org_slug: str, public_id: str) -> HttpResponse:
     require_role(request, CONFIGURE_ROLE)
-    channel = get_for_member(request, NotificationChannel, public_id, write=True)
+    channel = _channel(request, public_id, write=True)
     config.rotate_channel_secret(channel=channel, actor=request.user)
     messages.success(request, "New signing secret: receivers must verify with it from the next delivery.")
     return redirect("alerts:channel-detail", org_slug=org_slug, public_id=channel.public_id)
@@ -106,7 +116,7 @@ def channel_rotate_secret(request: HttpRequest, org_slug: str, public_id: str) -
 @require_POST
 def channel_delete(request: HttpRequest, org_slug: str, public_id: str) -> HttpResponse:
     require_role(request, DELETE_ROLE)
-    channel = get_for_member(request, NotificationChannel, public_id, write=True)
+    channel = _channel(request, public_id, write=True)
     config.delete_channel(channel=channel, actor=request.user)
     messages.success(request, f"Deleted the channel {channel.name}.")
     return redirect("alerts:channels", org_slug=org_slug)

@@ -19,7 +19,7 @@ from apps.alerts.choices import AlertState
 from apps.alerts.models import Alert
 from apps.alerts.services.lifecycle import AlertStateError, acknowledge_alert, resolve_alert
 from apps.core.roles import Role, role_at_least
-from apps.escalation import engine
+from apps.escalation import engine, verification
 from apps.escalation.choices import RunStatus
 from apps.escalation.links import LinkClaim, read_token
 from apps.escalation.models import EscalationRun
@@ -76,3 +76,24 @@ def alert_link(request: HttpRequest, token: str) -> HttpResponse:
         return _page(request, 409, f"{verb} alert", str(exc), alert=alert)
     alert.refresh_from_db()
     return _page(request, 200, f"{verb} alert", message, alert=alert)
+
+
+@csrf_exempt  # the signed token is the credential, as for alert links
+@require_http_methods(["GET", "POST"])
+def contact_verification(request: HttpRequest, token: str) -> HttpResponse:
+    """Confirm (GET) and verify (POST) the contact method a signed verification link names. The link
+    proves its holder reads that address; a link sent before the address changed is void."""
+    claim = verification.read_token(token)
+    method = verification.method_for_claim(claim) if claim else None
+    if method is None:
+        return _page(request, 404, "Link not valid",
+                     "This verification link is invalid, has expired, or its address has changed since.")
+    what = f"{method.kind} {method.destination}"
+    owner = method.user.get_username()
+    if request.method == "GET":
+        if method.verified:
+            return _page(request, 200, "Contact method verified", f"{what} is already verified for {owner}.")
+        return _page(request, 200, "Verify contact method",
+                     f"Confirm that {what} reaches {owner} ({method.organization.name})?", confirm="Verify")
+    verification.verify_contact_method(method=method, actor=method.user, via="link")
+    return _page(request, 200, "Contact method verified", f"{what} is verified: {owner} can be paged there.")

@@ -119,6 +119,6 @@ class ContactMethodSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ContactMethod
-        fields = ["id", "user", "kind", "address", "url", "delay_seconds", "enabled", "verified", "created_at",
-                  "updated_at"]
-        read_only_fields = ["created_at", "updated_at"]
+        fields = ["id", "user", "kind", "address", "url", "delay_seconds", "enabled", "verified", "verified_at",
+                  "verification_sent_at", "created_at", "updated_at"]
+        read_only_fields = ["verified_at", "verification_sent_at", "created_at", "updated_at"]

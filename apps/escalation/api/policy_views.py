@@ -6,11 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema
+from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from apps.core.api.viewsets import CONFIG_REQUIRED_SCOPES, OrgScopedViewSet
 from apps.core.roles import Role, role_at_least
+from apps.core.scopes import TokenScope
 from apps.escalation import policy_services as services
+from apps.escalation import verification
 from apps.escalation.api.policy_serializers import (
     ContactMethodSerializer,
     PolicySerializer,
@@ -85,8 +91,9 @@ class ContactMethodViewSet(OrgScopedViewSet):
     serializer_class = ContactMethodSerializer
     lookup_value_regex = UUID_PATTERN
     required_roles = {"list": Role.VIEWER, "retrieve": Role.VIEWER, "create": Role.VIEWER,
-                      "update": Role.VIEWER, "partial_update": Role.VIEWER, "destroy": Role.VIEWER}
-    required_scopes = CONFIG_REQUIRED_SCOPES
+                      "update": Role.VIEWER, "partial_update": Role.VIEWER, "destroy": Role.VIEWER,
+                      "send_verification": Role.VIEWER}
+    required_scopes = {**CONFIG_REQUIRED_SCOPES, "send_verification": TokenScope.CONFIG}
 
     def _manages_all(self) -> bool:
         if getattr(self.request, "token", None) is not None:
@@ -137,3 +144,12 @@ class ContactMethodViewSet(OrgScopedViewSet):
 
     def perform_destroy(self, instance: ContactMethod) -> None:
         services.delete_contact_method(method=instance, actor=_actor(self.request))
+
+    @extend_schema(request=None, responses=ContactMethodSerializer,
+                   summary="Send the contact method its verification link again")
+    @action(detail=True, methods=["post"], url_path="send-verification")
+    def send_verification(self, request: Request, public_id: str | None = None) -> Response:
+        """Its owner (or an admin, or a config token) re-sends the link; 400 naming ``verified`` when it is
+        verified already, ``enabled`` when it is disabled."""
+        method = verification.send_verification(method=self.get_object(), actor=_actor(request))
+        return Response(self.get_serializer(method).data)

@@ -11,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.alerts.models import NotificationChannel
 from apps.core.api.fields import CurrentOrganizationDefault
 from apps.escalation.feeds import feed_path
 from apps.escalation.models import CalendarFeed, OnCallSchedule, ScheduleLayer, ScheduleOverride
@@ -157,15 +158,34 @@ def layer_data(validated: list[dict[str, Any]]) -> list[LayerData]:
     return [LayerData(**attrs) for attrs in validated]
 
 
+class ShiftChannelField(serializers.UUIDField):
+    """A user-configured notification channel of the caller's organization, by public id."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        public_id = super().to_internal_value(data)
+        found = NotificationChannel.objects.for_org(_organization(self)).user_configured().filter(
+            public_id=public_id).first()
+        if found is None:
+            raise serializers.ValidationError(f"No such channel in this organization: {public_id}.")
+        return found
+
+    def to_representation(self, value: Any) -> str:
+        return str(value.public_id)
+
+
 class ScheduleSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
     organization = serializers.HiddenField(default=CurrentOrganizationDefault())
     time_zone = serializers.CharField(max_length=64)
     layers = LayerSerializer(many=True, required=False)
+    notify_shift_changes = serializers.BooleanField(required=False,
+                                                    help_text="post 'X is now on call' to shift_change_channel")
+    shift_change_channel = ShiftChannelField(required=False, allow_null=True)
 
     class Meta:
         model = OnCallSchedule
-        fields = ["id", "organization", "name", "time_zone", "description", "layers", "created_at", "updated_at"]
+        fields = ["id", "organization", "name", "time_zone", "description", "layers", "notify_shift_changes",
+                  "shift_change_channel", "created_at", "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
         validators: list = []  # name uniqueness is checked in validate_name with a message naming the field
 

@@ -8,7 +8,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from apps.escalation.api.assignments import AssignmentViewSet
-from apps.escalation.api.links import alert_link
+from apps.escalation.api.links import alert_link, contact_verification
 from apps.escalation.api.policy_views import ContactMethodViewSet, PolicyViewSet, RoutingViewSet
 from apps.escalation.api.views import CalendarFeedViewSet, ScheduleViewSet, calendar_feed
 
@@ -25,5 +25,8 @@ urlpatterns = [
     path("schedules/ical/<str:token>.ics", calendar_feed, name="schedule-calendar-feed"),
     # Signed acknowledge/resolve links in escalation pages (a confirmation page, not JSON).
     path("escalation/links/<str:token>", alert_link, name="escalation-link"),
+    # Signed contact-method verification links (a confirmation page, not JSON).
+    path("escalation/contact-verification/<str:token>", contact_verification,
+         name="escalation-contact-verification"),
     *router.urls,
 ]

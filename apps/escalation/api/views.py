@@ -91,14 +91,17 @@ class ScheduleViewSet(OrgScopedViewSet):
         serializer.instance = services.create_schedule(
             organization=self.request.organization, actor=_actor(self.request), name=data["name"],
             time_zone=data["time_zone"], description=data.get("description", ""),
-            layers=layer_data(data.get("layers", [])))
+            layers=layer_data(data.get("layers", [])), notify_shift_changes=data.get("notify_shift_changes", False),
+            shift_change_channel=data.get("shift_change_channel"))
 
     def perform_update(self, serializer: ScheduleSerializer) -> None:
         data = serializer.validated_data
         serializer.instance = services.update_schedule(
             schedule=serializer.instance, actor=_actor(self.request), name=data.get("name"),
             time_zone=data.get("time_zone"), description=data.get("description"),
-            layers=layer_data(data["layers"]) if "layers" in data else None)
+            layers=layer_data(data["layers"]) if "layers" in data else None,
+            notify_shift_changes=data.get("notify_shift_changes"),
+            shift_change_channel=data.get("shift_change_channel", services.KEEP))
 
     def perform_destroy(self, instance: OnCallSchedule) -> None:
         services.delete_schedule(schedule=instance, actor=_actor(self.request))

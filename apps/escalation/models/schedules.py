@@ -29,6 +29,13 @@ class OnCallSchedule(OrgOwnedModel):
     name = models.CharField(max_length=200)
     time_zone = models.CharField(max_length=64, default="UTC")
     description = models.TextField(blank=True)
+    # Shift-change notices: "X is now on call for <schedule>" to a channel, once per handoff.
+    notify_shift_changes = models.BooleanField(default=False)
+    shift_change_channel = models.ForeignKey("alerts.NotificationChannel", null=True, blank=True,
+                                             on_delete=models.SET_NULL, related_name="+")
+    # Who was on call at the last check (sorted user ids): the compare-and-set state of the handoff check.
+    last_on_call = models.JSONField(null=True, blank=True, editable=False)
+    last_on_call_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
