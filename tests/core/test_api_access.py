@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 
 from apps.audit.models import AuditEvent
 from apps.core.roles import Role
+from apps.escalation import verification
 from apps.escalation.feeds import feed_token
 from apps.escalation.links import make_token
 from apps.escalation.models import RulePolicy
@@ -242,6 +243,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("contact-method-detail", "put"): Rule(200, "config", A, lambda w: {"kind": "email", "address": "t2@example.com"}),
     ("contact-method-detail", "patch"): Rule(200, "config", A, lambda w: {"delay_seconds": 60}),
     ("contact-method-detail", "delete"): Rule(204, "config", A),
+    ("contact-method-send-verification", "post"): Rule(200, "config", A),
+    ("escalation-contact-verification", "get"): Rule(200, "any", None, no_token=200),
+    ("escalation-contact-verification", "post"): Rule(200, "any", None, no_token=200),
     ("oncall-assignment-list", "get"): Rule(200, "read", V),
     ("escalation-link", "get"): Rule(200, "any", None, no_token=200),
     ("escalation-link", "post"): Rule(200, "any", None, no_token=200),
@@ -338,7 +342,8 @@ def test_every_rule_names_a_routed_endpoint():
 
 # Endpoints acting on one object that are not "<basename>-detail": name -> the object's basename.
 OBJECT_ACTIONS = {"token-revoke": "token", "alert-channel-rotate-secret": "alert-channel",
-                  "alert-acknowledge": "alert", "alert-resolve": "alert", "integration-rotate-token": "integration"}
+                  "alert-acknowledge": "alert", "alert-resolve": "alert", "integration-rotate-token": "integration",
+                  "contact-method-send-verification": "contact-method"}
 # Integration doors -> the world object whose door it is (the "-token" variants carry its token in the path).
 INTEGRATION_DOORS = {"integration-alertmanager": "integration", "integration-generic": "generic-integration"}
 
@@ -370,6 +375,8 @@ class World:
                                          "override_id": self.objects["override"].public_id})
         if name == "schedule-calendar-feed":
             return reverse(name, kwargs={"token": feed_token(self.objects["calendar-feed"])})
+        if name == "escalation-contact-verification":
+            return reverse(name, kwargs={"token": verification.make_token(self.objects["contact-method"])})
         if name == "escalation-link":
             return reverse(name, kwargs={"token": make_token(
                 alert_public_id=str(self.objects["alert"].public_id), user_id=self.objects["pager"].pk,
@@ -407,7 +414,7 @@ def world(org: Any, settings: Any) -> World:
     objects.update({
         "escalation-policy": policy, "unrouted-rule": AlertRuleFactory(organization=org),
         "escalation-route": RulePolicy.objects.create(organization=org, rule=rule, policy=policy),
-        "contact-method": contact(org, member.user, kind="email"),
+        "contact-method": contact(org, member.user, kind="email", verified=False),
         "pager": MembershipFactory(organization=org, user=UserFactory(username="pager"), role=Role.EDITOR).user})
     objects["dashboard"] = SavedDashboardFactory(organization=org)
     objects["integration"], objects["integration-token"] = make_integration(org)

@@ -15,7 +15,7 @@ def mark_contact_channels(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('alerts', '0004_contacts_channel_managed_by'),
+        ('alerts', '0003_channel_managed_by'),
         ('escalation', '0002_escalate_policies'),
     ]
 
