@@ -6,7 +6,7 @@
 It starts the product as ``make run`` does but with production settings (bench/_server.py: a fresh
 database ``fiberstack_bench_alerts``, ``--workers`` daphne processes, one Celery worker for every queue
 and Celery beat), a local HTTP receiver, then configures everything through the public API with a
-config token: a webhook channel pointing at the receiver and one threshold rule on ``bench_latency``
+config token: a webhook channel pointing at the receiver (rate limit off) and one threshold rule on ``bench_latency``
 (``last`` over 60 s, ``> 50`` critical, no pending period, grouped by host, FiberStack's defaults for the
 rest). Each trial uses its own host: it posts ``bench,host=trial-N latency=100`` (series ``bench_latency``)
 through the InfluxDB door and waits for the webhook whose alert for ``trial-N`` is firing; then posts
@@ -101,7 +101,10 @@ def api(url: str, token: str, method: str, path: str, body: Any = None, *, raw: 
 
 def configure(url: str, config_token: str, receiver_url: str) -> None:
     status, channel = api(url, config_token, "POST", "/api/v1/channels",
-                          {"name": "bench receiver", "kind": "webhook", "url": receiver_url})
+                          {"name": "bench receiver", "kind": "webhook", "url": receiver_url,
+                           # Two notifications per trial, one trial a second: the default 60/min limit
+                           # would delay trials past the first minute (by design: delayed, never dropped).
+                           "rate_limit_per_minute": 0})
     if status != 201:
         raise SystemExit(f"creating the channel failed: {status} {channel}")
     status, rule = api(url, config_token, "POST", "/api/v1/rules", {
