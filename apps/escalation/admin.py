@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.escalation import services
+from apps.escalation.admin_json import clean_json_children
 from apps.escalation.api.serializers import LayerSerializer, layer_data
 from apps.escalation.models import CalendarFeed, OnCallSchedule, ScheduleOverride
 from apps.escalation.validation import validate_time_zone
@@ -45,21 +46,8 @@ class ScheduleForm(forms.ModelForm):
             raise forms.ValidationError(str(exc)) from exc
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        organization = data.get("organization") or getattr(self.instance, "organization", None)
-        try:
-            raw = json.loads(data.get("layers_json") or "[]")
-        except json.JSONDecodeError as exc:
-            self.add_error("layers_json", f"Not valid JSON: {exc}")
-            return data
-        if organization is None:
-            return data
-        serializer = LayerSerializer(data=raw, many=True, context={"organization": organization})
-        if not serializer.is_valid():
-            self.add_error("layers_json", json.dumps(serializer.errors))
-            return data
-        data["layers"] = layer_data(serializer.validated_data)
-        return data
+        return clean_json_children(self, super().clean(), field="layers_json", serializer_class=LayerSerializer,
+                                   convert=layer_data, into="layers")
 
 
 @admin.register(OnCallSchedule)

@@ -14,6 +14,7 @@ from django.http import HttpRequest
 
 from apps.escalation import policy_services as services
 from apps.escalation import verification
+from apps.escalation.admin_json import clean_json_children
 from apps.escalation.api.policy_serializers import StepSerializer, step_data
 from apps.escalation.models import ContactMethod, EscalationPolicy, EscalationRun, OnCallAssignment, RulePolicy
 
@@ -38,21 +39,8 @@ class PolicyForm(forms.ModelForm):
             self.initial["steps_json"] = json.dumps(steps, indent=2)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        organization = data.get("organization") or getattr(self.instance, "organization", None)
-        try:
-            raw = json.loads(data.get("steps_json") or "[]")
-        except json.JSONDecodeError as exc:
-            self.add_error("steps_json", f"Not valid JSON: {exc}")
-            return data
-        if organization is None:
-            return data
-        serializer = StepSerializer(data=raw, many=True, context={"organization": organization})
-        if not serializer.is_valid():
-            self.add_error("steps_json", json.dumps(serializer.errors))
-            return data
-        data["steps"] = step_data(serializer.validated_data)
-        return data
+        return clean_json_children(self, super().clean(), field="steps_json", serializer_class=StepSerializer,
+                                   convert=step_data, into="steps")
 
 
 @admin.register(EscalationPolicy)
