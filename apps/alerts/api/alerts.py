@@ -18,6 +18,7 @@ from rest_framework.routers import SimpleRouter
 from apps.alerts.choices import AlertState, Severity
 from apps.alerts.models import Alert, AlertEvent, Notification
 from apps.alerts.services.lifecycle import AlertStateError, acknowledge_alert, resolve_alert
+from apps.core.api.actors import request_actor
 from apps.core.api.viewsets import OrgScopedReadOnlyViewSet
 from apps.core.roles import Role
 from apps.core.scopes import TokenScope
@@ -115,10 +116,6 @@ def filter_alerts(queryset: Any, params: Any) -> Any:
     return queryset
 
 
-def _actor(request: Request) -> Any:
-    """The audit actor of an API request: the token for agents, the user for sessions."""
-    return request.token if getattr(request, "token", None) is not None else request.user
-
 
 class AlertViewSet(OrgScopedReadOnlyViewSet):
     """Alerts of the caller's organization. Reading needs a viewer (or a read token); acknowledging and
@@ -143,7 +140,7 @@ class AlertViewSet(OrgScopedReadOnlyViewSet):
     def _transition(self, service: Any) -> Response:
         alert = self.get_object()
         try:
-            alert = service(alert=alert, actor=_actor(self.request))
+            alert = service(alert=alert, actor=request_actor(self.request))
         except AlertStateError as exc:
             return Response({"detail": str(exc), "state": exc.state}, status=status.HTTP_409_CONFLICT)
         alert.refresh_from_db()

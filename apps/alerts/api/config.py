@@ -24,6 +24,7 @@ from rest_framework.routers import SimpleRouter
 from apps.alerts.choices import ChannelKind, RuleKind
 from apps.alerts.models import AlertRule, NotificationChannel
 from apps.alerts.services import config as services
+from apps.core.api.actors import request_actor
 from apps.core.api.viewsets import CONFIG_REQUIRED_SCOPES, DEFAULT_REQUIRED_ROLES, OrgScopedViewSet
 from apps.core.roles import Role, role_at_least
 from apps.core.scopes import TokenScope, scope_allows
@@ -45,10 +46,6 @@ RULE_API_NAMES: dict[str, str] = {
 }
 MASK = "********"
 
-
-def _actor(request: Request) -> Any:
-    """The audit actor of an API request: the token for agents, the user for sessions."""
-    return request.token if getattr(request, "token", None) is not None else request.user
 
 
 def _may_configure(request: Request) -> bool:
@@ -213,19 +210,19 @@ class ChannelViewSet(OrgScopedViewSet):
 
     def perform_create(self, serializer: ChannelSerializer) -> None:
         serializer.instance = _call(lambda: services.create_channel(
-            organization=self.request.organization, actor=_actor(self.request), **serializer.validated_data))
+            organization=self.request.organization, actor=request_actor(self.request), **serializer.validated_data))
 
     def perform_update(self, serializer: ChannelSerializer) -> None:
         serializer.instance = _call(lambda: services.update_channel(
-            channel=serializer.instance, actor=_actor(self.request), **serializer.validated_data))
+            channel=serializer.instance, actor=request_actor(self.request), **serializer.validated_data))
 
     def perform_destroy(self, instance: NotificationChannel) -> None:
-        services.delete_channel(channel=instance, actor=_actor(self.request))
+        services.delete_channel(channel=instance, actor=request_actor(self.request))
 
     @extend_schema(request=None, responses=ChannelSerializer, summary="Give the channel a new signing secret")
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request: Request, public_id: str | None = None) -> Response:
-        channel = services.rotate_channel_secret(channel=self.get_object(), actor=_actor(request))
+        channel = services.rotate_channel_secret(channel=self.get_object(), actor=request_actor(request))
         return Response(self.get_serializer(channel).data)
 
 
@@ -261,17 +258,17 @@ class RuleViewSet(OrgScopedViewSet):
     def perform_create(self, serializer: RuleSerializer) -> None:
         data = dict(serializer.validated_data)
         serializer.instance = _call(lambda: services.create_rule(
-            organization=self.request.organization, actor=_actor(self.request), **data), RULE_API_NAMES)
+            organization=self.request.organization, actor=request_actor(self.request), **data), RULE_API_NAMES)
 
     def perform_update(self, serializer: RuleSerializer) -> None:
         data = dict(serializer.validated_data)
         serializer.instance = _call(lambda: services.update_rule(
-            rule=serializer.instance, actor=_actor(self.request), **data), RULE_API_NAMES)
+            rule=serializer.instance, actor=request_actor(self.request), **data), RULE_API_NAMES)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         rule = self.get_object()
         try:
-            services.delete_rule(rule=rule, actor=_actor(request))
+            services.delete_rule(rule=rule, actor=request_actor(request))
         except services.SystemRuleError as exc:
             return Response({"detail": exc.message_dict["system_key"][0], "system_key": rule.system_key},
                             status=status.HTTP_409_CONFLICT)

@@ -22,6 +22,7 @@ from rest_framework.routers import SimpleRouter
 from apps.alerts.models import MaintenanceWindow, Silence
 from apps.alerts.services import suppression as services
 from apps.alerts.suppression import next_occurrences, occurrence_covering, silence_state, zone
+from apps.core.api.actors import request_actor
 from apps.core.api.viewsets import CONFIG_REQUIRED_SCOPES, DEFAULT_REQUIRED_ROLES, OrgScopedViewSet
 from apps.core.roles import Role
 from apps.hosts.models import Host, Service
@@ -30,9 +31,6 @@ REQUIRED_ROLES = {**DEFAULT_REQUIRED_ROLES, "destroy": Role.EDITOR}
 SILENCE_STATES = ("active", "pending", "expired")
 NEXT_OCCURRENCES = 5
 
-
-def _actor(request: Request) -> Any:
-    return request.token if getattr(request, "token", None) is not None else request.user
 
 
 def _end(attrs: dict[str, Any], start: dt.datetime) -> dt.timedelta | None:
@@ -104,11 +102,11 @@ class SilenceViewSet(OrgScopedViewSet):
     def perform_create(self, serializer: SilenceSerializer) -> None:
         data = serializer.validated_data
         serializer.instance = services.create_silence(
-            organization=self.request.organization, actor=_actor(self.request), matchers=data["matchers"],
+            organization=self.request.organization, actor=request_actor(self.request), matchers=data["matchers"],
             starts_at=data["starts_at"], ends_at=data["ends_at"], comment=data.get("comment", ""))
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        services.expire_silence(silence=self.get_object(), actor=_actor(request))
+        services.expire_silence(silence=self.get_object(), actor=request_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -232,14 +230,14 @@ class MaintenanceWindowViewSet(OrgScopedViewSet):
 
     def perform_create(self, serializer: MaintenanceWindowSerializer) -> None:
         serializer.instance = services.create_maintenance_window(
-            organization=self.request.organization, actor=_actor(self.request), **serializer.validated_data)
+            organization=self.request.organization, actor=request_actor(self.request), **serializer.validated_data)
 
     def perform_update(self, serializer: MaintenanceWindowSerializer) -> None:
         serializer.instance = services.update_maintenance_window(
-            window=serializer.instance, actor=_actor(self.request), **serializer.validated_data)
+            window=serializer.instance, actor=request_actor(self.request), **serializer.validated_data)
 
     def perform_destroy(self, instance: MaintenanceWindow) -> None:
-        services.delete_maintenance_window(window=instance, actor=_actor(self.request))
+        services.delete_maintenance_window(window=instance, actor=request_actor(self.request))
 
 
 router = SimpleRouter()

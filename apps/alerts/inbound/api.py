@@ -26,6 +26,7 @@ from apps.alerts.choices import IntegrationKind
 from apps.alerts.inbound import doors, services
 from apps.alerts.models import Integration, NotificationChannel
 from apps.alerts.services.config import MAX_REPEAT_INTERVAL_SECONDS
+from apps.core.api.actors import request_actor
 from apps.core.api.viewsets import CONFIG_REQUIRED_SCOPES, DEFAULT_REQUIRED_ROLES, OrgScopedViewSet
 from apps.core.roles import Role
 from apps.core.scopes import TokenScope
@@ -90,9 +91,6 @@ class IntegrationWithTokenSerializer(IntegrationSerializer):
         return door_url(integration, self.context["token"])
 
 
-def _actor(request: Request) -> Any:
-    return request.token if getattr(request, "token", None) is not None else request.user
-
 
 def _call(write: Callable[[], T]) -> T:
     try:
@@ -132,22 +130,23 @@ class IntegrationViewSet(OrgScopedViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         integration, token = _call(lambda: services.create_integration(
-            organization=request.organization, actor=_actor(request), **_fields(serializer.validated_data)))
+            organization=request.organization, actor=request_actor(request), **_fields(serializer.validated_data)))
         return Response(self._with_token(integration, token), status=status.HTTP_201_CREATED)
 
     def perform_update(self, serializer: IntegrationSerializer) -> None:
         fields = _fields(serializer.validated_data)
         serializer.instance = _call(lambda: services.update_integration(
-            integration=serializer.instance, actor=_actor(self.request), **fields))
+            integration=serializer.instance, actor=request_actor(self.request), **fields))
 
     def perform_destroy(self, instance: Integration) -> None:
-        services.delete_integration(integration=instance, actor=_actor(self.request))
+        services.delete_integration(integration=instance, actor=request_actor(self.request))
 
     @extend_schema(request=None, responses=IntegrationWithTokenSerializer,
                    summary="Give the integration a new token (the old one stops working)")
     @action(detail=True, methods=["post"], url_path="rotate-token")
     def rotate_token(self, request: Request, public_id: str | None = None) -> Response:
-        integration, token = services.rotate_integration_token(integration=self.get_object(), actor=_actor(request))
+        integration, token = services.rotate_integration_token(integration=self.get_object(),
+                                                               actor=request_actor(request))
         return Response(self._with_token(integration, token))
 
 

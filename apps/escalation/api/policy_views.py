@@ -12,6 +12,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.api.actors import request_actor
 from apps.core.api.viewsets import CONFIG_REQUIRED_SCOPES, OrgScopedViewSet
 from apps.core.roles import Role, role_at_least
 from apps.core.scopes import TokenScope
@@ -23,7 +24,7 @@ from apps.escalation.api.policy_serializers import (
     RoutingSerializer,
     step_data,
 )
-from apps.escalation.api.views import UUID_PATTERN, _actor
+from apps.escalation.api.views import UUID_PATTERN
 from apps.escalation.models import ContactMethod, EscalationPolicy, RulePolicy
 
 
@@ -41,20 +42,20 @@ class PolicyViewSet(OrgScopedViewSet):
     def perform_create(self, serializer: PolicySerializer) -> None:
         data = serializer.validated_data
         serializer.instance = services.create_policy(
-            organization=self.request.organization, actor=_actor(self.request), name=data["name"],
+            organization=self.request.organization, actor=request_actor(self.request), name=data["name"],
             description=data.get("description", ""), repeat_count=data.get("repeat_count", 0),
             ack_timeout_seconds=data.get("ack_timeout_seconds", 0), steps=step_data(data.get("steps", [])))
 
     def perform_update(self, serializer: PolicySerializer) -> None:
         data = serializer.validated_data
         serializer.instance = services.update_policy(
-            policy=serializer.instance, actor=_actor(self.request), name=data.get("name"),
+            policy=serializer.instance, actor=request_actor(self.request), name=data.get("name"),
             description=data.get("description"), repeat_count=data.get("repeat_count"),
             ack_timeout_seconds=data.get("ack_timeout_seconds"),
             steps=step_data(data["steps"]) if "steps" in data else None)
 
     def perform_destroy(self, instance: EscalationPolicy) -> None:
-        services.delete_policy(policy=instance, actor=_actor(self.request))
+        services.delete_policy(policy=instance, actor=request_actor(self.request))
 
 
 class RoutingViewSet(OrgScopedViewSet):
@@ -70,7 +71,7 @@ class RoutingViewSet(OrgScopedViewSet):
         if RulePolicy.objects.filter(rule=data["rule"]).exists():
             raise ValidationError({"rule": "This rule already has an escalation policy; change that route."})
         serializer.instance = services.route_rule(rule=data["rule"], policy=data["policy"],
-                                                  actor=_actor(self.request))
+                                                  actor=request_actor(self.request))
 
     def perform_update(self, serializer: RoutingSerializer) -> None:
         data = serializer.validated_data
@@ -78,10 +79,10 @@ class RoutingViewSet(OrgScopedViewSet):
         if rule.pk != serializer.instance.rule_id:
             raise ValidationError({"rule": "A route's rule cannot change; delete it and route the other rule."})
         serializer.instance = services.route_rule(rule=rule, policy=data.get("policy", serializer.instance.policy),
-                                                  actor=_actor(self.request))
+                                                  actor=request_actor(self.request))
 
     def perform_destroy(self, instance: RulePolicy) -> None:
-        services.unroute_rule(route=instance, actor=_actor(self.request))
+        services.unroute_rule(route=instance, actor=request_actor(self.request))
 
 
 class ContactMethodViewSet(OrgScopedViewSet):
@@ -130,7 +131,7 @@ class ContactMethodViewSet(OrgScopedViewSet):
             data.pop("verified", None)  # a member cannot vouch for their own address
         data.pop("user", None)
         serializer.instance = services.create_contact_method(
-            organization=self.request.organization, user=user, actor=_actor(self.request), **data)
+            organization=self.request.organization, user=user, actor=request_actor(self.request), **data)
 
     def perform_update(self, serializer: ContactMethodSerializer) -> None:
         data = dict(serializer.validated_data)
@@ -140,10 +141,10 @@ class ContactMethodViewSet(OrgScopedViewSet):
         if not self._manages_all():
             data.pop("verified", None)
         serializer.instance = services.update_contact_method(method=serializer.instance,
-                                                             actor=_actor(self.request), **data)
+                                                             actor=request_actor(self.request), **data)
 
     def perform_destroy(self, instance: ContactMethod) -> None:
-        services.delete_contact_method(method=instance, actor=_actor(self.request))
+        services.delete_contact_method(method=instance, actor=request_actor(self.request))
 
     @extend_schema(request=None, responses=ContactMethodSerializer,
                    summary="Send the contact method its verification link again")
@@ -151,5 +152,5 @@ class ContactMethodViewSet(OrgScopedViewSet):
     def send_verification(self, request: Request, public_id: str | None = None) -> Response:
         """Its owner (or an admin, or a config token) re-sends the link; 400 naming ``verified`` when it is
         verified already, ``enabled`` when it is disabled."""
-        method = verification.send_verification(method=self.get_object(), actor=_actor(request))
+        method = verification.send_verification(method=self.get_object(), actor=request_actor(request))
         return Response(self.get_serializer(method).data)

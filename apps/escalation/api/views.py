@@ -17,6 +17,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.api.actors import request_actor
 from apps.core.api.viewsets import CONFIG_REQUIRED_SCOPES, DEFAULT_REQUIRED_ROLES, OrgScopedMixin, OrgScopedViewSet
 from apps.core.roles import Role
 from apps.core.scopes import TokenScope
@@ -37,10 +38,6 @@ UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-
 MAX_SHIFTS_RANGE = dt.timedelta(days=93)
 DEFAULT_SHIFTS_RANGE = dt.timedelta(days=7)
 
-
-def _actor(request: Request) -> Any:
-    """The audit actor of an API request: the token for agents, the user for sessions."""
-    return request.token if getattr(request, "token", None) is not None else request.user
 
 
 def _instant_param(request: Request, name: str, default: dt.datetime) -> dt.datetime:
@@ -89,7 +86,7 @@ class ScheduleViewSet(OrgScopedViewSet):
     def perform_create(self, serializer: ScheduleSerializer) -> None:
         data = serializer.validated_data
         serializer.instance = services.create_schedule(
-            organization=self.request.organization, actor=_actor(self.request), name=data["name"],
+            organization=self.request.organization, actor=request_actor(self.request), name=data["name"],
             time_zone=data["time_zone"], description=data.get("description", ""),
             layers=layer_data(data.get("layers", [])), notify_shift_changes=data.get("notify_shift_changes", False),
             shift_change_channel=data.get("shift_change_channel"))
@@ -97,14 +94,14 @@ class ScheduleViewSet(OrgScopedViewSet):
     def perform_update(self, serializer: ScheduleSerializer) -> None:
         data = serializer.validated_data
         serializer.instance = services.update_schedule(
-            schedule=serializer.instance, actor=_actor(self.request), name=data.get("name"),
+            schedule=serializer.instance, actor=request_actor(self.request), name=data.get("name"),
             time_zone=data.get("time_zone"), description=data.get("description"),
             layers=layer_data(data["layers"]) if "layers" in data else None,
             notify_shift_changes=data.get("notify_shift_changes"),
             shift_change_channel=data.get("shift_change_channel", services.KEEP))
 
     def perform_destroy(self, instance: OnCallSchedule) -> None:
-        services.delete_schedule(schedule=instance, actor=_actor(self.request))
+        services.delete_schedule(schedule=instance, actor=request_actor(self.request))
 
     @action(detail=True, methods=["get"])
     def oncall(self, request: Request, public_id: str) -> Response:
@@ -145,7 +142,8 @@ class ScheduleViewSet(OrgScopedViewSet):
         schedule = self.get_object()
         serializer = OverrideSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        override = services.create_override(schedule=schedule, actor=_actor(request), **serializer.validated_data)
+        override = services.create_override(schedule=schedule, actor=request_actor(request),
+                                            **serializer.validated_data)
         return Response(OverrideSerializer(override, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
 
@@ -167,12 +165,13 @@ class ScheduleViewSet(OrgScopedViewSet):
         serializer = OverrideSerializer(override, data=request.data, partial=True,
                                         context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        override = services.update_override(override=override, actor=_actor(request), **serializer.validated_data)
+        override = services.update_override(override=override, actor=request_actor(request),
+                                            **serializer.validated_data)
         return Response(OverrideSerializer(override, context=self.get_serializer_context()).data)
 
     @override_detail.mapping.delete
     def delete_override(self, request: Request, public_id: str, override_id: str) -> Response:
-        services.delete_override(override=self._override(override_id), actor=_actor(request))
+        services.delete_override(override=self._override(override_id), actor=request_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

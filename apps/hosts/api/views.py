@@ -7,8 +7,8 @@ import uuid
 from typing import Any
 
 from django.utils import timezone
-from rest_framework.request import Request
 
+from apps.core.api.actors import request_actor
 from apps.core.api.viewsets import CONFIG_REQUIRED_SCOPES, DEFAULT_REQUIRED_ROLES, OrgScopedViewSet
 from apps.core.roles import Role
 from apps.hosts import services
@@ -20,11 +20,6 @@ from apps.hosts.api.serializers import (
 )
 from apps.hosts.filters import filter_hosts
 from apps.hosts.models import Host, Service, ServiceDependency
-
-
-def _actor(request: Request) -> Any:
-    """The audit actor of an API request: the token for agents, the user for sessions."""
-    return request.token if getattr(request, "token", None) is not None else request.user
 
 
 def _without_org(data: dict[str, Any]) -> dict[str, Any]:
@@ -53,14 +48,14 @@ class HostViewSet(OrgScopedViewSet):
     def perform_create(self, serializer: HostSerializer) -> None:
         data = _without_org(serializer.validated_data)
         serializer.instance = services.register_host(organization=self.request.organization,
-                                                     actor=_actor(self.request), **data)
+                                                     actor=request_actor(self.request), **data)
 
     def perform_update(self, serializer: HostSerializer) -> None:
-        serializer.instance = services.update_host(host=serializer.instance, actor=_actor(self.request),
+        serializer.instance = services.update_host(host=serializer.instance, actor=request_actor(self.request),
                                                    **_without_org(serializer.validated_data))
 
     def perform_destroy(self, instance: Host) -> None:
-        services.delete_host(host=instance, actor=_actor(self.request))
+        services.delete_host(host=instance, actor=request_actor(self.request))
 
 
 class ServiceViewSet(OrgScopedViewSet):
@@ -81,15 +76,15 @@ class ServiceViewSet(OrgScopedViewSet):
 
     def perform_create(self, serializer: ServiceSerializer) -> None:
         serializer.instance = services.create_service(organization=self.request.organization,
-                                                      actor=_actor(self.request),
+                                                      actor=request_actor(self.request),
                                                       **_without_org(serializer.validated_data))
 
     def perform_update(self, serializer: ServiceSerializer) -> None:
-        serializer.instance = services.update_service(service=serializer.instance, actor=_actor(self.request),
+        serializer.instance = services.update_service(service=serializer.instance, actor=request_actor(self.request),
                                                       **_without_org(serializer.validated_data))
 
     def perform_destroy(self, instance: Service) -> None:
-        services.delete_service(service=instance, actor=_actor(self.request))
+        services.delete_service(service=instance, actor=request_actor(self.request))
 
 
 class ServiceDependencyViewSet(OrgScopedViewSet):
@@ -105,13 +100,13 @@ class ServiceDependencyViewSet(OrgScopedViewSet):
     def perform_create(self, serializer: ServiceDependencySerializer) -> None:
         data = serializer.validated_data
         serializer.instance = services.add_dependency(
-            organization=self.request.organization, actor=_actor(self.request),
+            organization=self.request.organization, actor=request_actor(self.request),
             upstream=data.get("upstream_host") or data.get("upstream_service"),
             downstream=data.get("downstream_host") or data.get("downstream_service"),
         )
 
     def perform_destroy(self, instance: ServiceDependency) -> None:
-        services.remove_dependency(dependency=instance, actor=_actor(self.request))
+        services.remove_dependency(dependency=instance, actor=request_actor(self.request))
 
 
 def _is_uuid(value: str) -> bool:

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.audit.services import record_event, snapshot
+from apps.core.api.actors import request_actor
 from apps.core.api.viewsets import OrgScopedCreateListViewSet, OrgScopedMixin
 from apps.core.roles import Role
 from apps.core.scopes import TokenScope
@@ -47,7 +48,7 @@ class OrganizationViewSet(OrgScopedMixin, viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         before = snapshot(organization)
         serializer.save()
-        record_event(action="organization.updated", actor=_actor(request),
+        record_event(action="organization.updated", actor=request_actor(request),
                      organization=organization, target=organization, before=before, after=snapshot(organization))
         return Response(serializer.data)
 
@@ -94,17 +95,14 @@ class AgentTokenViewSet(OrgScopedCreateListViewSet):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        token, plaintext = issue_token(organization=request.organization, actor=_actor(request),
+        token, plaintext = issue_token(organization=request.organization, actor=request_actor(request),
                                        **serializer.validated_data)
         data = NewAgentTokenSerializer(token, context={"plaintext": plaintext}).data
         return Response(data, status=status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["post"])
     def revoke(self, request: Request, public_id: str | None = None) -> Response:
-        token = revoke_token(token=self.get_object(), actor=_actor(request))
+        token = revoke_token(token=self.get_object(), actor=request_actor(request))
         return Response(self.get_serializer(token).data)
 
 
-def _actor(request: Request) -> Any:
-    """The audit actor of an API request: the token for agents, the user for sessions."""
-    return request.token if getattr(request, "token", None) is not None else request.user

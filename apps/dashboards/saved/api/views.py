@@ -10,17 +10,12 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from rest_framework import serializers
-from rest_framework.request import Request
 
+from apps.core.api.actors import request_actor
 from apps.core.api.viewsets import CONFIG_REQUIRED_SCOPES, OrgScopedViewSet
 from apps.dashboards.saved import services
 from apps.dashboards.saved.api.serializers import SavedDashboardSerializer
 from apps.dashboards.saved.models import SavedDashboard
-
-
-def _actor(request: Request) -> Any:
-    """The audit actor: the token for agents, the user for sessions."""
-    return request.token if getattr(request, "token", None) is not None else request.user
 
 
 def _fields(serializer: SavedDashboardSerializer) -> dict[str, Any]:
@@ -37,15 +32,15 @@ class SavedDashboardViewSet(OrgScopedViewSet):
     def perform_create(self, serializer: SavedDashboardSerializer) -> None:
         with _as_400():
             serializer.instance = services.create_dashboard(organization=self.request.organization,
-                                                            actor=_actor(self.request), **_fields(serializer))
+                                                            actor=request_actor(self.request), **_fields(serializer))
 
     def perform_update(self, serializer: SavedDashboardSerializer) -> None:
         with _as_400():
             serializer.instance = services.update_dashboard(dashboard=serializer.instance,
-                                                            actor=_actor(self.request), **_fields(serializer))
+                                                            actor=request_actor(self.request), **_fields(serializer))
 
     def perform_destroy(self, instance: SavedDashboard) -> None:
-        services.delete_dashboard(dashboard=instance, actor=_actor(self.request))
+        services.delete_dashboard(dashboard=instance, actor=request_actor(self.request))
 
 
 @contextmanager
