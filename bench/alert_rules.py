@@ -9,7 +9,9 @@ them): a scratch database ``fiberstack_bench_alerts`` (dropped and re-created, m
 database ``--redis-db`` (default 13, flushed first). It creates one organization with ``--hosts`` hosts,
 one ``cpu`` series per host with a sample every 10 s over the last 10 minutes, and for each N in
 ``--rules`` N threshold rules: rule i watches ``cpu{host="host-<i mod hosts>"}`` with a reducer among
-avg/max/last/min (60 s window) and a critical threshold between 50 and 100, so some fire.
+avg/max/last/min (60 s window) and a critical threshold between 50 and 100 with a warning at 40, so nearly
+all fire; ``--breaching 0.05`` gives only that share such thresholds (the rest cannot fire), as in a
+healthy fleet.
 
 Two modes (``--mode``):
 
@@ -122,7 +124,7 @@ def load(hosts: int) -> Any:
     return org
 
 
-def make_rules(org: Any, n: int, hosts: int) -> None:
+def make_rules(org: Any, n: int, hosts: int, breaching: float = 1.0) -> None:
     from django.utils import timezone
 
     from apps.alerts.models import AlertRule
@@ -130,10 +132,14 @@ def make_rules(org: Any, n: int, hosts: int) -> None:
     AlertRule.objects.filter(organization=org, system_key="").delete()
     rng = random.Random(n)
     due = timezone.now() - dt.timedelta(seconds=1)
+    # A share ``breaching`` of the rules can fire (warning 40, critical 50..100 on values in 0..100); the
+    # others have thresholds above any value, as most rules of a healthy fleet are most of the time.
+    can_fire = [rng.random() < breaching for _ in range(n)]
     AlertRule.objects.bulk_create([
         AlertRule(organization=org, name=f"cpu-{i}", metric="cpu", label_matchers=f'host="host-{i % hosts}"',
                   reducer=REDUCERS[i % len(REDUCERS)], window_seconds=60, comparator=">",
-                  critical=float(rng.randint(50, 100)), warning=40.0, next_evaluation_at=due)
+                  critical=float(rng.randint(50, 100)) if can_fire[i] else 1000.0,
+                  warning=40.0 if can_fire[i] else None, next_evaluation_at=due)
         for i in range(n)], batch_size=2000)
     from django.db import connection
 
@@ -269,6 +275,8 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--chunk", type=int, default=1000)
+    parser.add_argument("--breaching", type=float, default=1.0,
+                        help="share of rules whose thresholds the data can cross (default 1: nearly all fire)")
     parser.add_argument("--mode", choices=("celery", "inline", "both"), default="both")
     parser.add_argument("--repeat", type=int, default=3, help="ticks per N and mode (the table shows each)")
     parser.add_argument("--redis-db", type=int, default=13)
@@ -308,7 +316,7 @@ def main() -> None:
             worker = start_worker(args.concurrency, noop)
             wait_for_worker(org)
         for n in (int(x) for x in args.rules.split(",")):
-            make_rules(org, n, args.hosts)
+            make_rules(org, n, args.hosts, args.breaching)
             if args.profile:
                 import cProfile
                 import pstats
