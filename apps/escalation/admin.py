@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.core.admin import ReadOnlyAdminMixin
 from apps.escalation import services
 from apps.escalation.admin_json import clean_json_children
 from apps.escalation.api.serializers import LayerSerializer, layer_data
@@ -140,7 +141,7 @@ class ScheduleOverrideAdmin(admin.ModelAdmin):
 
 
 @admin.register(CalendarFeed)
-class CalendarFeedAdmin(admin.ModelAdmin):
+class CalendarFeedAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Feeds are made by their users; an admin can only see them and revoke them."""
 
     list_display = ["user", "organization", "created_at", "last_fetched_at", "revoked_at"]
@@ -148,15 +149,6 @@ class CalendarFeedAdmin(admin.ModelAdmin):
     search_fields = ["user__username"]
     list_select_related = ["user", "organization"]
     actions = ["revoke"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.action(description="Revoke selected calendar feeds")
     def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -12,6 +12,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.core.admin import ReadOnlyAdminMixin
 from apps.escalation import policy_services as services
 from apps.escalation import verification
 from apps.escalation.admin_json import clean_json_children
@@ -176,17 +177,8 @@ class ContactMethodAdmin(admin.ModelAdmin):
             services.delete_contact_method(method=method, actor=request.user)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Engine records: written by the engine only."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(EscalationRun)

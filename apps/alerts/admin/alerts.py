@@ -12,19 +12,11 @@ from django.http import HttpRequest
 
 from apps.alerts.models import Alert, AlertEvent, AlertGroup
 from apps.alerts.services.lifecycle import AlertStateError, acknowledge_alert, resolve_alert
+from apps.core.admin import ReadOnlyAdminMixin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Rows written only by the lifecycle: viewable, never added, edited or deleted here."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class AlertEventInline(admin.TabularInline):

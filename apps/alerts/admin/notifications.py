@@ -11,6 +11,7 @@ from django.http import HttpRequest
 
 from apps.alerts.delivery.services import retry_notifications
 from apps.alerts.models import DeliveryAttempt, Notification
+from apps.core.admin import ReadOnlyAdminMixin
 
 
 class DeliveryAttemptInline(admin.TabularInline):
@@ -29,7 +30,7 @@ class DeliveryAttemptInline(admin.TabularInline):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "kind", "status", "channel", "alert", "attempts", "next_attempt_at", "delivered_at",
                     "short_error", "organization", "created_at"]
     list_filter = ["status", "kind", "channel__kind", "channel"]
@@ -47,15 +48,6 @@ class NotificationAdmin(admin.ModelAdmin):
     @admin.display(description="Last error")
     def short_error(self, obj: Notification) -> str:
         return obj.last_error[:80]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         """Re-sending is a write: it needs the model's change permission although the page is read-only."""

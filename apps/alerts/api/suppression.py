@@ -23,6 +23,7 @@ from apps.alerts.models import MaintenanceWindow, Silence
 from apps.alerts.services import suppression as services
 from apps.alerts.suppression import next_occurrences, occurrence_covering, silence_state, zone
 from apps.core.api.actors import request_actor
+from apps.core.api.fields import is_uuid
 from apps.core.api.viewsets import CONFIG_REQUIRED_SCOPES, DEFAULT_REQUIRED_ROLES, OrgScopedViewSet
 from apps.core.roles import Role
 from apps.hosts.models import Host, Service
@@ -113,13 +114,6 @@ class SilenceViewSet(OrgScopedViewSet):
 # --- maintenance windows ---------------------------------------------------------------------------
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
 
 class MaintenanceWindowSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
@@ -144,8 +138,8 @@ class MaintenanceWindowSerializer(serializers.ModelSerializer):
 
     def validate_hosts(self, values: list[str]) -> list[Host]:
         """Ids (UUIDs) or names, looked up in the caller's organization only."""
-        ids = {uuid.UUID(v) for v in values if _is_uuid(v)}
-        names = {v for v in values if not _is_uuid(v)}
+        ids = {uuid.UUID(v) for v in values if is_uuid(v)}
+        names = {v for v in values if not is_uuid(v)}
         hosts = Host.objects.for_org(self._organization())
         found = list(hosts.filter(public_id__in=ids)) + list(hosts.filter(name__in=names))
         missing = (ids - {h.public_id for h in found}) | (names - {h.name for h in found})
@@ -155,7 +149,7 @@ class MaintenanceWindowSerializer(serializers.ModelSerializer):
         return list({h.pk: h for h in found}.values())
 
     def validate_services(self, values: list[str]) -> list[Service]:
-        bad = [v for v in values if not _is_uuid(v)]
+        bad = [v for v in values if not is_uuid(v)]
         if bad:
             raise serializers.ValidationError(f"expected service ids (UUIDs), not {', '.join(bad[:10])}")
         found = list(Service.objects.for_org(self._organization()).filter(public_id__in=values))

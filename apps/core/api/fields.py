@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 
@@ -15,3 +16,12 @@ class CurrentOrganizationDefault:
 
     def __repr__(self) -> str:
         return "CurrentOrganizationDefault()"
+
+
+def is_uuid(value: str) -> bool:
+    """Whether ``value`` parses as a UUID (public ids): a malformed id is "not found", never a 500."""
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True

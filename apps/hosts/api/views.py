@@ -3,12 +3,12 @@ through apps.hosts.services, so API changes are validated and audited like every
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.utils import timezone
 
 from apps.core.api.actors import request_actor
+from apps.core.api.fields import is_uuid
 from apps.core.api.viewsets import CONFIG_REQUIRED_SCOPES, DEFAULT_REQUIRED_ROLES, OrgScopedViewSet
 from apps.core.roles import Role
 from apps.hosts import services
@@ -69,7 +69,7 @@ class ServiceViewSet(OrgScopedViewSet):
         queryset = super().get_queryset()
         params = self.request.query_params
         if self.action == "list" and params.get("host"):
-            queryset = queryset.filter(host__public_id=params["host"]) if _is_uuid(params["host"]) else queryset.none()
+            queryset = queryset.filter(host__public_id=params["host"]) if is_uuid(params["host"]) else queryset.none()
         if self.action == "list" and params.get("kind"):
             queryset = queryset.filter(kind=params["kind"])
         return queryset
@@ -108,10 +108,3 @@ class ServiceDependencyViewSet(OrgScopedViewSet):
     def perform_destroy(self, instance: ServiceDependency) -> None:
         services.remove_dependency(dependency=instance, actor=request_actor(self.request))
 
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
