@@ -1,4 +1,13 @@
-"""Compressing closed raw partitions on plain PostgreSQL (``storage.compressed`` does the rewrite).
+"""Compressing closed raw data: partitions on plain PostgreSQL (``storage.compressed`` does the rewrite),
+chunks natively on TimescaleDB (``storage.timescale.compress_due``). ``compress_raw`` is the one entry
+point for both (beat task ``metrics.compress_chunks``, ``manage.py compress_raw``).
+
+TimescaleDB: chunks that ended ``older_than`` ago (default ``FIBERSTACK_COMPRESS_AFTER_DAYS``, 3) are
+compressed with the hypertable's settings (segment by ``series_id``, order by ``time DESC``: migration
+0003), oldest first, at most ``limit``. It does not wait for rollups: a late sample updates a compressed
+chunk in place and every reader decompresses transparently, so nothing is rewritten twice.
+
+Plain PostgreSQL:
 
 A day is compressed once it is older than ``FIBERSTACK_COMPRESS_RAW_AFTER_SECONDS`` (default one day after
 its end) AND its rollups are final: every tier's effective watermark (dirty ranges included) has passed
@@ -30,7 +39,7 @@ from apps.metrics import storage as raw_storage
 from apps.metrics.rollups.invalidation import lateness
 from apps.metrics.rollups.models import RollupInvalidation, RollupState
 from apps.metrics.rollups.tiers import TIERS
-from apps.metrics.storage import compressed, partitioned
+from apps.metrics.storage import compressed, partitioned, timescale
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +55,15 @@ class CompressReport:
     days: dict[dt.date, dict[str, int]] = field(default_factory=dict)
     waiting: list[dt.date] = field(default_factory=list)
     seconds: float = 0.0
+    unit: str = "raw partitions"
 
     def summary(self) -> str:
         rows = sum(d["rows"] for d in self.days.values())
         rate = f" ({rows / self.seconds:,.0f} values/s)" if self.seconds and rows else ""
+        after = sum(d.get("bytes_after", 0) for d in self.days.values())
+        size = f"; {after:,} bytes, {after / rows:.3f} B/value" if after and rows else ""
         wait = f"; waiting for rollups: {', '.join(map(str, self.waiting))}" if self.waiting else ""
-        return f"compressed {len(self.days)} raw partitions, {rows} values in {self.seconds:.1f} s{rate}{wait}"
+        return f"compressed {len(self.days)} {self.unit}, {rows} values in {self.seconds:.1f} s{rate}{size}{wait}"
 
 
 def rollups_final(lo: dt.datetime, hi: dt.datetime) -> bool:
@@ -94,11 +106,26 @@ def _rollups_paused() -> Iterator[None]:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
+def compress_chunks_natively(now: dt.datetime, older_than: dt.timedelta | None, limit: int | None) -> CompressReport:
+    """TimescaleDB: compress the raw chunks that ended ``older_than`` ago (at most ``limit``) in one
+    transaction."""
+    if older_than is None:
+        older_than = dt.timedelta(days=int(getattr(settings, "FIBERSTACK_COMPRESS_AFTER_DAYS", 3)))
+    report = CompressReport(unit="raw chunks")
+    started = time.monotonic()
+    with transaction.atomic(), connection.cursor() as cursor:
+        report.days = timescale.compress_due(cursor, now - older_than, limit)
+    report.seconds = time.monotonic() - started
+    return report
+
+
 def compress_raw(*, now: dt.datetime | None = None, older_than: dt.timedelta | None = None,
                  limit: int | None = None) -> CompressReport:
-    """Compress every due raw partition (at most ``limit``), one transaction each. Plain PostgreSQL only:
-    callers on TimescaleDB use its native compression (``retention.compress_raw_chunks``)."""
+    """Compress every due raw partition or chunk (at most ``limit``): one transaction per partition on
+    plain PostgreSQL, TimescaleDB's native compression on a hypertable."""
     now = now or timezone.now()
+    if raw_storage.backend_name() == timescale.NAME:
+        return compress_chunks_natively(now, older_than, limit)
     older_than = compress_after() if older_than is None else older_than
     report = CompressReport()
     # Late samples of a day without a partition (e.g. one compressed earlier) wait in DEFAULT; moving them

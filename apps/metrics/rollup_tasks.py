@@ -46,14 +46,9 @@ def apply_retention() -> str:
 
 def run_compression(*, older_than: dt.timedelta | None = None, limit: int | None = None) -> str:
     """Compress what is due on either backend (the caller holds the retention lock): closed raw
-    partitions into chunks on plain PostgreSQL (``apps.metrics.compression``), native chunks older than
-    FIBERSTACK_COMPRESS_AFTER_DAYS on TimescaleDB."""
-    from apps.metrics import compression, retention
+    partitions into chunks on plain PostgreSQL, native chunks on TimescaleDB (``apps.metrics.compression``)."""
+    from apps.metrics import compression
 
-    done = retention.compress_raw_chunks()
-    if done is not None:
-        logger.info("compressed %d raw chunks", done)
-        return f"compressed {done} raw chunks"
     report = compression.compress_raw(older_than=older_than, limit=limit)
     logger.info("%s", report.summary())
     return report.summary()

@@ -6,6 +6,7 @@ one INSERT ... SELECT FROM unnest(arrays) per call, which is also fast there (10
 from __future__ import annotations
 
 import datetime as dt
+import random
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -79,3 +80,18 @@ def fetch(connection: Any, sql: str, params: Sequence[Any] | dict[str, Any] = ()
 def scalar(connection: Any, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
     rows = fetch(connection, sql, params)
     return rows[0][0] if rows else None
+
+
+def tsbs_walk(start: dt.datetime, ticks: int, interval: dt.timedelta, series_ids: Sequence[int],
+              seed: int = 1) -> list[tuple[dt.datetime, int, float]]:
+    """TSBS "devops cpu-only" values (bench/_tsbs.py): per series a random walk from U[0, 100) with N(0, 1)
+    steps, clamped to [0, 100] and written as an integer, one sample per ``interval``."""
+    rng = random.Random(seed)
+    state = {sid: rng.random() * 100.0 for sid in series_ids}
+    out = []
+    for tick in range(ticks):
+        moment = start + tick * interval
+        for sid in series_ids:
+            state[sid] = min(100.0, max(0.0, state[sid] + rng.gauss(0.0, 1.0)))
+            out.append((moment, sid, float(int(state[sid]))))
+    return out

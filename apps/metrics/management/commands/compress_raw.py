@@ -1,6 +1,7 @@
 """``manage.py compress_raw [--older-than 1d] [--limit N]``: compress due raw partitions now (plain
-PostgreSQL; on TimescaleDB it compresses chunks natively). The beat task ``metrics.compress_chunks`` does
-the same every run; this is for catching up after an upgrade or measuring."""
+PostgreSQL) or raw chunks natively (TimescaleDB: segment by series, order by time), with the same options
+on both. The beat task ``metrics.compress_chunks`` does the same every run; this is for catching up after an
+upgrade or measuring."""
 
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--older-than", type=parse_duration, default=None,
-                            help="age after a day's end (default FIBERSTACK_COMPRESS_RAW_AFTER_SECONDS, 1d)")
-        parser.add_argument("--limit", type=int, default=None, help="compress at most this many partitions")
+                            help="age after a day's end (default FIBERSTACK_COMPRESS_RAW_AFTER_SECONDS, 1d; "
+                                 "on TimescaleDB FIBERSTACK_COMPRESS_AFTER_DAYS, 3d)")
+        parser.add_argument("--limit", type=int, default=None, help="compress at most this many partitions or chunks")
 
     def handle(self, *args: Any, older_than: dt.timedelta | None, limit: int | None, **options: Any) -> None:
         from apps.metrics.rollup_tasks import run_compression
