@@ -8,6 +8,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from apps.core import views as core_views
+from apps.metrics.admin_storage import storage_page
 
 api_v1 = [
     path("", include("apps.organizations.api.urls")),
@@ -23,6 +24,7 @@ api_v1 = [
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    path("admin/storage/", admin.site.admin_view(storage_page), name="admin-storage"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),

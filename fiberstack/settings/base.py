@@ -323,6 +323,9 @@ FIBERSTACK_ROLLUP_TIME_BUDGET_SECONDS = env_int("FIBERSTACK_ROLLUP_TIME_BUDGET_S
 FIBERSTACK_COMPRESS_AFTER_DAYS = env_int("FIBERSTACK_COMPRESS_AFTER_DAYS", 3)  # TimescaleDB raw chunks
 # Plain PostgreSQL: a raw day is compressed this long after it ends, once its rollups are final.
 FIBERSTACK_COMPRESS_RAW_AFTER_SECONDS = env_int("FIBERSTACK_COMPRESS_RAW_AFTER_SECONDS", 86_400)
+# manage.py storage_report and the admin's storage page: (label, table, time column) of the tables other than
+# the metric tiers, summed over their partitions or chunks like the tiers.
+FIBERSTACK_STORAGE_REPORT_TABLES = [("logs", "logs_entry", "time"), ("events", "logs_event", "time")]
 FIBERSTACK_QUERY_MAX_POINTS_PER_SERIES = env_int("FIBERSTACK_QUERY_MAX_POINTS_PER_SERIES", 11_000)
 
 # Notification delivery (apps/alerts/delivery/). Attempt n of a notification that failed in a retryable way
