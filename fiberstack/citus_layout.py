@@ -24,6 +24,7 @@ not listed here, and on any listed one that no longer happens (so the list only 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 
 TENANT = "tenant"
 SERIES = "series"
@@ -49,15 +50,17 @@ _TENANT_TABLES = (
     "escalation_schedulelayermember", "escalation_scheduleoverride",
     "dashboards_saveddashboard",
 )
-_SERIES_TABLES = (
-    "metrics_sample", "metrics_sample_compressed",
-    "metrics_rollup_1m", "metrics_rollup_5m", "metrics_rollup_1h", "metrics_rollup_1d",
-)
+_SERIES_TABLES = ("metrics_sample", "metrics_sample_compressed")
 
 DISTRIBUTED: dict[str, Distributed] = {
     **{table: Distributed("organization_id", TENANT) for table in _TENANT_TABLES},
     "metrics_series": Distributed("id", SERIES),
     **{table: Distributed("series_id", SERIES) for table in _SERIES_TABLES},
+}
+# Families of tables named by a pattern (fnmatch): every rollup tier, whatever tables its storage uses,
+# is keyed by series. A pattern must match at least one table.
+DISTRIBUTED_PATTERNS: dict[str, Distributed] = {
+    "metrics_rollup_*": Distributed("series_id", SERIES),
 }
 
 REFERENCE: dict[str, str] = {
@@ -222,9 +225,16 @@ EXCEPTIONS: tuple[Exceptions, ...] = (
 )
 
 
+def distributed(table: str) -> Distributed | None:
+    """How ``table`` is distributed (by name, else by pattern), or None."""
+    if table in DISTRIBUTED:
+        return DISTRIBUTED[table]
+    return next((spec for pattern, spec in DISTRIBUTED_PATTERNS.items() if fnmatchcase(table, pattern)), None)
+
+
 def classification(table: str) -> str | None:
     """``distributed``, ``reference``, ``local`` or None for a table this module does not know."""
-    if table in DISTRIBUTED:
+    if distributed(table) is not None:
         return "distributed"
     if table in REFERENCE:
         return "reference"
@@ -240,7 +250,7 @@ def allowed_violations() -> frozenset[str]:
 def render_markdown() -> str:
     """The classification as docs/scaling.md shows it (the test checks the doc holds exactly this)."""
     groups: dict[str, list[str]] = {}
-    for table, spec in DISTRIBUTED.items():
+    for table, spec in [*DISTRIBUTED.items(), *DISTRIBUTED_PATTERNS.items()]:
         groups.setdefault(f"{spec.group}` by `{spec.column}", []).append(table)
     lines = ["| kind | tables |", "|---|---|"]
     for label, tables in groups.items():
