@@ -132,16 +132,29 @@ def test_a_host_chart_gets_new_points_without_a_reload_and_draws_a_p95_line(
     assert before["values"][0] == before["points"] == 5 and before["values"][1] == 5, before
 
     page.evaluate("window.__notReloaded = true")
-    # An agent pushes from another thread through the server's HTTP door while the page is open.
-    pushed: list[tuple[int, bytes]] = []
-    agent = threading.Thread(target=lambda: pushed.append(asgi_server.post_json("/api/v1/metrics", {"metrics": [
-        {"host": "web-1", "name": "cpu_usage_active", "value": 55.0, "time": time.time()}]}, token)))
-    agent.start()
-    agent.join(timeout=15)
-    assert pushed and pushed[0][0] == 200, pushed
+    step = page.evaluate(f"() => document.querySelector('{cpu}')._live.step")
+    assert step == 10  # the 1 h range's step
+    bucket = (int(time.time()) // step + 1) * step  # the next 10 s bucket (a little ahead of now)
+
+    def agent_push(value: float, at: float) -> None:
+        """An agent pushes from another thread through the server's HTTP door while the page is open."""
+        pushed: list[tuple[int, bytes]] = []
+        agent = threading.Thread(target=lambda: pushed.append(asgi_server.post_json("/api/v1/metrics", {
+            "metrics": [{"host": "web-1", "name": "cpu_usage_active", "value": value, "time": at}]}, token)))
+        agent.start()
+        agent.join(timeout=15)
+        assert pushed and pushed[0][0] == 200, pushed
+
+    agent_push(55.0, bucket + 1)
     page.wait_for_function(f"() => Number(document.querySelector('{cpu}').dataset.points) > {before['points']}",
                            timeout=10000)
     after = _figure_state(page, cpu)
     assert after["points"] == before["points"] + 1 and after["values"][0] == 6, after
+
+    # A second point in the same step updates that bucket (the mean of the two) instead of adding one.
+    agent_push(75.0, bucket + 6)
+    last = f"() => {{ const d = document.querySelector('{cpu}')._plot.data; return d[1][d[1].length - 1]; }}"
+    page.wait_for_function(f"() => ({last})() === 65", timeout=10000)
+    assert _figure_state(page, cpu)["points"] == after["points"]
     assert page.evaluate("window.__notReloaded") is True
     screenshot(page, "host_detail_live")
