@@ -112,6 +112,23 @@ async def test_a_burst_is_throttled_to_one_frame_per_interval_and_coalesced(
     await socket.disconnect()
 
 
+async def test_a_trailing_flush_that_finds_the_gate_taken_again_waits_for_it_and_still_sends(
+        org: Any, member_ro: Any, web1: Any, write_token: str) -> None:
+    """Another process may claim the gate between a push and its trailing flush: what is pending then
+    waits for that gate too, and is not lost."""
+    socket = await _open(member_ro, org.slug, web1)
+    client = redis.client()
+    gate = live._key("gate", web1.pk)
+    await sync_to_async(client.set)(gate, 1, px=300)  # as if another process had just sent a frame
+    start = time.monotonic()
+    await sync_to_async(_ingest)(write_token, "web-1", {"cpu_usage_active": 7.0})
+    await sync_to_async(client.set)(gate, 1, px=800)  # ...and then another one, before the trailing flush
+    frame = await socket.receive_json_from(timeout=3)
+    assert time.monotonic() - start >= 0.75
+    assert [p["v"] for p in frame["points"]] == [7.0]
+    await socket.disconnect()
+
+
 async def test_nothing_is_queued_for_a_host_no_page_shows(org: Any, web1: Any, write_token: str) -> None:
     await sync_to_async(_ingest)(write_token, "web-1", {"cpu_usage_active": 5.0})
     pending = await sync_to_async(redis.client().exists)(live._key("pending", web1.pk))
