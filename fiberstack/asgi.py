@@ -26,7 +26,7 @@ from apps.core.asgi_limits import RequestBodyLimit  # noqa: E402
 # daphne buffers a whole body before calling the application: its requests enforce the limits themselves.
 daphne_limits.install()
 
-LIVE_APPS = ("apps.hosts", "apps.logs", "apps.alerts")
+LIVE_APPS = ("apps.hosts", "apps.metrics", "apps.logs", "apps.alerts")
 
 
 def websocket_urlpatterns() -> list:

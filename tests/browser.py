@@ -10,20 +10,23 @@ Chromium comes from apt (``make test`` installs the ``chromium`` package as root
 fiberstack/devstack/cli.py TEST_CLIENT_PACKAGES), never from ``playwright install``. Without it the tests
 skip, except under CI (``CI`` set), where a missing browser fails them. The server and the browser are
 started once per module; the data is the test's own (``transactional_db``: the server is another process
-and sees only committed rows). Every page a test opens is checked afterwards for JavaScript errors and for
-requests that left 127.0.0.1."""
+and sees only committed rows). Every page a test opens is checked afterwards for JavaScript and HTTP errors
+and for requests that would have left 127.0.0.1 (aborted before they do), and photographed into
+var/screenshots/ at every load and at the end of the test (``Pages``). ``signed_in_page`` signs in through
+the real login form, with the TOTP step when given the user's device."""
 
 from __future__ import annotations
 
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,9 +140,13 @@ def browser() -> Iterator[Any]:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
+LOCAL_PREFIXES = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:", "about:")
+
+
 @dataclass
 class PageProblems:
-    """What a page must not do: throw, log console errors, or fetch anything off 127.0.0.1."""
+    """What a page must not do: throw, log console errors, answer an error status, or fetch anything off
+    127.0.0.1 (such a request is aborted before it leaves, and recorded)."""
 
     errors: list[str] = field(default_factory=list)
     foreign: list[str] = field(default_factory=list)
@@ -156,42 +163,114 @@ def usable_password(user: Any) -> None:
     user.save(update_fields=["password"])
 
 
-@pytest.fixture
-def signed_in_page(browser: Any, asgi_server: LiveServer) -> Iterator[Any]:
-    """``sign_in(user)`` -> a page signed in through the login form; its problems are asserted at teardown."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    problems = PageProblems()
-    pages: list[Any] = []
+def totp_code(device: Any) -> str:
+    """The code the user's authenticator shows now, computed as django-otp (the app's library) checks it."""
+    from django_otp.oath import TOTP
 
-    def sign_in(user: Any, next_path: str = "/") -> Any:
-        usable_password(user)
-        page = context.new_page()
-        pages.append(page)
-        page.on("pageerror", lambda exc: problems.errors.append(f"pageerror: {exc}"))
-        page.on("console", lambda msg: problems.errors.append(f"console: {msg.text} {msg.location.get('url', '')}")
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{totp.token():0{device.digits}d}"
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _screenshot_name(test: str, index: int, url: str) -> str:
+    """``<test>-<n>-<path>``; ids become "id", so a rerun replaces its screenshots instead of adding more."""
+    path = _UUID.sub("id", urlsplit(url).path).strip("/") or "root"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{test}-{index:02d}-{path}")[:150]
+
+
+class Pages:
+    """The pages of one test, in one browser context. Every page is watched from its creation (JavaScript
+    errors, console errors, HTTP errors, requests and websockets that leave 127.0.0.1 -- the latter aborted
+    by the context's route before they leave) and photographed into var/screenshots/ each time a document
+    finishes loading and once more as the test leaves it."""
+
+    def __init__(self, context: Any, server: LiveServer, test_name: str) -> None:
+        self.context = context
+        self.server = server
+        self.test_name = test_name
+        self.problems = PageProblems()
+        self.shots = 0
+        context.route("**/*", self._route)
+        context.on("page", self._watch)
+
+    def _route(self, route: Any) -> None:
+        if route.request.url.startswith(LOCAL_PREFIXES):
+            route.continue_()
+        else:
+            self.problems.foreign.append(route.request.url)
+            route.abort("blockedbyclient")
+
+    def _watch(self, page: Any) -> None:
+        errors, foreign = self.problems.errors, self.problems.foreign
+        page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+        page.on("console", lambda msg: errors.append(f"console: {msg.text} {msg.location.get('url', '')}")
                 if msg.type == "error" else None)
-        page.on("response", lambda r: problems.errors.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
-        page.on("request", lambda request: None if request.url.startswith(("http://127.0.0.1:", "ws://127.0.0.1:",
-                                                                            "data:", "blob:"))
-                else problems.foreign.append(request.url))
-        page.on("websocket", lambda ws: None if ws.url.startswith("ws://127.0.0.1:")
-                else problems.foreign.append(ws.url))
-        page.goto(f"{asgi_server.url}/accounts/login/?next={next_path}")
+        page.on("response", lambda r: errors.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+        page.on("websocket", lambda ws: None if ws.url.startswith(LOCAL_PREFIXES) else foreign.append(ws.url))
+        # The viewport only: a full-page shot resizes the viewport for a moment, which pages answer (charts
+        # redraw on resize) while the test is running.
+        page.on("load", lambda: self.shoot(page, full_page=False))
+
+    def shoot(self, page: Any, *, full_page: bool = True) -> None:
+        """Keep what the page shows now under var/screenshots/<test>-<n>-<path>.png."""
+        if page.is_closed() or not page.url.startswith("http"):
+            return
+        self.shots += 1
+        screenshot(page, _screenshot_name(self.test_name, self.shots, page.url), full_page=full_page)
+
+    def new(self) -> Any:
+        return self.context.new_page()
+
+    def sign_in(self, user: Any, next_path: str = "/", device: Any = None) -> Any:
+        """A page signed in through the login form -- and, with ``device`` (the user's TOTP device), through
+        the second step with the code the authenticator shows -- that has arrived at ``next_path``."""
+        usable_password(user)
+        page = self.new()
+        page.goto(f"{self.server.url}/accounts/login/?next={next_path}")
         page.fill("input[name=username]", user.get_username())
         page.fill("input[name=password]", PASSWORD)
         with page.expect_navigation():
             page.click("button[type=submit]")
+        if device is not None:
+            assert urlsplit(page.url).path == "/accounts/login/verify/", page.url
+            enter_totp(page, device)
         assert urlsplit(page.url).path == next_path, page.url
         return page
 
+    def close(self) -> None:
+        for page in self.context.pages:
+            self.shoot(page)
+        self.context.close()
+
+
+def enter_totp(page: Any, device: Any) -> None:
+    """Type the authenticator's current code into the second sign-in step and submit it."""
+    page.fill("input[name=code]", totp_code(device))
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+
+
+@pytest.fixture
+def browser_pages(browser: Any, asgi_server: LiveServer, request: pytest.FixtureRequest) -> Iterator[Pages]:
+    """The test's pages (:class:`Pages`); their problems are asserted at teardown."""
+    pages = Pages(browser.new_context(viewport={"width": 1280, "height": 900}), asgi_server, request.node.name)
     try:
-        yield sign_in
-        problems.assert_none()
+        yield pages
+        pages.problems.assert_none()
     finally:
-        context.close()
+        pages.close()
 
 
-def screenshot(page: Any, name: str) -> None:
+@pytest.fixture
+def signed_in_page(browser_pages: Pages) -> Callable[..., Any]:
+    """``sign_in(user, next_path="/", device=None)`` -> a page signed in through the login form (and the
+    two-factor step with ``device``); its problems are asserted at teardown."""
+    return browser_pages.sign_in
+
+
+def screenshot(page: Any, name: str, *, full_page: bool = True) -> None:
     """Keep what the test saw under var/screenshots/ (not committed; CI can upload it)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)

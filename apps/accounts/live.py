@@ -58,6 +58,11 @@ class OrganizationGroupConsumer(AsyncJsonWebsocketConsumer):
     def joined(self) -> None:
         """Called once admitted, before the handshake completes (e.g. to read the query string)."""
 
+    async def admits(self, org_id: int) -> bool:
+        """A subclass's own check of the URL within the organization (e.g. that a host in it belongs to
+        it); refused like a non-member, so the socket does not reveal which objects exist elsewhere."""
+        return True
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         slug = self.scope["url_route"]["kwargs"]["org_slug"]
@@ -76,7 +81,8 @@ class OrganizationGroupConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         # Access may have ended between the check and the joins, when no socket was there to be told:
         # checked again now that a "live.close" would reach this one.
-        if await membership_org_id(user, slug, self.scope.get("session")) != org_id:
+        if (await membership_org_id(user, slug, self.scope.get("session")) != org_id
+                or not await self.admits(org_id)):
             await self.accept()
             await self.close(code=CLOSE_FORBIDDEN)
             return

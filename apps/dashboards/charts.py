@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from django.templatetags.static import static
 from django.urls import reverse
 
+from apps.metrics.live import host_points_path
 from apps.metrics.models import Series
 
 UPLOT_JS = "vendor/uplot/uPlot.iife.min.js"
@@ -98,7 +99,8 @@ def host_series_names(host: Any) -> list[str]:
 
 def host_charts(org_slug: str, host: Any) -> dict[str, Any]:
     """Everything the host page's chart section needs: the standard charts the host has data for, and
-    its other metric names for the series selector, key metrics first (the selector opens at the first)."""
+    its other metric names for the series selector, key metrics first (the selector opens at the first),
+    and the websocket that brings their new points (apps/metrics/live.py)."""
     names = host_series_names(host)
     present = set(names)
     charts = [c for c in (chart_context(spec, org_slug, host.name, present) for spec in HOST_CHARTS) if c]
@@ -111,6 +113,7 @@ def host_charts(org_slug: str, host: Any) -> dict[str, Any]:
         "host_name": host.name,
         "org_slug": org_slug,
         "api_url": metrics_api_url(),
+        "live_path": host_points_path(org_slug, host.public_id),
         **chart_assets(),
     }
 

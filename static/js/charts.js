@@ -4,6 +4,12 @@
 // series at <= MAX_POINTS points; the figure says which tier answered. Hover shows values in the legend,
 // dragging across the plot zooms, double-click resets. data-rate turns counters into per-second rates;
 // data-p95 adds a dashed p95-per-step line. A figure with data-inline draws embedded [[t, v], ...] instead.
+// A group with data-live-path (a host page) also opens that websocket: each "metrics.points" frame (the
+// newest point per series, at most one frame a second) is added to the lines of the series it names, in
+// the chart's step -- a new bucket is appended, a point in the newest bucket updates it (avg: a running
+// mean, approximate until the next refetch; last/max/min as the aggregation says) -- and points older than
+// the selected range fall off. p95 lines are not extended (a percentile needs the whole bucket). The
+// figure's data-points is the number of x values drawn, for tests and tooling.
 (function () {
   "use strict";
   var MAX_POINTS = 500;
@@ -134,6 +140,7 @@
     if (!lines.some(function (l) { return l.length; })) {
       plotEl.textContent = "No data in this range.";
       plotEl.className = "chart-plot chart-empty muted";
+      figure.dataset.points = "0";
       return;
     }
     plotEl.className = "chart-plot";
@@ -159,7 +166,20 @@
         return labels;
       }})],
     };
-    figure._plot = new window.uPlot(opts, align(lines), plotEl);
+    var data = align(lines);
+    figure._plot = new window.uPlot(opts, data, plotEl);
+    figure.dataset.points = String(data[0].length);
+  }
+
+  // Redraw after live points: the same plot with new data, keeping a zoom the user dragged.
+  function redraw(figure) {
+    var live = figure._live, plot = figure._plot;
+    var lines = live.lines.map(function (l) { return l.points; });
+    if (!plot) { draw(figure, lines, live.names, live.unit); return; }
+    var data = align(lines), xs = plot.data[0];
+    var zoomed = xs.length > 1 && (plot.scales.x.min > xs[0] || plot.scales.x.max < xs[xs.length - 1]);
+    plot.setData(data, !zoomed);
+    figure.dataset.points = String(data[0].length);
   }
 
   function setMeta(figure, text) {
@@ -184,21 +204,26 @@
     var wanted = [getJSON(base + "&agg=" + agg)];
     if (figure.dataset.p95) { wanted.push(getJSON(base + "&agg=p95")); }
     setMeta(figure, "loading…");
+    figure._live = null; // points arriving before the new answer belong to the old range
     var token = figure._token = {};
     Promise.all(wanted).then(function (answers) {
       if (figure._token !== token) { return; } // a newer range was asked for meanwhile
-      var lines = [], names = [], rate = !!figure.dataset.rate, hostKnown = !!figure.dataset.host;
+      var lines = [], names = [], live = [], rate = !!figure.dataset.rate, hostKnown = !!figure.dataset.host;
       answers.forEach(function (answer, k) {
         answer.series.forEach(function (s) {
           s._hostKnown = hostKnown;
-          lines.push(rate ? toRate(s.points) : s.points);
+          var points = rate ? toRate(s.points) : s.points;
+          lines.push(points);
           names.push(label(s, k ? " p95" : ""));
+          live.push({id: k ? null : s.id, points: points, raw: s.points[s.points.length - 1] || null});
         });
       });
       var first = answers[0];
       if (!unit && first.series.length) { unit = first.series[0].unit || unitFromName(first.series[0].name); }
       setMeta(figure, "tier " + first.tier + (first.step ? " · step " + first.step + " s" : "") + " · " +
               first.series.length + " series");
+      figure._live = {lines: live, names: names, unit: unit, step: first.step || 0, agg: agg, rate: rate,
+                      range: rangeSeconds};
       draw(figure, lines, names, unit);
     }).catch(function (error) {
       if (figure._token !== token) { return; }
@@ -206,6 +231,71 @@
       draw(figure, [], [], unit);
       figure.querySelector(".chart-plot").textContent = "Could not load: " + error.message;
     });
+  }
+
+
+  // One live point of a line: [t, v] raw, into the line's step buckets. False when nothing changed.
+  function addPoint(live, line, t, v) {
+    if (live.rate) {
+      var raw = line.raw;
+      line.raw = [t, v];
+      if (!raw || t <= raw[0] || v < raw[1]) { return false; } // the first point, or a counter reset
+      v = (v - raw[1]) / (t - raw[0]);
+    }
+    var bucket = live.step ? Math.floor(t / live.step) * live.step : t;
+    var pts = line.points, last = pts[pts.length - 1];
+    if (last && bucket < last[0]) { return false; } // late: the next refetch has it
+    if (last && bucket === last[0]) {
+      if (live.agg === "avg") {
+        line.n = line.bucket === bucket ? line.n + 1 : 2;
+        last[1] += (v - last[1]) / line.n;
+      } else if (live.agg === "max") { last[1] = Math.max(last[1], v); }
+      else if (live.agg === "min") { last[1] = Math.min(last[1], v); }
+      else if (live.agg === "sum") { last[1] += v; }
+      else if (live.agg === "count") { last[1] += 1; }
+      else { last[1] = v; }
+    } else {
+      pts.push([bucket, live.agg === "count" ? 1 : v]);
+      line.n = 1;
+    }
+    line.bucket = bucket;
+    var oldest = bucket - live.range;
+    while (pts.length && pts[0][0] < oldest) { pts.shift(); }
+    return true;
+  }
+
+  function applyPoints(group, points) {
+    group.querySelectorAll("[data-chart]").forEach(function (figure) {
+      var live = figure._live;
+      if (!live) { return; }
+      var changed = false;
+      points.forEach(function (p) {
+        live.lines.forEach(function (line) {
+          if (line.id === p.id && addPoint(live, line, p.t, p.v)) { changed = true; }
+        });
+      });
+      if (changed) { redraw(figure); }
+    });
+  }
+
+  function connectLive(group) {
+    var delay = 1000;
+    function connect() {
+      var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+      var socket = new WebSocket(scheme + window.location.host + group.dataset.livePath);
+      socket.onopen = function () { delay = 1000; group.dataset.live = "on"; };
+      socket.onmessage = function (event) {
+        var message = JSON.parse(event.data);
+        if (message.type === "metrics.points") { applyPoints(group, message.points || []); }
+      };
+      socket.onclose = function (event) {
+        group.dataset.live = "off";
+        if (event.code === 4403) { return; } // not allowed (signed out, access ended): do not retry
+        setTimeout(connect, delay);
+        delay = Math.min(delay * 2, 30000);
+      };
+    }
+    connect();
   }
 
   function initGroup(group) {
@@ -230,6 +320,7 @@
       });
     });
     loadAll();
+    if (group.dataset.livePath && typeof window.WebSocket !== "undefined") { connectLive(group); }
   }
 
   var resizeTimer = null;

@@ -14,6 +14,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts import services
+from tests.browser import asgi_server, browser, browser_pages, signed_in_page  # noqa: F401  (fixtures)
 from tests.conftest import PASSWORD
 
 SESSION_ACTIVITY = "apps.accounts.middleware.SessionActivityMiddleware"

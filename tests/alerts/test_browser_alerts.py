@@ -17,7 +17,7 @@ from apps.alerts.models import Alert
 from apps.alerts.outcomes import Outcome
 from apps.alerts.services.lifecycle import record_outcomes
 from tests.alerts.factories import AlertFactory, AlertRuleFactory
-from tests.browser import asgi_server, browser, screenshot, signed_in_page  # noqa: F401  (fixtures)
+from tests.browser import asgi_server, browser, browser_pages, screenshot, signed_in_page  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser"), pytest.mark.django_db(transaction=True)]
 

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from tests.browser import asgi_server, browser, signed_in_page  # noqa: F401  (fixtures of test_browser.py)
+from tests.browser import asgi_server, browser, browser_pages, signed_in_page  # noqa: F401  (fixtures)

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from apps.escalation.models import ScheduleOverride
-from tests.browser import asgi_server, browser, screenshot, signed_in_page  # noqa: F401  (fixtures)
+from tests.browser import asgi_server, browser, browser_pages, screenshot, signed_in_page  # noqa: F401  (fixtures)
 from tests.escalation.factories import OnCallScheduleFactory, ScheduleLayerFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser"), pytest.mark.django_db(transaction=True)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apps.hosts import services
-from tests.browser import asgi_server, browser, signed_in_page  # noqa: F401  (fixtures of test_browser.py)
+from tests.browser import asgi_server, browser, browser_pages, signed_in_page  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(autouse=True)

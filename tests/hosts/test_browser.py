@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import threading
 import time
 from typing import Any
 
@@ -98,3 +99,62 @@ def test_host_chart_ticks_of_small_values_differ_and_the_picker_opens_at_a_key_m
     assert len(seconds) > 1 and len(set(seconds)) == len(seconds), seconds
     assert all(re.fullmatch(r"[0-9.]+ (µs|ms)", tick) for tick in seconds), seconds
     screenshot(page, "host_detail")
+
+
+def _figure_state(page: Any, figure: str) -> dict[str, Any]:
+    """What a chart drew: its x values, its legend's labels and the non-null values of each line."""
+    return page.evaluate(f"""() => {{
+        const f = document.querySelector('{figure}');
+        const plot = f._plot;
+        return {{points: Number(f.dataset.points || 0),
+                 legend: Array.from(f.querySelectorAll('.u-legend .u-series .u-label')).map(e => e.textContent),
+                 values: plot ? plot.data.slice(1).map(ys => ys.filter(v => v !== null).length) : []}};
+    }}""")
+
+
+def test_a_host_chart_gets_new_points_without_a_reload_and_draws_a_p95_line(
+        signed_in_page: Any, asgi_server: LiveServer, org: Any, member_ro: Any, make_token: Any) -> None:
+    token = make_token(AgentToken.Scope.WRITE)[1]
+    past = time.time() - 120
+    status, reply = asgi_server.post_json("/api/v1/metrics", {"metrics": [
+        {"host": "web-1", "name": "cpu_usage_active", "value": v, "time": past - 60 * i}
+        for i, v in enumerate((10.0, 30.0, 20.0, 90.0, 15.0))]}, token)
+    assert status == 200, reply
+    host = org.hosts.get(name="web-1")
+    page = signed_in_page(member_ro, f"/{org.slug}/hosts/{host.public_id}/")
+    cpu = 'figure[data-chart-key="cpu"]'
+    page.wait_for_selector("#host-charts[data-live=on]", timeout=10000)
+    page.wait_for_function(f"() => Number(document.querySelector('{cpu}').dataset.points) > 0", timeout=10000)
+    before = _figure_state(page, cpu)
+
+    # The p95 per step is a second, dashed series with its own legend entry, drawn from the read API.
+    assert before["legend"] == ["Time", "cpu_usage_active", "cpu_usage_active p95"], before
+    assert before["values"][0] == before["points"] == 5 and before["values"][1] == 5, before
+
+    page.evaluate("window.__notReloaded = true")
+    step = page.evaluate(f"() => document.querySelector('{cpu}')._live.step")
+    assert step == 10  # the 1 h range's step
+    bucket = (int(time.time()) // step + 1) * step  # the next 10 s bucket (a little ahead of now)
+
+    def agent_push(value: float, at: float) -> None:
+        """An agent pushes from another thread through the server's HTTP door while the page is open."""
+        pushed: list[tuple[int, bytes]] = []
+        agent = threading.Thread(target=lambda: pushed.append(asgi_server.post_json("/api/v1/metrics", {
+            "metrics": [{"host": "web-1", "name": "cpu_usage_active", "value": value, "time": at}]}, token)))
+        agent.start()
+        agent.join(timeout=15)
+        assert pushed and pushed[0][0] == 200, pushed
+
+    agent_push(55.0, bucket + 1)
+    page.wait_for_function(f"() => Number(document.querySelector('{cpu}').dataset.points) > {before['points']}",
+                           timeout=10000)
+    after = _figure_state(page, cpu)
+    assert after["points"] == before["points"] + 1 and after["values"][0] == 6, after
+
+    # A second point in the same step updates that bucket (the mean of the two) instead of adding one.
+    agent_push(75.0, bucket + 6)
+    last = f"() => {{ const d = document.querySelector('{cpu}')._plot.data; return d[1][d[1].length - 1]; }}"
+    page.wait_for_function(f"() => ({last})() === 65", timeout=10000)
+    assert _figure_state(page, cpu)["points"] == after["points"]
+    assert page.evaluate("window.__notReloaded") is True
+    screenshot(page, "host_detail_live")

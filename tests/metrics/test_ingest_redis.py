@@ -16,6 +16,7 @@ from redis.connection import AbstractConnection
 from apps.hosts import services as host_services
 from apps.hosts.models import Host
 from apps.metrics import hot
+from apps.metrics import live as live_points
 from apps.metrics.models import Series
 from apps.metrics.read.catalogue import CATALOGUE
 from apps.metrics.series import forget_local_cache
@@ -28,8 +29,9 @@ NOW_S = int(time.time()) - 60
 FIELDS = 10
 # Rate limits (request, samples), host ids, host attributes, series ids (lookup and store after
 # commit), hot tier, hosts seen (last_seen and live-event claims in one pipeline), alert evaluation (heartbeats
-# and per-rule coalescing in one pipeline): at most one round trip each.
-MAX_ROUND_TRIPS = 10
+# and per-rule coalescing in one pipeline), live chart points (the organization's watched hosts, read at most
+# once a second per process): at most one round trip each.
+MAX_ROUND_TRIPS = 11
 
 
 def body(hosts: int, at: int = NOW_S) -> str:
@@ -66,6 +68,7 @@ def cold() -> Iterator[None]:
     forget_local_cache()
     host_services._local_ids.clear()
     CATALOGUE.clear()
+    live_points._watched_cache.clear()
     yield
     forget_local_cache()
     host_services._local_ids.clear()
@@ -83,6 +86,7 @@ def trips_for(hosts: int, organization: Any, token: str, round_trips: RoundTrips
     of a later one with the throttles' windows open again (the worst steady-state case)."""
     forget_local_cache()
     host_services._local_ids.clear()
+    live_points._watched_cache.clear()
     round_trips.reset()
     ingest(token, body(hosts), capture)
     first = round_trips.count

@@ -1,0 +1,11 @@
+"""Websocket routes of the metrics app; fiberstack/asgi.py collects them."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from apps.metrics.consumers import HostPointsConsumer
+
+websocket_urlpatterns = [
+    path("ws/<slug:org_slug>/hosts/<uuid:host_id>/points/", HostPointsConsumer.as_asgi()),
+]
