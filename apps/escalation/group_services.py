@@ -82,7 +82,7 @@ def update_group_route(*, route: GroupRoute, actor: Any, name: str | None = None
                        policy: EscalationPolicy | None = None, matchers: Any = None, rule: Any = KEEP,
                        position: int | None = None, enabled: bool | None = None) -> GroupRoute:
     """Change a route; running group escalations go on with the policy they started with."""
-    route = GroupRoute.objects.select_for_update().select_related("rule", "policy").get(pk=route.pk)
+    route = GroupRoute.objects.select_for_update(of=("self",)).select_related("rule", "policy").get(pk=route.pk)
     before = route_snapshot(route)
     if name is not None:
         route.name = name.strip()

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from apps.alerts.models import AlertRule
 from apps.alerts.services.lifecycle import AlertStateError
 from apps.core.api.actors import request_actor
+from apps.core.api.pagination import CursorPagination
 from apps.core.api.viewsets import CONFIG_REQUIRED_SCOPES, READ_REQUIRED_SCOPES, OrgScopedMixin, OrgScopedViewSet
 from apps.core.roles import Role
 from apps.core.scopes import TokenScope
@@ -104,13 +105,17 @@ class GroupEscalationSerializer(serializers.ModelSerializer):
         return str(run.lead_alert.public_id) if run.lead_alert else None
 
 
+class GroupEscalationPagination(CursorPagination):
+    ordering = ("-updated_at", "-id")
+
+
 class GroupEscalationViewSet(OrgScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                              viewsets.GenericViewSet):
     """Each alert group's escalation (``?status=active``), addressed by the group's id."""
 
-    queryset = GroupEscalationRun.objects.select_related("group__rule", "route", "policy", "lead_alert") \
-        .order_by("-updated_at", "-pk")
+    queryset = GroupEscalationRun.objects.select_related("group__rule", "route", "policy", "lead_alert")
     serializer_class = GroupEscalationSerializer
+    pagination_class = GroupEscalationPagination
     lookup_field = "group__public_id"
     lookup_url_kwarg = "public_id"
     lookup_value_regex = UUID_PATTERN
