@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.alerts.models import NotificationChannel
 from apps.core.admin import ReadOnlyAdminMixin
 from apps.escalation import services
 from apps.escalation.admin_json import clean_json_children
@@ -31,7 +32,8 @@ class ScheduleForm(forms.ModelForm):
 
     class Meta:
         model = OnCallSchedule
-        fields = ["organization", "name", "time_zone", "description"]
+        fields = ["organization", "name", "time_zone", "description", "notify_shift_changes",
+                  "shift_change_channel"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -39,6 +41,18 @@ class ScheduleForm(forms.ModelForm):
             layers = [LayerSerializer(layer).data for layer in self.instance.layers.order_by("priority")]
             self.initial["layers_json"] = json.dumps([{k: v for k, v in layer.items() if k != "id"}
                                                       for layer in layers], indent=2)
+        self._limit_shift_channels()
+
+    def _limit_shift_channels(self) -> None:
+        """Only user-configured channels (never escalation-managed contact channels), and on an existing
+        schedule only its organization's: the service re-checks both when saving."""
+        field = self.fields.get("shift_change_channel")
+        if field is None:
+            return
+        channels = NotificationChannel.objects.user_configured().select_related("organization")
+        if self.instance.pk:
+            channels = channels.filter(organization_id=self.instance.organization_id)
+        field.queryset = channels.order_by("organization__name", "name")
 
     def clean_time_zone(self) -> str:
         try:
@@ -47,15 +61,22 @@ class ScheduleForm(forms.ModelForm):
             raise forms.ValidationError(str(exc)) from exc
 
     def clean(self) -> dict[str, Any]:
-        return clean_json_children(self, super().clean(), field="layers_json", serializer_class=LayerSerializer,
+        data = clean_json_children(self, super().clean(), field="layers_json", serializer_class=LayerSerializer,
                                    convert=layer_data, into="layers")
+        organization = data.get("organization") or getattr(self.instance, "organization", None)
+        channel = data.get("shift_change_channel")
+        if channel is not None and organization is not None and channel.organization_id != organization.pk:
+            self.add_error("shift_change_channel", "Pick a channel of the schedule's organization.")
+        elif data.get("notify_shift_changes") and channel is None:
+            self.add_error("shift_change_channel", "Shift-change notices need a channel.")
+        return data
 
 
 @admin.register(OnCallSchedule)
 class OnCallScheduleAdmin(admin.ModelAdmin):
     form = ScheduleForm
-    list_display = ["name", "time_zone", "organization", "updated_at"]
-    list_filter = ["organization"]
+    list_display = ["name", "time_zone", "notify_shift_changes", "organization", "updated_at"]
+    list_filter = ["organization", "notify_shift_changes"]
     search_fields = ["name", "description"]
     list_select_related = ["organization"]
     readonly_fields = ["public_id", "created_at", "updated_at"]
@@ -67,14 +88,16 @@ class OnCallScheduleAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: OnCallSchedule, form: Any, change: bool) -> None:
         data = form.cleaned_data
+        shift = {"notify_shift_changes": bool(data.get("notify_shift_changes")),
+                 "shift_change_channel": data.get("shift_change_channel")}
         if change:
             saved = services.update_schedule(schedule=obj, actor=request.user, name=data["name"],
                                              time_zone=data["time_zone"], description=data["description"],
-                                             layers=data.get("layers", []))
+                                             layers=data.get("layers", []), **shift)
         else:
             saved = services.create_schedule(organization=data["organization"], name=data["name"],
                                              time_zone=data["time_zone"], description=data["description"],
-                                             layers=data.get("layers", []), actor=request.user)
+                                             layers=data.get("layers", []), actor=request.user, **shift)
         obj.__dict__.update(saved.__dict__)  # the admin goes on with obj (log entry, redirect)
 
     def delete_model(self, request: HttpRequest, obj: OnCallSchedule) -> None:

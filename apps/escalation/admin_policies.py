@@ -1,6 +1,7 @@
 """Admin for escalation policies (steps edited as the API's JSON list, checked by the API's serializer),
-rule routes, contact methods, and read-only views of runs and on-call assignments. Every write goes
-through apps.escalation.policy_services, so it is validated and audited exactly like the API."""
+rule and group routes, contact methods, and read-only views of runs and on-call assignments. Every write goes
+through apps.escalation.policy_services (group routes: group_services), so it is validated and audited exactly like
+the API."""
 
 from __future__ import annotations
 
@@ -9,15 +10,24 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.core.admin import ReadOnlyAdminMixin
+from apps.escalation import group_services, verification
 from apps.escalation import policy_services as services
-from apps.escalation import verification
 from apps.escalation.admin_json import clean_json_children
 from apps.escalation.api.policy_serializers import StepSerializer, step_data
-from apps.escalation.models import ContactMethod, EscalationPolicy, EscalationRun, OnCallAssignment, RulePolicy
+from apps.escalation.models import (
+    ContactMethod,
+    EscalationPolicy,
+    EscalationRun,
+    GroupEscalationRun,
+    GroupRoute,
+    OnCallAssignment,
+    RulePolicy,
+)
 
 STEPS_HELP = ('JSON list, as in the API: [{"action": "notify_schedule", "schedule": "<schedule id>", '
               '"wait_seconds": 300}, {"action": "notify_user", "users": ["alice"]}, '
@@ -194,3 +204,67 @@ class OnCallAssignmentAdmin(ReadOnlyAdmin):
     list_filter = ["organization", "reason", "suppressed"]
     search_fields = ["username", "alert_public_id"]
     list_select_related = ["schedule"]
+
+
+class GroupRouteForm(forms.ModelForm):
+    class Meta:
+        model = GroupRoute
+        fields = ["organization", "name", "position", "matchers", "rule", "policy", "enabled"]
+
+    def clean(self) -> dict[str, Any]:
+        """The service's checks as form errors (it re-checks them when saving)."""
+        data = super().clean()
+        organization = data.get("organization") or getattr(self.instance, "organization", None)
+        for name in ("rule", "policy"):
+            value = data.get(name)
+            if value is not None and organization is not None and value.organization_id != organization.pk:
+                self.add_error(name, f"The {name} must belong to the route's organization.")
+        if "matchers" in data:
+            try:
+                data["matchers"] = group_services.clean_matchers(data["matchers"] or {})
+            except ValidationError as exc:
+                self.add_error("matchers", exc.message_dict["matchers"])
+        return data
+
+    def _post_clean(self) -> None:
+        """The service validates and saves (a duplicate name becomes an error there)."""
+
+
+@admin.register(GroupRoute)
+class GroupRouteAdmin(admin.ModelAdmin):
+    """Group routes: written through apps.escalation.group_services, audited like the API."""
+
+    form = GroupRouteForm
+    list_display = ["name", "position", "matchers", "rule", "policy", "enabled", "organization"]
+    list_filter = ["organization", "enabled"]
+    search_fields = ["name"]
+    list_select_related = ["rule", "policy", "organization"]
+    raw_id_fields = ["rule"]
+    ordering = ["organization", "position", "created_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: GroupRoute | None = None) -> list[str]:
+        return ["organization"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: GroupRoute, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        fields = {k: data[k] for k in ("name", "position", "matchers", "policy", "enabled")}
+        if change:
+            saved = group_services.update_group_route(route=obj, actor=request.user, rule=data.get("rule"), **fields)
+        else:
+            saved = group_services.create_group_route(organization=data["organization"], actor=request.user,
+                                                      rule=data.get("rule"), **fields)
+        obj.__dict__.update(saved.__dict__)
+
+    def delete_model(self, request: HttpRequest, obj: GroupRoute) -> None:
+        group_services.delete_group_route(route=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for route in queryset.select_related("rule", "policy"):
+            group_services.delete_group_route(route=route, actor=request.user)
+
+
+@admin.register(GroupEscalationRun)
+class GroupEscalationRunAdmin(ReadOnlyAdmin):
+    list_display = ["group", "route", "policy", "status", "step_index", "repeat", "next_step_at", "organization"]
+    list_filter = ["status", "organization"]
+    list_select_related = ["group__rule", "route", "policy", "organization"]

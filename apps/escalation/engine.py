@@ -16,7 +16,6 @@ import logging
 import uuid
 from typing import Any
 
-from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -26,9 +25,11 @@ from apps.alerts.hooks import AlertTransition
 from apps.alerts.models import Alert, AlertEvent, Notification
 from apps.alerts.suppression import suppression_for
 from apps.audit.services import record_event
+from apps.escalation import group_engine
 from apps.escalation.choices import LIVE_STATUSES, RunStatus
 from apps.escalation.models import EscalationRun, RulePolicy
 from apps.escalation.paging import StepContext, perform_step
+from apps.escalation.stepping import advance, publish
 
 logger = logging.getLogger(__name__)
 
@@ -40,15 +41,7 @@ SWEEP_TASK = "escalation.sweep_escalations"
 
 
 def _enqueue(args: list[Any], eta: dt.datetime | None, queue: str | None) -> None:
-    """Publish one step task. ``send_task`` (not ``apply_async``) so the in-process eager test mode
-    never runs a step before its time; ``queue`` keeps a worker's follow-ups on the queue it consumes."""
-    options: dict[str, Any] = {"task_id": str(uuid.uuid4())}
-    if eta is not None:
-        options["eta"] = eta
-    queue = queue or settings.FIBERSTACK_ESCALATION_QUEUE or None
-    if queue:
-        options["queue"] = queue
-    current_app.send_task(RUN_STEP_TASK, args=args, **options)
+    publish(RUN_STEP_TASK, args, eta, queue)
 
 
 def _schedule(run: EscalationRun, queue: str | None) -> None:
@@ -80,7 +73,12 @@ def _locked_run(alert_id: int) -> EscalationRun | None:
 
 
 def consume(transition: AlertTransition) -> None:
-    """FIBERSTACK_ALERT_CONSUMERS entry: called after commit with each alert transition."""
+    """FIBERSTACK_ALERT_CONSUMERS entry: called after commit with each alert transition. A firing alert
+    whose group a group route takes (or whose group is already escalating) escalates with its group, once;
+    any other escalates on its own. Acknowledgements and resolutions reach both kinds of run: each is a
+    no-op where there is nothing of its kind to stand down or end."""
+    if transition.group_id is not None and group_engine.consume(transition):
+        return
     if transition.to_state == AlertState.FIRING:
         start_escalation(alert_id=transition.alert_id)
     elif transition.to_state == AlertState.ACKNOWLEDGED:
@@ -230,18 +228,9 @@ def _perform(run: EscalationRun, alert: Alert, steps: list[Any], now: dt.datetim
     record_event(action="escalation.step", actor=None, organization=alert.organization_id, target=alert,
                  changes={"step": [None, run.step_index], "repeat": [None, run.repeat],
                           "result": [None, result_text[:500]]})
-    run.steps_done += 1
-    if run.step_index + 1 < len(steps):
-        run.step_index += 1
-    elif run.policy is not None and run.repeat < run.policy.repeat_count:
-        run.step_index, run.repeat = 0, run.repeat + 1
-    else:
-        run.save()
+    if not advance(run, len(steps), step.wait_seconds, now):
         _end(run, alert, now, "every step done, nobody acknowledged")
         return f"alert {alert.pk}: last step done"
-    run.next_step_at = now + dt.timedelta(seconds=step.wait_seconds)
-    run.last_enqueued_at = run.next_step_at
-    run.save()
     _schedule(run, queue)
     return f"alert {alert.pk}: step done ({result_text}); next step {run.step_index} at {run.next_step_at}"
 

@@ -12,7 +12,8 @@ from django.core import signing
 from django.urls import reverse
 
 SALT = "fiberstack.escalation.alert-link"
-ACTIONS = ("acknowledge", "resolve")
+# The *_group actions come in group escalation pages: they act on every open alert of the alert's group.
+ACTIONS = ("acknowledge", "resolve", "acknowledge_group", "resolve_group")
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,9 @@ class StepContext:
     steps: int
     at: dt.datetime
     suppressed_reason: str = ""
+    # A group escalation: the group's alerts the page is about (the alert passed is the lead among them).
+    alerts: tuple[Any, ...] = ()
+    group_id: int | None = None
 
 
 def step_users(step: EscalationStep, alert: Alert, at: dt.datetime) -> tuple[list[Any], list[str]]:
@@ -71,16 +74,23 @@ def step_users(step: EscalationStep, alert: Alert, at: dt.datetime) -> tuple[lis
 
 
 def _body(alert: Alert, ctx: StepContext, user: Any | None) -> dict[str, Any]:
+    """An Alertmanager v4 body about the alert (or, for a group escalation, every alert of the group the
+    page is about), its annotations carrying the step and signed links -- for a group, links that
+    acknowledge or resolve the whole group."""
     assert alert.group is not None
-    body = group_body(group=alert.group, firing=[alert], resolved=[], at=ctx.at)
+    alerts = list(ctx.alerts) or [alert]
+    body = group_body(group=alert.group, firing=alerts, resolved=[], at=ctx.at)
     extra = {"escalation": f"step {ctx.step_index + 1} of {ctx.steps}, pass {ctx.repeat + 1}"}
     if user is not None:
-        extra["acknowledge_url"] = make_url(alert=alert, user=user, action="acknowledge")
-        extra["resolve_url"] = make_url(alert=alert, user=user, action="resolve")
-    entry = alert_entry(alert, FIRING, ctx.at)
-    entry["annotations"] = {**entry["annotations"], **extra}
-    body["alerts"] = [entry]
-    body["commonAnnotations"] = dict(entry["annotations"])
+        suffix = "_group" if ctx.group_id is not None else ""
+        extra["acknowledge_url"] = make_url(alert=alert, user=user, action=f"acknowledge{suffix}")
+        extra["resolve_url"] = make_url(alert=alert, user=user, action=f"resolve{suffix}")
+    entries = [alert_entry(a, FIRING, ctx.at) for a in alerts]
+    for entry in entries:
+        entry["annotations"] = {**entry["annotations"], **extra}
+    body["alerts"] = entries
+    body["commonAnnotations"] = ({**body.get("commonAnnotations", {}), **extra} if len(entries) > 1
+                                 else dict(entries[0]["annotations"]))
     return body
 
 
@@ -131,7 +141,7 @@ def perform_step(step: EscalationStep, alert: Alert, ctx: StepContext) -> StepRe
             result.unreachable.append(username)
         OnCallAssignment.objects.create(
             organization_id=alert.organization_id, alert=alert, alert_public_id=alert.public_id,
-            escalation_id=ctx.escalation_id, step_index=ctx.step_index, repeat=ctx.repeat,
+            escalation_id=ctx.escalation_id, step_index=ctx.step_index, repeat=ctx.repeat, group_id=ctx.group_id,
             schedule=step.schedule if step.action == StepAction.NOTIFY_SCHEDULE else None,
             on_call=result.on_call, user=user, username=username, reason=step.action, notification_ids=ids,
             suppressed=bool(ctx.suppressed_reason), at=ctx.at)

@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from apps.escalation import engine, shift_changes
+from apps.escalation import engine, group_engine, shift_changes
 
 
 def _queue(task: Task) -> str | None:
@@ -22,10 +22,19 @@ def run_step(self: Task, alert_id: int, escalation_id: str, step_index: int, rep
                            queue=_queue(self))
 
 
+@shared_task(name=group_engine.GROUP_STEP_TASK, bind=True, max_retries=0, acks_late=True)
+def run_group_step(self: Task, group_id: int, escalation_id: str, step_index: int, repeat: int, *args: Any) -> str:
+    """Run one step of a group's escalation if it is still the one the group's run expects (else nothing)."""
+    return group_engine.run_group_step(group_id=group_id, escalation_id=escalation_id, step_index=step_index,
+                                       repeat=repeat, queue=_queue(self))
+
+
 @shared_task(name=engine.SWEEP_TASK, bind=True, max_retries=0)
 def sweep_escalations(self: Task) -> str:
-    """Every 15 s: re-send overdue steps (lost message, killed worker, restart)."""
-    return f"{engine.resend_overdue(queue=_queue(self))} overdue escalation steps re-sent"
+    """Every 15 s: re-send overdue steps of alert and group runs (lost message, killed worker, restart)."""
+    alerts = engine.resend_overdue(queue=_queue(self))
+    groups = group_engine.resend_overdue(queue=_queue(self))
+    return f"{alerts} overdue escalation steps re-sent, {groups} of group escalations"
 
 
 @shared_task(name="escalation.check_shift_changes", bind=True, max_retries=0)

@@ -312,6 +312,8 @@ FIBERSTACK_ALERT_CONSUMERS: list[str] = [
 # Escalation: the queue step tasks go to ("" = the default route), how overdue a step must be before the
 # sweep re-sends it, and how long an acknowledge/resolve link in a page stays valid.
 FIBERSTACK_ESCALATION_QUEUE = env_str("FIBERSTACK_ESCALATION_QUEUE", "")
+# The queue outbox deliveries are sent to ("" = the default route).
+FIBERSTACK_DELIVERY_QUEUE = env_str("FIBERSTACK_DELIVERY_QUEUE", "")
 FIBERSTACK_ESCALATION_SWEEP_GRACE_SECONDS = env_int("FIBERSTACK_ESCALATION_SWEEP_GRACE_SECONDS", 30)
 FIBERSTACK_ESCALATION_LINK_MAX_AGE_SECONDS = env_int("FIBERSTACK_ESCALATION_LINK_MAX_AGE_SECONDS", 24 * 3600)
 # /readyz "details" come from these callables (dotted paths, `() -> dict`), so core imports no domain app.

@@ -27,7 +27,7 @@ from apps.core.roles import Role
 from apps.escalation import verification
 from apps.escalation.feeds import feed_token
 from apps.escalation.links import make_token
-from apps.escalation.models import RulePolicy
+from apps.escalation.models import GroupRoute, RulePolicy
 from apps.escalation.services import create_calendar_feed
 from apps.hosts.models import ServiceDependency
 from apps.organizations.services import issue_token
@@ -36,7 +36,7 @@ from tests.alerts.factories_inbound import make_integration
 from tests.alerts.factories_suppression import MaintenanceWindowFactory
 from tests.dashboards.saved_factories import SavedDashboardFactory
 from tests.escalation.factories import OnCallScheduleFactory, ScheduleLayerFactory, ScheduleOverrideFactory
-from tests.escalation.factories_policies import EscalationPolicyFactory, contact
+from tests.escalation.factories_policies import EscalationPolicyFactory, contact, escalating_group
 from tests.hosts.factories import HostFactory, ServiceFactory
 from tests.metrics.factories import SeriesFactory, fixture_bytes, fixture_headers
 from tests.organizations.factories import MembershipFactory, UserFactory
@@ -236,6 +236,19 @@ RULES: dict[tuple[str, str], Rule] = {
     ("escalation-route-detail", "patch"): Rule(200, "config", E, lambda w: {
         "policy": str(w.objects["escalation-policy"].public_id)}),
     ("escalation-route-detail", "delete"): Rule(204, "config", A),
+    ("escalation-group-route-list", "get"): Rule(200, "read", V),
+    ("escalation-group-route-list", "post"): Rule(201, "config", E, lambda w: {
+        "name": "new-group-route", "matchers": {"team": "db"},
+        "policy": str(w.objects["escalation-policy"].public_id)}),
+    ("escalation-group-route-detail", "get"): Rule(200, "read", V),
+    ("escalation-group-route-detail", "put"): Rule(200, "config", E, lambda w: {
+        "name": "renamed-group-route", "policy": str(w.objects["escalation-policy"].public_id)}),
+    ("escalation-group-route-detail", "patch"): Rule(200, "config", E, lambda w: {"position": 3}),
+    ("escalation-group-route-detail", "delete"): Rule(204, "config", A),
+    ("group-escalation-list", "get"): Rule(200, "read", V),
+    ("group-escalation-detail", "get"): Rule(200, "read", V),
+    ("group-escalation-acknowledge", "post"): Rule(200, "config", E),
+    ("group-escalation-resolve", "post"): Rule(200, "config", E),
     ("contact-method-list", "get"): Rule(200, "read", V),
     ("contact-method-list", "post"): Rule(201, "config", A, lambda w: {
         "user": "target", "kind": "email", "address": "target@example.com"}),
@@ -343,7 +356,8 @@ def test_every_rule_names_a_routed_endpoint():
 # Endpoints acting on one object that are not "<basename>-detail": name -> the object's basename.
 OBJECT_ACTIONS = {"token-revoke": "token", "alert-channel-rotate-secret": "alert-channel",
                   "alert-acknowledge": "alert", "alert-resolve": "alert", "integration-rotate-token": "integration",
-                  "contact-method-send-verification": "contact-method"}
+                  "contact-method-send-verification": "contact-method",
+                  "group-escalation-acknowledge": "group-escalation", "group-escalation-resolve": "group-escalation"}
 # Integration doors -> the world object whose door it is (the "-token" variants carry its token in the path).
 INTEGRATION_DOORS = {"integration-alertmanager": "integration", "integration-generic": "generic-integration"}
 
@@ -415,6 +429,10 @@ def world(org: Any, settings: Any) -> World:
         "escalation-policy": policy, "unrouted-rule": AlertRuleFactory(organization=org),
         "escalation-route": RulePolicy.objects.create(organization=org, rule=rule, policy=policy),
         "contact-method": contact(org, member.user, kind="email", verified=False),
+        "escalation-group-route": GroupRoute.objects.create(organization=org, name="storage", policy=policy,
+                                                            matchers={"team": "storage"}),
+        # Group escalations are addressed by their group's id.
+        "group-escalation": escalating_group(org, policy),
         "pager": MembershipFactory(organization=org, user=UserFactory(username="pager"), role=Role.EDITOR).user})
     objects["dashboard"] = SavedDashboardFactory(organization=org)
     objects["integration"], objects["integration-token"] = make_integration(org)

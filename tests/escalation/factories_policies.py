@@ -4,6 +4,7 @@ methods made through the service (so each has its managed channel), and a record
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,3 +59,24 @@ class StepRecorder:
 
     def last(self) -> list[Any]:
         return self.sent[-1][0]
+
+
+def escalating_group(org: Any, policy: EscalationPolicy, alerts: int = 1, **labels: str) -> Any:
+    """An alert group of firing alerts whose group escalation is active (rows made directly: for the API
+    and admin tests, which need the state, not the engine that makes it)."""
+    from apps.alerts.models import AlertGroup
+    from apps.alerts.services.grouping import group_key
+    from apps.escalation.choices import RunStatus
+    from apps.escalation.models import GroupEscalationRun
+    from tests.alerts.factories import AlertFactory
+
+    labels = labels or {"team": "storage"}
+    rule = AlertRuleFactory(organization=org, group_by=sorted(labels))
+    group = AlertGroup.objects.create(organization=org, rule=rule, group_key=group_key(labels), group_labels=labels,
+                                      state="firing")
+    made = [AlertFactory(organization=org, rule=rule, group=group,
+                         labels={"alertname": rule.name, **labels, "host": f"web-{n}"})
+            for n in range(alerts)]
+    GroupEscalationRun.objects.create(organization=org, group=group, policy=policy, lead_alert=made[0],
+                                      status=RunStatus.ACTIVE, active_escalation_id=uuid.uuid4())
+    return group

@@ -103,3 +103,37 @@ def test_admin_revokes_calendar_feeds(admin_client_, org, owner):
                                                                        "_selected_action": [feed.pk]})
     assert response.status_code == 302
     assert CalendarFeed.objects.get().revoked_at is not None
+
+
+def test_admin_turns_shift_change_notices_on_and_off_through_the_service(admin_client_, org, other_org):
+    from tests.alerts.factories import NotificationChannelFactory
+
+    channel = NotificationChannelFactory(organization=org, name="oncall-room")
+    foreign = NotificationChannelFactory(organization=other_org, name="theirs")
+    schedule = OnCallScheduleFactory(organization=org, name="Primary")
+    url = f"/admin/escalation/oncallschedule/{schedule.pk}/change/"
+    page = admin_client_.get(url)
+    assert b"oncall-room" in page.content and b"theirs" not in page.content  # only its organization's channels
+    base = {"name": "Primary", "time_zone": "UTC", "description": "", "layers_json": "[]"}
+
+    refused = admin_client_.post(url, {**base, "notify_shift_changes": "on"})
+    assert refused.status_code == 200 and b"Shift-change notices need a channel." in refused.content
+    foreign_refused = admin_client_.post(url, {**base, "notify_shift_changes": "on",
+                                               "shift_change_channel": foreign.pk})
+    assert foreign_refused.status_code == 200 and b"Select a valid choice" in foreign_refused.content
+    schedule.refresh_from_db()
+    assert not schedule.notify_shift_changes and schedule.shift_change_channel is None
+
+    saved = admin_client_.post(url, {**base, "notify_shift_changes": "on", "shift_change_channel": channel.pk})
+    assert saved.status_code == 302, saved.content[:3000]
+    schedule.refresh_from_db()
+    assert schedule.notify_shift_changes and schedule.shift_change_channel == channel
+    event = AuditEvent.objects.filter(action="schedule.updated").latest("pk")
+    assert event.actor_user.username == "root"
+    assert event.changes["notify_shift_changes"] == [False, True]
+    assert event.changes["shift_change_channel"] == [None, str(channel.public_id)]
+
+    off = admin_client_.post(url, {**base, "shift_change_channel": ""})
+    assert off.status_code == 302
+    schedule.refresh_from_db()
+    assert not schedule.notify_shift_changes and schedule.shift_change_channel is None

@@ -73,3 +73,32 @@ def test_runs_and_assignments_are_read_only(root: Client, org: Any, owner: Any) 
     assert root.get("/admin/escalation/escalationrun/").status_code == 200
     assert root.get("/admin/escalation/oncallassignment/").status_code == 200
     assert root.get("/admin/escalation/escalationrun/add/").status_code == 403
+
+
+def test_admin_adds_and_edits_group_routes_through_the_service(root: Client, org: Any, other_org: Any) -> None:
+    from apps.escalation.models import GroupRoute
+
+    policy = EscalationPolicyFactory(organization=org)
+    theirs = EscalationPolicyFactory(organization=other_org)
+    base = {"organization": org.pk, "name": "storage", "position": 2, "policy": policy.pk, "enabled": "on"}
+    bad = root.post("/admin/escalation/grouproute/add/", {**base, "matchers": '["team"]'})
+    assert bad.status_code == 200 and b"An object of label -&gt; value" in bad.content
+    foreign = root.post("/admin/escalation/grouproute/add/", {**base, "matchers": "{}", "policy": theirs.pk})
+    assert foreign.status_code == 200 and b"must belong to the route&#x27;s organization" in foreign.content
+    assert not GroupRoute.objects.exists()
+
+    added = root.post("/admin/escalation/grouproute/add/", {**base, "matchers": '{"team": "storage"}'})
+    assert added.status_code == 302, added.content[:3000]
+    route = GroupRoute.objects.get()
+    assert route.matchers == {"team": "storage"} and route.position == 2
+    changed = root.post(f"/admin/escalation/grouproute/{route.pk}/change/", {
+        **base, "matchers": '{"team": "db"}', "enabled": ""})
+    assert changed.status_code == 302, changed.content[:3000]
+    route.refresh_from_db()
+    assert route.matchers == {"team": "db"} and not route.enabled
+    assert [e.actor_user.username for e in AuditEvent.objects.filter(
+        action__in=["escalation.group_route_created", "escalation.group_route_updated"])] == ["root", "root"]
+    assert root.post(f"/admin/escalation/grouproute/{route.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert AuditEvent.objects.filter(action="escalation.group_route_deleted").count() == 1
+    assert root.get("/admin/escalation/groupescalationrun/").status_code == 200
+    assert root.get("/admin/escalation/groupescalationrun/add/").status_code == 403  # engine records

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.utils import timezone
 
 from apps.alerts.choices import NotificationStatus
 from apps.alerts.models import AlertEvent, Notification
@@ -20,46 +19,17 @@ from apps.escalation.models import EscalationRun, OnCallAssignment
 from apps.escalation.policy_services import StepData
 from tests.alerts.factories import NotificationChannelFactory, SilenceFactory
 from tests.alerts.factories_lifecycle import breach, clear
+from tests.escalation.engine_fixtures import T0, Clock, clock_fixture, commit_fixture  # noqa: F401 (fixtures)
 from tests.escalation.factories import OnCallScheduleFactory, ScheduleLayerFactory, ScheduleOverrideFactory
 from tests.escalation.factories_policies import StepRecorder, contact, policy_with_steps, routed_rule
 
 pytestmark = pytest.mark.django_db
-
-T0 = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(timezone, "now", fake)
-    return fake
-
 
 @pytest.fixture
 def steps(monkeypatch: pytest.MonkeyPatch) -> StepRecorder:
     recorder = StepRecorder()
     monkeypatch.setattr(engine, "_enqueue", recorder)
     return recorder
-
-
-@pytest.fixture
-def commit(django_capture_on_commit_callbacks: Any) -> Callable[[Callable[[], Any]], Any]:
-    """Run ``fn`` and then its after-commit callbacks (the alert hook, the step scheduling)."""
-    def run(fn: Callable[[], Any]) -> Any:
-        with django_capture_on_commit_callbacks(execute=True):
-            return fn()
-    return run
 
 
 def fire(rule: Any, commit: Callable, clock: Clock, host: str = "web-1") -> Any:

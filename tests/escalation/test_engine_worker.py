@@ -166,3 +166,30 @@ def test_a_worker_killed_holding_the_next_step_loses_nothing(
     assert paged(alert) == [(0, 0, "alice"), (1, 0, "erin")]
     assert Notification.objects.filter(alert=alert, kind="escalation").count() == 2
     assert "step done" in rescuer.log(100_000)
+
+
+def test_a_storm_in_one_routed_group_pages_once_on_a_real_worker(
+        org: Any, team: Any, worker_factory: Callable[..., CeleryWorker], queue_for: Callable) -> None:
+    from apps.alerts.models import Alert
+    from apps.escalation.group_services import acknowledge_group, create_group_route
+    from apps.escalation.models import GroupEscalationRun
+    from tests.alerts.factories import AlertRuleFactory
+
+    alice, erin = team
+    worker = worker_factory()
+    queue_for(worker)
+    policy = policy_with_steps(org, [StepData("notify_user", wait_seconds=3, users=[alice]),
+                                     StepData("notify_user", users=[erin])])
+    create_group_route(organization=org, name="storage", matchers={"team": "storage"}, policy=policy, actor=None)
+    rule = AlertRuleFactory(organization=org, group_by=["team"])
+    alerts = record_outcomes(rule=rule, outcomes=[breach(host=f"web-{n}", team="storage") for n in range(50)],
+                             at=timezone.now(), complete=True)
+    group_id = alerts[0].group_id
+    worker.wait_for(lambda: OnCallAssignment.objects.filter(group_id=group_id).count() == 1)
+    acknowledge_group(group=Alert.objects.get(pk=alerts[0].pk).group, actor=alice)
+    worker.wait_for(lambda: "stale step 1/0" in worker.log(100_000), timeout=30)  # step 2 found itself stale
+    assert list(OnCallAssignment.objects.values_list("username", flat=True)) == ["alice"]
+    [page] = Notification.objects.filter(kind="escalation")
+    assert len(page.payload["alerts"]) == 50
+    assert GroupEscalationRun.objects.get(group_id=group_id).status == RunStatus.ACKNOWLEDGED
+    assert not EscalationRun.objects.exists()  # no alert escalated on its own

@@ -75,3 +75,21 @@ def test_make_url_is_absolute(org: Any, editor: Any, settings: Any) -> None:
     assert url.startswith("https://fs.example.com/api/v1/escalation/links/")
     claim = links.read_token(url.rsplit("/", 1)[1])
     assert claim == links.LinkClaim(alert_public_id=str(alert.public_id), user_id=editor.pk, action="resolve")
+
+
+def test_group_links_act_on_every_open_alert_of_the_group(client: Client, org: Any, editor: Any) -> None:
+    from apps.alerts.models import Alert
+    from tests.escalation.factories_policies import EscalationPolicyFactory, escalating_group
+
+    group = escalating_group(org, EscalationPolicyFactory(organization=org), alerts=3)
+    lead = Alert.objects.filter(group=group).order_by("pk").first()
+    url = _url(lead, editor, "acknowledge_group")
+    page = client.get(url)
+    assert page.status_code == 200 and b"every alert of this group" in page.content
+    assert set(Alert.objects.filter(group=group).values_list("state", flat=True)) == {"firing"}
+    done = client.post(url)
+    assert done.status_code == 200 and b"Acknowledged 3 alert(s)" in done.content
+    assert set(Alert.objects.filter(group=group).values_list("acknowledged_by", flat=True)) == {editor.pk}
+    assert client.post(url).status_code == 409  # nothing left to acknowledge
+    assert client.post(_url(lead, editor, "resolve_group")).status_code == 200
+    assert set(Alert.objects.filter(group=group).values_list("state", flat=True)) == {"resolved"}

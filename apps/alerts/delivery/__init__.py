@@ -6,6 +6,7 @@ import functools
 from collections.abc import Iterable
 
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
 
 DELIVER_TASK = "alerts.deliver_notification"
@@ -19,5 +20,8 @@ def enqueue(notification_ids: Iterable[int]) -> None:
 
 
 def _send(ids: list[int]) -> None:
+    # FIBERSTACK_DELIVERY_QUEUE ("" = the default route) lets a deployment -- or a test worker on a
+    # private queue -- take delivery onto a queue of its own.
+    options = {"queue": settings.FIBERSTACK_DELIVERY_QUEUE} if settings.FIBERSTACK_DELIVERY_QUEUE else {}
     for notification_id in ids:
-        current_app.send_task(DELIVER_TASK, args=[notification_id])
+        current_app.send_task(DELIVER_TASK, args=[notification_id], **options)

@@ -21,15 +21,19 @@ class AssignmentSerializer(serializers.ModelSerializer):
     alert = serializers.UUIDField(source="alert_public_id", read_only=True)
     user = serializers.CharField(source="username", read_only=True)
     schedule = serializers.SerializerMethodField()
+    group = serializers.SerializerMethodField(help_text="set when a group escalation paged (for the whole group)")
     at = InstantField(read_only=True)
 
     class Meta:
         model = OnCallAssignment
         fields = ["alert", "escalation_id", "step_index", "repeat", "reason", "schedule", "on_call", "user",
-                  "suppressed", "at"]
+                  "suppressed", "group", "at"]
 
     def get_schedule(self, assignment: OnCallAssignment) -> str | None:
         return str(assignment.schedule.public_id) if assignment.schedule else None
+
+    def get_group(self, assignment: OnCallAssignment) -> str | None:
+        return str(assignment.group.public_id) if assignment.group else None
 
 
 class AssignmentPagination(CursorPagination):
@@ -39,7 +43,7 @@ class AssignmentPagination(CursorPagination):
 class AssignmentViewSet(OrgScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """The organization's on-call assignments, filtered by alert, user or time."""
 
-    queryset = OnCallAssignment.objects.select_related("schedule")
+    queryset = OnCallAssignment.objects.select_related("schedule", "group")
     serializer_class = AssignmentSerializer
     pagination_class = AssignmentPagination
     required_roles = {"list": Role.VIEWER}

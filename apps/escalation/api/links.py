@@ -19,7 +19,7 @@ from apps.alerts.choices import AlertState
 from apps.alerts.models import Alert
 from apps.alerts.services.lifecycle import AlertStateError, acknowledge_alert, resolve_alert
 from apps.core.roles import Role, role_at_least
-from apps.escalation import engine, verification
+from apps.escalation import engine, group_services, verification
 from apps.escalation.choices import RunStatus
 from apps.escalation.links import LinkClaim, read_token
 from apps.escalation.models import EscalationRun
@@ -35,7 +35,7 @@ def _page(request: HttpRequest, status: int, title: str, message: str, **context
 
 
 def _resolve_claim(claim: LinkClaim) -> tuple[Alert | None, Any]:
-    alert = Alert.objects.select_related("organization").filter(public_id=claim.alert_public_id).first()
+    alert = Alert.objects.select_related("organization", "group").filter(public_id=claim.alert_public_id).first()
     user = get_user_model().objects.filter(pk=claim.user_id, is_active=True).first()
     if alert is None or user is None:
         return None, None
@@ -47,6 +47,14 @@ def _resolve_claim(claim: LinkClaim) -> tuple[Alert | None, Any]:
 
 
 def _perform(alert: Alert, user: Any, action: str) -> str:
+    if action in ("acknowledge_group", "resolve_group"):
+        if alert.group is None:
+            raise AlertStateError("The alert is no longer in a group.", state=alert.state)
+        if action == "resolve_group":
+            done = group_services.resolve_group(group=alert.group, actor=user)
+            return f"Resolved {len(done)} alert(s) of the group."
+        done = group_services.acknowledge_group(group=alert.group, actor=user)
+        return f"Acknowledged {len(done)} alert(s) of the group; escalation stopped."
     if action == "resolve":
         resolve_alert(alert=alert, actor=user)
         return "The alert is resolved."
@@ -66,9 +74,10 @@ def alert_link(request: HttpRequest, token: str) -> HttpResponse:
     alert, user = _resolve_claim(claim) if claim else (None, None)
     if claim is None or alert is None:
         return _page(request, 404, "Link not valid", "This link is invalid, has expired, or is no longer yours.")
-    verb = "Acknowledge" if claim.action == "acknowledge" else "Resolve"
+    verb = "Acknowledge" if claim.action.startswith("acknowledge") else "Resolve"
+    what = "every alert of this group" if claim.action.endswith("_group") else "this alert"
     if request.method == "GET":
-        return _page(request, 200, f"{verb} alert", f"{verb} this alert as {user.get_username()}?", alert=alert,
+        return _page(request, 200, f"{verb} alert", f"{verb} {what} as {user.get_username()}?", alert=alert,
                      user=user, confirm=verb)
     try:
         message = _perform(alert, user, claim.action)

@@ -51,6 +51,9 @@ class OnCallAssignment(models.Model):
     # SET_NULL: the record outlives a deleted rule and its alerts.
     alert = models.ForeignKey("alerts.Alert", null=True, on_delete=models.SET_NULL, related_name="+")
     alert_public_id = models.UUIDField()
+    # Set when a group escalation paged (for the whole group; ``alert`` is then the group's lead alert).
+    group = models.ForeignKey("alerts.AlertGroup", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
     escalation_id = models.UUIDField()
     step_index = models.PositiveIntegerField()
     repeat = models.PositiveIntegerField()
