@@ -54,11 +54,23 @@ def _with_org(rows: Sequence[tuple[Any, ...]], organization_id: int) -> list[tup
     return [(row[0], organization_id, host_ids.get(row[_HOST]), *row[3:]) for row in rows]
 
 
-def _reserve_ids(count: int) -> list[int]:
+def _reserve_ids(spec: storage.TableSpec, count: int) -> list[int]:
     """Ids for rows about to be copied, when something after commit must find exactly them."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval('logs_entry_id_seq') FROM generate_series(1, %s)", [count])
+        # The table name comes from storage's constants, never from input.
+        cursor.execute(f"SELECT nextval('{spec.table}_id_seq') FROM generate_series(1, %s)", [count])  # noqa: S608
         return [row[0] for row in cursor.fetchall()]
+
+
+def _copy_for_index(spec: storage.TableSpec, columns: Sequence[str], rows: list[tuple[Any, ...]],
+                    organization_id: int, family: str) -> None:
+    """COPY with reserved ids and, after commit, queue their copy to Elasticsearch (``logs.index_rows``):
+    the write never waits on Elasticsearch and an outage only delays the copy."""
+    ids = _reserve_ids(spec, len(rows))
+    _copy(spec, (*columns, "id"), [(*row, i) for row, i in zip(rows, ids, strict=True)])
+    times = [row[0] for row in rows]
+    transaction.on_commit(lambda: _queue_indexing(family, organization_id, ids, min(times), max(times)),
+                          robust=True)
 
 
 def _copy(spec: storage.TableSpec, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
@@ -78,10 +90,7 @@ def ingest_entries(*, organization_id: int, rows: Sequence[tuple[Any, ...]]) -> 
         return StoreSummary()
     stored = _with_org(rows, organization_id)
     if es.enabled():
-        ids = _reserve_ids(len(stored))
-        _copy(storage.ENTRIES, (*storage.ENTRY_COLUMNS, "id"), [(*row, i) for row, i in zip(stored, ids, strict=True)])
-        times = [row[0] for row in stored]
-        transaction.on_commit(lambda: _queue_indexing(organization_id, ids, min(times), max(times)), robust=True)
+        _copy_for_index(storage.ENTRIES, storage.ENTRY_COLUMNS, stored, organization_id, "logs")
     else:
         _copy(storage.ENTRIES, storage.ENTRY_COLUMNS, stored)
     newest = sorted(stored, key=lambda row: row[0])[-int(getattr(settings, "FIBERSTACK_LOGS_LIVE_MAX_ENTRIES", 200)):]
@@ -90,10 +99,11 @@ def ingest_entries(*, organization_id: int, rows: Sequence[tuple[Any, ...]]) -> 
     return StoreSummary(stored=len(stored), hosts=sorted({row[_HOST] for row in stored if row[_HOST]}))
 
 
-def _queue_indexing(organization_id: int, ids: list[int], start: dt.datetime, end: dt.datetime) -> None:
-    from apps.logs.tasks import index_entries
+def _queue_indexing(family: str, organization_id: int, ids: list[int], start: dt.datetime, end: dt.datetime) -> None:
+    from apps.logs.tasks import index_rows
 
-    index_entries.delay(organization_id, ids, start.isoformat(), end.isoformat())
+    index_rows.apply_async((family, organization_id, ids, start.isoformat(), end.isoformat()),
+                           queue=getattr(settings, "FIBERSTACK_LOGS_ES_QUEUE", "") or None)
 
 
 def live_payload(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -109,7 +119,10 @@ def ingest_events(*, organization_id: int, rows: Sequence[tuple[Any, ...]]) -> S
     if not rows:
         return StoreSummary()
     stored = _with_org(rows, organization_id)
-    _copy(storage.EVENTS, storage.EVENT_COLUMNS, stored)
+    if es.enabled():
+        _copy_for_index(storage.EVENTS, storage.EVENT_COLUMNS, stored, organization_id, "events")
+    else:
+        _copy(storage.EVENTS, storage.EVENT_COLUMNS, stored)
     return StoreSummary(stored=len(stored), hosts=sorted({row[_HOST] for row in stored if row[_HOST]}))
 
 
