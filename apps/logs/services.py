@@ -1,4 +1,5 @@
-"""Logs write use-cases: store a request's entries (``ingest_entries``) and events (``ingest_events``).
+"""Logs write use-cases: store a request's entries (``ingest_entries``) and events (``ingest_events``), and
+an organization's retention (``set_log_retention``).
 
 Like metrics ingest, not audited: it runs thousands of times a minute and the rows are their own record.
 One transaction per request (the door's 2xx means committed); the live tail hears about it on commit."""
@@ -15,9 +16,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.audit.services import record_event, snapshot
 from apps.hosts.models import Host
 from apps.logs import es, live, storage
 from apps.logs.documents import Window
+from apps.logs.models import LogRetention
 
 _HOST, _HOST_ID, _ORG = 3, 2, 1  # positions in storage.ENTRY_COLUMNS / EVENT_COLUMNS
 
@@ -133,3 +136,18 @@ def record_host_event(*, organization_id: int, kind: str, title: str, host: str 
     row = (when or timezone.now(), None, None, host, kind, level, title, message, source,
            json.dumps(context or {}, default=str))
     return ingest_events(organization_id=organization_id, rows=[row])
+
+
+@transaction.atomic
+def set_log_retention(*, organization: Any, actor: Any, **days: int | None) -> LogRetention:
+    """Set the organization's ``logs_days`` / ``events_days`` (None: back to the default), audited. The
+    caller has checked them against the plan (``retention.plan_max_days``); storage applies them on the
+    next ``logs.maintain_storage`` and searches at once."""
+    current, _ = LogRetention.objects.select_for_update().get_or_create(organization=organization)
+    before = snapshot(current)
+    for name, value in days.items():
+        setattr(current, name, value)
+    current.save()
+    record_event(action="log_retention.updated", actor=actor, organization=organization, target=current,
+                 before=before, after=snapshot(current))
+    return current
