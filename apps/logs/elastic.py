@@ -27,14 +27,30 @@ from apps.metrics.views import DoorError
 
 CLUSTER = "fiberstack"
 _HEADERS = {"X-Elastic-Product": "Elasticsearch"}
+#: Beats name themselves "Elastic-<beat>/<version> (...)" (libbeat's useragent package).
+_BEAT_AGENT = re.compile(r"^Elastic-[A-Za-z]+/(\d+)\.(\d+)\.(\d+)", re.IGNORECASE)
 
 
-def _version() -> str:
-    return str(getattr(settings, "ELASTICSEARCH_COMPAT_VERSION", "8.11.0"))
+def _version(request: HttpRequest | None = None) -> str:
+    """ELASTICSEARCH_COMPAT_VERSION, raised to a Beat's own version when the caller is a newer Beat: Beats
+    8.x refuse a cluster whose major.minor is older than theirs unless ``allow_older_versions`` is set
+    (libbeat/cmd/instance/beat.go, ``LessThanMajorMinor``), and nothing here depends on the number."""
+    configured = str(getattr(settings, "ELASTICSEARCH_COMPAT_VERSION", "8.11.0"))
+    match = _BEAT_AGENT.match(request.META.get("HTTP_USER_AGENT", "")) if request is not None else None
+    if match is None:
+        return configured
+    try:
+        ours = tuple(int(part) for part in configured.split(".")[:3])
+    except ValueError:
+        return configured
+    theirs = tuple(int(part) for part in match.groups())
+    return ".".join(map(str, theirs)) if theirs > ours else configured
 
 
 def _reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JsonResponse:
-    response = JsonResponse(data, status=status, safe=False)
+    # Compact, as Elasticsearch writes it: Fluent Bit, when a reply outgrows its Buffer_Size, looks for the
+    # literal '"errors":false,"items":[' (plugins/out_es/es.c, elasticsearch_error_check).
+    response = JsonResponse(data, status=status, safe=False, json_dumps_params={"separators": (",", ":")})
     for name, value in {**_HEADERS, **(headers or {})}.items():
         response[name] = value
     return response
@@ -70,12 +86,36 @@ def bulk(request: HttpRequest, index: str = "") -> HttpResponse:
         else:
             meta.update({"status": 400, "error": {"type": "document_parsing_exception", "reason": error}})
         items.append({item.action: meta})
-    return _reply({"took": int((time.monotonic() - started) * 1000), "errors": bool(outcome.errors),
-                   "items": items})
+    reply = {"took": int((time.monotonic() - started) * 1000), "errors": bool(outcome.errors), "items": items}
+    return _reply(filter_path(reply, request.GET.get("filter_path", "")))
 
 
-def version_info() -> dict[str, Any]:
-    version = _version()
+def filter_path(data: dict[str, Any], spec: str) -> dict[str, Any]:
+    """Elasticsearch's ``filter_path`` for the bulk reply: comma-separated dotted paths, ``*`` matching
+    any key; lists are filtered element-wise. Filebeat asks ``errors,items.*.error,items.*.status``."""
+    paths = [part.strip().split(".") for part in spec.split(",") if part.strip()]
+    return _keep(data, paths) if paths else data
+
+
+def _keep(value: Any, paths: list[list[str]]) -> Any:
+    if isinstance(value, list):
+        return [_keep(element, paths) for element in value]
+    if not isinstance(value, dict):
+        return value
+    kept: dict[str, Any] = {}
+    for key, inner in value.items():
+        matching = [path for path in paths if path[0] in ("*", "**", key)]
+        if not matching:
+            continue
+        if any(len(path) == 1 for path in matching):
+            kept[key] = inner
+        else:
+            kept[key] = _keep(inner, [path[1:] for path in matching if len(path) > 1])
+    return kept
+
+
+def version_info(request: HttpRequest | None = None) -> dict[str, Any]:
+    version = _version(request)
     return {
         "name": CLUSTER,
         "cluster_name": CLUSTER,
@@ -110,7 +150,7 @@ def wants_elasticsearch(request: HttpRequest) -> bool:
 def site_root(request: HttpRequest) -> HttpResponse:
     """``/``: the version JSON to shippers (GET or HEAD), the home page to browsers."""
     if request.method in ("GET", "HEAD") and wants_elasticsearch(request):
-        response = _reply(version_info())
+        response = _reply(version_info(request))
         if request.method == "HEAD":
             response.content = b""
         return response
