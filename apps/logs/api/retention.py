@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -61,13 +63,17 @@ class LogRetentionView(OrgScopedMixin, APIView):
     required_roles = {"get": Role.VIEWER, "head": Role.VIEWER, "options": Role.VIEWER, "patch": Role.ADMIN,
                       "put": Role.ADMIN}
     required_scopes = {"get": TokenScope.READ, "head": TokenScope.READ, "options": TokenScope.READ}
+    serializer_class = RetentionSerializer
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         return Response(describe(request.organization))  # type: ignore[attr-defined]
 
+    @extend_schema(request=RetentionSerializer, responses=OpenApiTypes.OBJECT)
     def patch(self, request: Request) -> Response:
         return self._change(request, partial=True)
 
+    @extend_schema(request=RetentionSerializer, responses=OpenApiTypes.OBJECT)
     def put(self, request: Request) -> Response:
         return self._change(request, partial=False)
 
