@@ -11,7 +11,8 @@ MAINTENANCE_QUEUE = "maintenance"
 QUEUES = (DEFAULT_QUEUE, MAINTENANCE_QUEUE)
 
 MAINTENANCE_PREFIXES = ("metrics.rollup", "metrics.apply_retention", "metrics.ensure_partitions",
-                        "metrics.compress_chunks", "audit.apply_retention", "logs.maintain_storage")
+                        "metrics.compress_chunks", "audit.apply_retention", "logs.maintain_storage",
+                        "logs.expire_es_indices")
 
 
 def route_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **kw: Any) -> dict | None:

@@ -16,3 +16,5 @@ class AlertsConfig(AppConfig):
         from apps.alerts.hooks import check_consumers
 
         checks.register(check_consumers)
+        # The alerts family joins the logs app's Elasticsearch registry (retention, templates) at start-up.
+        from apps.alerts import search  # noqa: F401

@@ -54,3 +54,27 @@ class LogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.time:%Y-%m-%dT%H:%M:%S} {self.host} {self.message[:60]}"
+
+
+class LogEvent(models.Model):
+    """Read-only ORM view of the ``logs_event`` partitioned table, for the Elasticsearch documents only
+    (like LogEntry: ingest writes with COPY, search reads with SQL)."""
+
+    id = models.BigIntegerField(primary_key=True)
+    time = models.DateTimeField()
+    organization_id = models.IntegerField()
+    host_id = models.IntegerField(null=True)
+    host = models.TextField()
+    kind = models.TextField()
+    level = models.TextField()
+    title = models.TextField()
+    message = models.TextField()
+    source = models.TextField()
+    context = models.JSONField()
+
+    class Meta:
+        managed = False
+        db_table = "logs_event"
+
+    def __str__(self) -> str:
+        return f"{self.time:%Y-%m-%dT%H:%M:%S} {self.kind} {self.title[:60]}"

@@ -1,5 +1,7 @@
 """Retention of entries and events: defaults FIBERSTACK_LOGS_RETENTION_DAYS (30) and
-FIBERSTACK_EVENTS_RETENTION_DAYS (90), per-organization overrides in ``LogRetention``.
+FIBERSTACK_EVENTS_RETENTION_DAYS (90), per-organization overrides in ``LogRetention`` (set by organization
+admins through ``PUT /api/v1/logs/retention``, or in the admin), capped by the organization's plan
+(``PLAN_MAX_DAYS``, setting ``FIBERSTACK_LOGS_RETENTION_PLAN_MAX_DAYS``).
 
 As for metrics (apps/metrics/retention.py): partitions are shared by all organizations, so storage keeps
 each table for the longest retention any active organization has (and never less than ingest's
@@ -19,8 +21,15 @@ from django.utils import timezone
 
 from apps.logs import storage
 from apps.logs.models import LogRetention
+from apps.organizations.models import Organization
 
 KINDS = {"logs": storage.ENTRIES, "events": storage.EVENTS}
+#: The longest retention an organization may choose, per plan (the default never exceeds the free plan's).
+PLAN_MAX_DAYS: dict[str, dict[str, int]] = {
+    "free": {"logs": 30, "events": 90},
+    "team": {"logs": 90, "events": 365},
+    "enterprise": {"logs": 365, "events": 1095},
+}
 
 
 def default_days(kind: str) -> int:
@@ -28,10 +37,28 @@ def default_days(kind: str) -> int:
     return int(getattr(settings, name, 30 if kind == "logs" else 90))
 
 
+def plan_max_days(plan: str, kind: str) -> int:
+    table = getattr(settings, "FIBERSTACK_LOGS_RETENTION_PLAN_MAX_DAYS", None) or PLAN_MAX_DAYS
+    limits = table.get(plan) or table["free"]
+    return int(limits.get(kind, default_days(kind)))
+
+
+def effective_days(plan: str, override: int | None, kind: str) -> int:
+    """An organization's retention: its override (or the default), capped by its plan."""
+    return max(1, min(int(override or default_days(kind)), plan_max_days(plan, kind)))
+
+
 def retention_days(organization_id: int, kind: str) -> int:
-    override = (LogRetention.objects.filter(organization_id=organization_id)
-                .values_list(f"{kind}_days", flat=True).first())
-    return int(override or default_days(kind))
+    found = (Organization.objects.filter(pk=organization_id)
+             .values_list("plan", f"log_retention__{kind}_days").first())
+    plan, override = found or ("free", None)
+    return effective_days(plan, override, kind)
+
+
+def days_by_organization(kind: str) -> dict[int, int]:
+    """Every active organization's effective retention for ``kind``."""
+    rows = Organization.objects.filter(is_active=True).values_list("id", "plan", f"log_retention__{kind}_days")
+    return {org_id: effective_days(plan, override, kind) for org_id, plan, override in rows}
 
 
 def visible_since(organization_id: int, kind: str, now: dt.datetime | None = None) -> dt.datetime:
@@ -39,14 +66,25 @@ def visible_since(organization_id: int, kind: str, now: dt.datetime | None = Non
 
 
 def _overrides(kind: str) -> dict[int, int]:
-    return {org_id: days for org_id, days in LogRetention.objects.filter(organization__is_active=True)
-            .exclude(**{f"{kind}_days": None}).values_list("organization_id", f"{kind}_days")}
+    """Organizations with an override, and their effective (plan-capped) days."""
+    rows = (LogRetention.objects.filter(organization__is_active=True).exclude(**{f"{kind}_days": None})
+            .values_list("organization_id", "organization__plan", f"{kind}_days"))
+    return {org_id: effective_days(plan, days, kind) for org_id, plan, days in rows}
 
 
 def keep_days(kind: str) -> int:
     """Days storage keeps: the longest retention of any organization, at least ingest's accepted past."""
     past = math.ceil(int(getattr(settings, "FIBERSTACK_LOGS_MAX_PAST_S", 7 * 86400)) / 86400)
     return max(default_days(kind), *_overrides(kind).values(), past)
+
+
+def shorter_retentions(kind: str, longest: int) -> dict[int, list[int]]:
+    """Days -> the active organizations keeping ``kind`` for fewer days than storage does."""
+    groups: dict[int, list[int]] = {}
+    for org_id, days in days_by_organization(kind).items():
+        if days < longest:
+            groups.setdefault(days, []).append(org_id)
+    return groups
 
 
 def apply_retention(now: dt.datetime | None = None, batch: int | None = None) -> dict[str, Any]:
@@ -60,12 +98,8 @@ def apply_retention(now: dt.datetime | None = None, batch: int | None = None) ->
         with transaction.atomic():
             dropped = storage.drop_before(spec, now - dt.timedelta(days=longest))
         deleted = 0
-        default = default_days(kind)
-        for org_id, days in _overrides(kind).items():
-            if days < longest:
-                deleted += _trim(spec, org_id, now - dt.timedelta(days=days), batch)
-        if default < longest:  # organizations without an override keep the default
-            deleted += _trim_defaults(spec, kind, now - dt.timedelta(days=default), batch)
+        for days, org_ids in shorter_retentions(kind, longest).items():
+            deleted += _trim(spec, org_ids, now - dt.timedelta(days=days), batch)
         report[kind] = {"keep_days": longest, "dropped": dropped, "deleted_rows": deleted}
     ahead = int(getattr(settings, "FIBERSTACK_PARTITIONS_AHEAD", 3))
     with transaction.atomic():
@@ -73,19 +107,9 @@ def apply_retention(now: dt.datetime | None = None, batch: int | None = None) ->
     return report
 
 
-def _trim(spec: storage.TableSpec, org_id: int, cutoff: dt.datetime, batch: int) -> int:
+def _trim(spec: storage.TableSpec, org_ids: list[int], cutoff: dt.datetime, batch: int) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"DELETE FROM {spec.table} WHERE (time, id) IN (SELECT time, id FROM {spec.table} "  # noqa: S608
-            "WHERE organization_id = %s AND time < %s LIMIT %s)", [org_id, cutoff, batch])
-        return cursor.rowcount
-
-
-def _trim_defaults(spec: storage.TableSpec, kind: str, cutoff: dt.datetime, batch: int) -> int:
-    overridden = list(LogRetention.objects.exclude(**{f"{kind}_days": None}).values_list("organization_id",
-                                                                                            flat=True))
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"DELETE FROM {spec.table} WHERE (time, id) IN (SELECT time, id FROM {spec.table} "  # noqa: S608
-            "WHERE time < %s AND NOT (organization_id = ANY(%s)) LIMIT %s)", [cutoff, overridden, batch])
+            "WHERE organization_id = ANY(%s) AND time < %s LIMIT %s)", [org_ids, cutoff, batch])
         return cursor.rowcount

@@ -11,12 +11,17 @@ import base64
 import datetime as dt
 import html
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
-from apps.logs import levels, retention
+from apps.logs import es, levels, retention
+
+logger = logging.getLogger(__name__)
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
@@ -121,7 +126,39 @@ _EVENT_FIELDS = ("time", "id", "host", "kind", "level", "title", "message", "sou
 FILTER_FIRST_ROWS = 20_000
 
 
-def search_entries(query: LogQuery) -> tuple[list[dict[str, Any]], str | None]:
+Page = tuple[list[dict[str, Any]], str | None]
+
+
+def _from_elasticsearch(name: str, query: LogQuery, fallback: Callable[[LogQuery], Page]) -> Page:
+    """Elasticsearch answers when configured (apps/logs/es_search.py); on any of its errors, PostgreSQL."""
+    if not (es.enabled() and getattr(settings, "FIBERSTACK_LOGS_ES_SEARCH", True)):
+        return fallback(query)
+    # Imported here: es_search builds on this module's LogQuery, cursor and highlight helpers.
+    from elastic_transport import TransportError
+    from elasticsearch import ApiError
+
+    from apps.logs import es_search
+
+    try:
+        return getattr(es_search, name)(query)
+    except (ApiError, TransportError, KeyError, TypeError, ValueError) as exc:
+        logger.warning("logs search: Elasticsearch failed (%s: %s); answered from PostgreSQL",
+                       type(exc).__name__, exc)
+        return fallback(query)
+
+
+def search_entries(query: LogQuery) -> Page:
+    """Matching entries, newest first, from Elasticsearch when configured, else (or when it fails) from
+    PostgreSQL."""
+    return _from_elasticsearch("search_entries", query, pg_search_entries)
+
+
+def search_events(query: LogQuery) -> Page:
+    """Matching events, newest first, from Elasticsearch when configured, else from PostgreSQL."""
+    return _from_elasticsearch("search_events", query, pg_search_events)
+
+
+def pg_search_entries(query: LogQuery) -> tuple[list[dict[str, Any]], str | None]:
     """Matching entries, newest first, and the cursor of the next page (None on the last page). With
     ``q`` each row has ``highlight``: the message as HTML with the matches in <mark>."""
     q = query.q.strip()
@@ -175,7 +212,7 @@ def _fetch(inner: str, params: list[Any], query: LogQuery) -> list[tuple[Any, ..
         return cursor.fetchall()
 
 
-def search_events(query: LogQuery) -> tuple[list[dict[str, Any]], str | None]:
+def pg_search_events(query: LogQuery) -> tuple[list[dict[str, Any]], str | None]:
     """Matching events, newest first, and the next page's cursor."""
     clauses, params = _where(query, "events")
     sql = (f"SELECT {', '.join(_EVENT_FIELDS)} FROM logs_event WHERE {' AND '.join(clauses)} "  # noqa: S608

@@ -1,4 +1,5 @@
-"""Logs write use-cases: store a request's entries (``ingest_entries``) and events (``ingest_events``).
+"""Logs write use-cases: store a request's entries (``ingest_entries``) and events (``ingest_events``), and
+an organization's retention (``set_log_retention``).
 
 Like metrics ingest, not audited: it runs thousands of times a minute and the rows are their own record.
 One transaction per request (the door's 2xx means committed); the live tail hears about it on commit."""
@@ -15,9 +16,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.audit.services import record_event, snapshot
 from apps.hosts.models import Host
 from apps.logs import es, live, storage
 from apps.logs.documents import Window
+from apps.logs.models import LogRetention
 
 _HOST, _HOST_ID, _ORG = 3, 2, 1  # positions in storage.ENTRY_COLUMNS / EVENT_COLUMNS
 
@@ -54,11 +57,23 @@ def _with_org(rows: Sequence[tuple[Any, ...]], organization_id: int) -> list[tup
     return [(row[0], organization_id, host_ids.get(row[_HOST]), *row[3:]) for row in rows]
 
 
-def _reserve_ids(count: int) -> list[int]:
+def _reserve_ids(spec: storage.TableSpec, count: int) -> list[int]:
     """Ids for rows about to be copied, when something after commit must find exactly them."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval('logs_entry_id_seq') FROM generate_series(1, %s)", [count])
+        # The table name comes from storage's constants, never from input.
+        cursor.execute(f"SELECT nextval('{spec.table}_id_seq') FROM generate_series(1, %s)", [count])  # noqa: S608
         return [row[0] for row in cursor.fetchall()]
+
+
+def _copy_for_index(spec: storage.TableSpec, columns: Sequence[str], rows: list[tuple[Any, ...]],
+                    organization_id: int, family: str) -> None:
+    """COPY with reserved ids and, after commit, queue their copy to Elasticsearch (``logs.index_rows``):
+    the write never waits on Elasticsearch and an outage only delays the copy."""
+    ids = _reserve_ids(spec, len(rows))
+    _copy(spec, (*columns, "id"), [(*row, i) for row, i in zip(rows, ids, strict=True)])
+    times = [row[0] for row in rows]
+    transaction.on_commit(lambda: _queue_indexing(family, organization_id, ids, min(times), max(times)),
+                          robust=True)
 
 
 def _copy(spec: storage.TableSpec, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
@@ -78,10 +93,7 @@ def ingest_entries(*, organization_id: int, rows: Sequence[tuple[Any, ...]]) -> 
         return StoreSummary()
     stored = _with_org(rows, organization_id)
     if es.enabled():
-        ids = _reserve_ids(len(stored))
-        _copy(storage.ENTRIES, (*storage.ENTRY_COLUMNS, "id"), [(*row, i) for row, i in zip(stored, ids, strict=True)])
-        times = [row[0] for row in stored]
-        transaction.on_commit(lambda: _queue_indexing(organization_id, ids, min(times), max(times)), robust=True)
+        _copy_for_index(storage.ENTRIES, storage.ENTRY_COLUMNS, stored, organization_id, "logs")
     else:
         _copy(storage.ENTRIES, storage.ENTRY_COLUMNS, stored)
     newest = sorted(stored, key=lambda row: row[0])[-int(getattr(settings, "FIBERSTACK_LOGS_LIVE_MAX_ENTRIES", 200)):]
@@ -90,10 +102,11 @@ def ingest_entries(*, organization_id: int, rows: Sequence[tuple[Any, ...]]) -> 
     return StoreSummary(stored=len(stored), hosts=sorted({row[_HOST] for row in stored if row[_HOST]}))
 
 
-def _queue_indexing(organization_id: int, ids: list[int], start: dt.datetime, end: dt.datetime) -> None:
-    from apps.logs.tasks import index_entries
+def _queue_indexing(family: str, organization_id: int, ids: list[int], start: dt.datetime, end: dt.datetime) -> None:
+    from apps.logs.tasks import index_rows
 
-    index_entries.delay(organization_id, ids, start.isoformat(), end.isoformat())
+    index_rows.apply_async((family, organization_id, ids, start.isoformat(), end.isoformat()),
+                           queue=getattr(settings, "FIBERSTACK_LOGS_ES_QUEUE", "") or None)
 
 
 def live_payload(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -109,7 +122,10 @@ def ingest_events(*, organization_id: int, rows: Sequence[tuple[Any, ...]]) -> S
     if not rows:
         return StoreSummary()
     stored = _with_org(rows, organization_id)
-    _copy(storage.EVENTS, storage.EVENT_COLUMNS, stored)
+    if es.enabled():
+        _copy_for_index(storage.EVENTS, storage.EVENT_COLUMNS, stored, organization_id, "events")
+    else:
+        _copy(storage.EVENTS, storage.EVENT_COLUMNS, stored)
     return StoreSummary(stored=len(stored), hosts=sorted({row[_HOST] for row in stored if row[_HOST]}))
 
 
@@ -120,3 +136,18 @@ def record_host_event(*, organization_id: int, kind: str, title: str, host: str 
     row = (when or timezone.now(), None, None, host, kind, level, title, message, source,
            json.dumps(context or {}, default=str))
     return ingest_events(organization_id=organization_id, rows=[row])
+
+
+@transaction.atomic
+def set_log_retention(*, organization: Any, actor: Any, **days: int | None) -> LogRetention:
+    """Set the organization's ``logs_days`` / ``events_days`` (None: back to the default), audited. The
+    caller has checked them against the plan (``retention.plan_max_days``); storage applies them on the
+    next ``logs.maintain_storage`` and searches at once."""
+    current, _ = LogRetention.objects.select_for_update().get_or_create(organization=organization)
+    before = snapshot(current)
+    for name, value in days.items():
+        setattr(current, name, value)
+    current.save()
+    record_event(action="log_retention.updated", actor=actor, organization=organization, target=current,
+                 before=before, after=snapshot(current))
+    return current

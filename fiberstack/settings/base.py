@@ -176,11 +176,6 @@ EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "FiberStack <fiberstack@localhost>")
 
-ELASTICSEARCH_URL = env_str("ELASTICSEARCH_URL", "")
-ELASTICSEARCH_DSL = {"default": {"hosts": ELASTICSEARCH_URL or "http://localhost:9200"}}
-ELASTICSEARCH_DSL_AUTOSYNC = bool(ELASTICSEARCH_URL)
-ELASTICSEARCH_DSL_AUTO_REFRESH = bool(ELASTICSEARCH_URL)
-
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.organizations.authentication.AgentTokenAuthentication",
@@ -237,6 +232,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     },
     "logs.maintain_storage": {
         "task": "logs.maintain_storage",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 3600},
+    },
+    "logs.expire_es_indices": {
+        "task": "logs.expire_es_indices",
         "schedule": timedelta(hours=1),
         "options": {"expires": 3600},
     },
@@ -308,6 +308,7 @@ FIBERSTACK_INGEST_CONSUMERS = [
 # Called with each apps.alerts.hooks.AlertTransition after commit; alerts never imports them.
 FIBERSTACK_ALERT_CONSUMERS: list[str] = [
     "apps.escalation.engine.consume",  # start / stand down / end the alert's escalation
+    "apps.alerts.search.consume",  # the alert's copy in Elasticsearch (when ELASTICSEARCH_URL is set)
 ]
 # Escalation: the queue step tasks go to ("" = the default route), how overdue a step must be before the
 # sweep re-sends it, and how long an acknowledge/resolve link in a page stays valid.
@@ -358,14 +359,19 @@ FIBERSTACK_LOGS_MAX_ENTRY_BYTES = env_int("FIBERSTACK_LOGS_MAX_ENTRY_BYTES", 256
 FIBERSTACK_LOGS_MAX_PAST_S = env_int("FIBERSTACK_LOGS_MAX_PAST_S", 7 * 86400)
 FIBERSTACK_LOGS_LIVE_MAX_ENTRIES = env_int("FIBERSTACK_LOGS_LIVE_MAX_ENTRIES", 200)  # per request, to live tail
 ELASTICSEARCH_COMPAT_VERSION = env_str("ELASTICSEARCH_COMPAT_VERSION", "8.11.0")  # answered to shippers on GET /
-# Optional copies of log entries in Elasticsearch (apps/logs/es.py); empty: PostgreSQL only. No network
-# use without it: the connection is lazy and autosync is off (entries are written by COPY, not the ORM).
+# Optional copies of log entries, events and alerts in Elasticsearch (apps/logs/es.py); empty: PostgreSQL
+# only. No network use without it: the connection is lazy and autosync is off (rows are written by COPY).
 ELASTICSEARCH_URL = env_str("ELASTICSEARCH_URL", "")
 ELASTICSEARCH_DSL = {"default": {"hosts": ELASTICSEARCH_URL or "http://127.0.0.1:9200", "request_timeout": 10}}
 ELASTICSEARCH_DSL_AUTOSYNC = False
 ELASTICSEARCH_DSL_AUTO_REFRESH = False
 ELASTICSEARCH_DSL_SIGNAL_PROCESSOR = "django_elasticsearch_dsl.signals.BaseSignalProcessor"
-FIBERSTACK_LOGS_ES_INDEX = env_str("FIBERSTACK_LOGS_ES_INDEX", "fiberstack-logs")  # daily: <name>-YYYY.MM.DD
+FIBERSTACK_LOGS_ES_INDEX = env_str("FIBERSTACK_LOGS_ES_INDEX", "fiber-logs")  # daily: <name>-YYYY.MM.DD
+FIBERSTACK_EVENTS_ES_INDEX = env_str("FIBERSTACK_EVENTS_ES_INDEX", "fiber-events")
+FIBERSTACK_ALERTS_ES_INDEX = env_str("FIBERSTACK_ALERTS_ES_INDEX", "fiber-alerts")
+FIBERSTACK_LOGS_ES_SEARCH = env_bool("FIBERSTACK_LOGS_ES_SEARCH", True)  # search from it (PostgreSQL on errors)
+FIBERSTACK_LOGS_ES_SEARCH_TIMEOUT_S = env_int("FIBERSTACK_LOGS_ES_SEARCH_TIMEOUT_S", 3)  # then PostgreSQL answers
+FIBERSTACK_LOGS_ES_QUEUE = env_str("FIBERSTACK_LOGS_ES_QUEUE", "")  # queue of the copy tasks ("" = default route)
 
 FIBERSTACK_HOST_STALE_AFTER_SECONDS = env_int("FIBERSTACK_HOST_STALE_AFTER_SECONDS", 300)  # then a host is "down"
 

@@ -291,6 +291,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("logs", "post"): Rule(200, **INGEST_DOOR, raw=_json([{"message": "door test"}])),
     ("events", "get"): Rule(200, "read", V),
     ("events", "post"): Rule(200, **INGEST_DOOR, raw=_json([{"title": "door test"}])),
+    # Log retention: read like the organization (read tokens, viewers), changed by signed-in admins only.
+    ("logs-retention", "get"): Rule(200, "read", V),
+    ("logs-retention", "patch"): Rule(200, None, A, lambda w: {"logs_days": 7}),
+    ("logs-retention", "put"): Rule(200, None, A, lambda w: {"logs_days": 7, "events_days": 30}),
     # The Elasticsearch bulk API, and the handshakes shippers make before it (apps/logs/elastic.py).
     ("logs-bulk", "post"): Rule(200, **INGEST_DOOR, raw=_bulk),
     ("es-bulk", "post"): Rule(200, **INGEST_DOOR, raw=_bulk),

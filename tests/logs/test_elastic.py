@@ -92,3 +92,26 @@ def test_root_keeps_the_page_for_browsers(client: Client, owner: Any, headers: d
     assert client.get("/", **headers)["Location"].startswith("/accounts/login")
     client.force_login(owner)
     assert client.get("/", **headers)["Location"] == "/acme/"
+
+
+def test_the_written_reply_is_what_json_dumps_gives() -> None:
+    """The bulk reply's fast path (no filter_path) writes the items from a template; it must be byte for
+    byte the compact JSON of the item dicts, ids and index names with quotes and non-ASCII included."""
+    from apps.logs.doors import Outcome
+    from apps.logs.elastic import encoded_items, reply_items
+    from apps.logs.intake import Item
+
+    items = [Item("line 2", {}, action="index", index="fiber-logs"), Item("line 4", {}, action="create"),
+             Item("line 6", {}, action="create", index='we"ird-é', doc_id='id "7" ü'),
+             Item("line 8", None, "bad", action="update", index="fiber-logs", doc_id="")]
+    outcome = Outcome(items, errors={3: 'line 8: logs are append-only "update"'})
+    expected = json.dumps(reply_items(outcome, "from-path"), separators=(",", ":"))
+    assert "[" + encoded_items(outcome, "from-path") + "]" == expected
+
+
+def test_bulk_reply_bytes_are_compact_json(client: Client, write_token: str) -> None:
+    response = post_bulk(client, write_token, bulk_body({"message": "a"}, {"message": "b", "level": "purple"}))
+    text = response.content.decode()
+    assert text.startswith('{"took":') and '"errors":true,"items":[{"index":{"_index":"fiber-logs","_id":"0"' in text
+    assert response["Content-Type"] == "application/json" and response["X-Elastic-Product"] == "Elasticsearch"
+    assert json.loads(text)["items"][1]["index"]["status"] == 400

@@ -85,7 +85,7 @@ def test_rsyslog_with_a_wrong_password_stores_nothing(live_server: Any, org: Any
     port = start_rsyslog(agent_processes, tmp_path, live_server.url, "fst_000000000000_wrong")
     send_syslog(port, [rfc5424(HOST, "app", 6, "should not arrive")])
     out = tmp_path / "rsyslog.out"
-    agent_processes.wait_for(lambda: out.exists() and "\"status\": 401" in out.read_text(errors="replace"),
+    agent_processes.wait_for(lambda: out.exists() and "\"status\":401" in out.read_text(errors="replace"),
                              "the 401 in rsyslog's output", timeout=60)
     agent_processes.stop_all()
     assert entry_count(org.pk, HOST) == 0

@@ -67,6 +67,8 @@ def test_a_day_without_a_partition_gets_one_on_write(client: Client, write_token
 
 
 def test_retention_drops_whole_partitions_past_the_longest_retention(org: Any, other_org: Any) -> None:
+    other_org.plan = "team"  # the free plan caps logs at 30 days; team allows 45
+    other_org.save()
     LogRetention.objects.create(organization=other_org, logs_days=45)
     store_old(org.pk, 50, "fifty")
     store_old(org.pk, 40, "forty")
@@ -92,6 +94,13 @@ def test_an_override_hides_and_then_trims_older_rows(org: Any, client: Client, r
     retention.apply_retention()
     assert count("logs_entry", org.pk) == 0
     assert count("logs_event", org.pk) == 1  # events keep their own (default) retention
+
+
+def test_an_override_beyond_the_plan_keeps_only_the_plan(org: Any) -> None:
+    LogRetention.objects.create(organization=org, logs_days=365, events_days=20)
+    assert retention.retention_days(org.pk, "logs") == 30  # free plan
+    assert retention.retention_days(org.pk, "events") == 20
+    assert retention.keep_days("logs") == 30
 
 
 def test_storage_never_drops_what_ingest_may_still_write(settings: Any) -> None:
