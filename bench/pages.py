@@ -310,16 +310,17 @@ def time_in_process(paths: dict[str, list[str]], requests: int) -> dict[str, dic
     for page, urls in paths.items():
         for url in urls:  # warm: first-request imports, template loading, cached panels
             assert client.get(url).status_code == 200, url
-        times, queries = [], []
+        times, cpu, queries = [], [], []
         for i in range(requests):
             url = urls[i % len(urls)]
             with CaptureQueriesContext(connection) as captured:
-                started = time.perf_counter()
+                started, started_cpu = time.perf_counter(), time.process_time()
                 response = client.get(url)
                 times.append((time.perf_counter() - started) * 1000)
+                cpu.append((time.process_time() - started_cpu) * 1000)
             assert response.status_code == 200, (url, response.status_code)
             queries.append(len(captured))
-        results[page] = {"ms": quantiles(times), "queries": (min(queries), max(queries)),
+        results[page] = {"ms": quantiles(times), "cpu": quantiles(cpu), "queries": (min(queries), max(queries)),
                          "bytes": len(response.content)}
     return results
 
@@ -335,6 +336,7 @@ def profile(paths: dict[str, list[str]], page: str) -> None:
     profiler = cProfile.Profile()
     profiler.runcall(lambda: [client.get(urls[i % len(urls)]) for i in range(20)])
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 
 def sign_in(port: int, password: str) -> str:
@@ -419,7 +421,7 @@ def report(inproc: dict[str, dict[str, Any]], http_: dict[str, dict[str, Any]] |
     print(f"\n{args.hosts} hosts, {args.alerts} firing alerts, {args.requests} requests per page, "
           f"{args.workers} daphne workers, {os.cpu_count()} CPUs; load average {' -> '.join(loads)}")
     print("times in ms as p50 / p95 / max; target p95 <= 100 ms")
-    head = (f"{'page':<9} {'SQL':>7} {'KiB':>5}  {'in process':<20} {'server (Server-Timing)':<22} "
+    head = (f"{'page':<9} {'SQL':>7} {'KiB':>5}  {'in process':<20} {'Python CPU':<17} {'server (Server-Timing)':<22} "
             f"{'client, keep-alive':<20}")
     print(head)
     print("-" * len(head))
@@ -428,7 +430,8 @@ def report(inproc: dict[str, dict[str, Any]], http_: dict[str, dict[str, Any]] |
         low, high = row["queries"]
         sql = f"{low}" if low == high else f"{low}-{high}"
         over = http_[page] if http_ else {"client": None, "server": None}
-        print(f"{page:<9} {sql:>7} {row['bytes'] // 1024:>5}  {fmt(row['ms']):<20} {fmt(over['server']):<22} "
+        print(f"{page:<9} {sql:>7} {row['bytes'] // 1024:>5}  {fmt(row['ms']):<20} {fmt(row['cpu']):<17} "
+              f"{fmt(over['server']):<22} "
               f"{fmt(over['client']):<20}")
 
 
