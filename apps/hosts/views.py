@@ -38,11 +38,14 @@ def host_list(request: HttpRequest, org_slug: str) -> HttpResponse:
     for host in page.object_list:  # per-row values computed here, not by template tags and filters per row
         host.url = url(host.public_id)
         host.last_seen_iso = host.last_seen_at.isoformat() if host.last_seen_at else ""
+    query = request.GET.copy()  # every filter (repeated tags too) kept on the pager's links
+    query.pop("page", None)
     inventory = Host.objects.for_org(organization)
     context = {
         "organization": organization,
         "page": page,
         "filters": request.GET,
+        "query": query.urlencode(),
         "error": error,
         "statuses": HostStatus.values,
         "environments": _distinct(inventory, "environment"),
