@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
+import gc
 import http.client
 import os
 import pstats
@@ -310,6 +311,7 @@ def time_in_process(paths: dict[str, list[str]], requests: int) -> dict[str, dic
     for page, urls in paths.items():
         for url in urls:  # warm: first-request imports, template loading, cached panels
             assert client.get(url).status_code == 200, url
+        gc.freeze()  # as fiberstack/asgi.py does in every worker: full collections skip the long-lived heap
         times, cpu, queries = [], [], []
         for i in range(requests):
             url = urls[i % len(urls)]
