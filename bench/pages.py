@@ -22,7 +22,9 @@ is requested ``--requests`` times: wall time of ``client.get`` (p50/p95/max) and
 request (``CaptureQueriesContext``). Then ``--workers`` daphne processes serve it (bench/_server.py), the
 bench signs in through the login form and requests each page ``--requests`` times over one keep-alive
 connection: client time p50/p95/max, and the server's own ``Server-Timing: app`` (Django's time for the
-request, middleware to response; ``FIBERSTACK_SERVER_TIMING`` is on for the bench). Pages: the overview
+request, middleware to response; ``FIBERSTACK_SERVER_TIMING`` is on for the bench). The in-process numbers
+also give the Python CPU time per request (``time.process_time``), the figure least disturbed by other work on
+a shared machine; the bench imports ``fiberstack.asgi`` first, as a worker does (its ``gc.freeze``). Pages: the overview
 ``/bench/``, the host list ``/bench/hosts/`` (first page: 100 hosts), five different host pages and the
 alert list ``/bench/alerts/``. Target (issue 10): p95 <= 100 ms for every page. ``--profile PAGE``
 (overview, hosts, host, alerts) prints a cProfile of 20 in-process requests of that page.
@@ -33,7 +35,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
-import gc
 import http.client
 import os
 import pstats
@@ -311,7 +312,6 @@ def time_in_process(paths: dict[str, list[str]], requests: int) -> dict[str, dic
     for page, urls in paths.items():
         for url in urls:  # warm: first-request imports, template loading, cached panels
             assert client.get(url).status_code == 200, url
-        gc.freeze()  # as fiberstack/asgi.py does in every worker: full collections skip the long-lived heap
         times, cpu, queries = [], [], []
         for i in range(requests):
             url = urls[i % len(urls)]
@@ -466,6 +466,7 @@ def main() -> None:
     import django
 
     django.setup()
+    import fiberstack.asgi  # noqa: F401 - what a daphne worker loads at start (and whatever it does then, e.g. gc.freeze)
     from apps.organizations.models import Organization
 
     organization = Organization.objects.get(slug=ORG_SLUG)
