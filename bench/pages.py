@@ -18,16 +18,17 @@ editors and three on-call schedules (layers, an override) so the overview's on-c
 pushes the minutes since its newest sample and re-spreads last-seen times.
 
 Then, in this process (same production settings, ``django.test.Client`` signed in as an editor), each page
-is requested ``--requests`` times: wall time of ``client.get`` (p50/p95/max) and the SQL statements per
-request (``CaptureQueriesContext``). Then ``--workers`` daphne processes serve it (bench/_server.py), the
-bench signs in through the login form and requests each page ``--requests`` times over one keep-alive
-connection: client time p50/p95/max, and the server's own ``Server-Timing: app`` (Django's time for the
-request, middleware to response; ``FIBERSTACK_SERVER_TIMING`` is on for the bench). The in-process numbers
-also give the Python CPU time per request (``time.process_time``), the figure least disturbed by other work on
-a shared machine; the bench imports ``fiberstack.asgi`` first, as a worker does (its ``gc.freeze``). Pages: the overview
-``/bench/``, the host list ``/bench/hosts/`` (first page: 100 hosts), five different host pages and the
-alert list ``/bench/alerts/``. Target (issue 10): p95 <= 100 ms for every page. ``--profile PAGE``
-(overview, hosts, host, alerts) prints a cProfile of 20 in-process requests of that page.
+is requested ``--requests`` times: wall time of ``client.get`` (p50/p95/max), Python CPU time per request
+(``time.process_time``: the figure least disturbed by other work on a shared machine) and the SQL
+statements per request (``CaptureQueriesContext``); the bench imports ``fiberstack.asgi`` first, as a
+worker does (its ``gc.freeze``). Then ``--workers`` daphne processes serve it (bench/_server.py), the bench
+signs in through the login form and requests each page ``--requests`` times over one keep-alive
+connection: client time p50/p95/max and the server's own ``Server-Timing`` (``app``: Django's time for
+the request, middleware to response; ``db``: the part of it spent in SQL; ``FIBERSTACK_SERVER_TIMING`` is
+on for the bench). Pages: the overview ``/bench/``, the host list ``/bench/hosts/`` (first page: 100
+hosts), five different host pages and the alert list ``/bench/alerts/``. Target (issue 10): p95 <= 100 ms
+for every page. ``--profile PAGE`` (overview, hosts, host, alerts) prints a cProfile of 20 in-process
+requests of that page.
 """
 
 from __future__ import annotations
@@ -377,13 +378,14 @@ def sign_in(port: int, password: str) -> str:
 
 
 SERVER_APP = re.compile(r"app;dur=([0-9.]+)")
+SERVER_DB = re.compile(r"db;dur=([0-9.]+)")
 
 
 def time_over_http(port: int, cookie: str, paths: dict[str, list[str]], requests: int) -> dict[str, dict[str, Any]]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     results = {}
 
-    def get(url: str) -> tuple[float, float | None]:
+    def get(url: str) -> tuple[float, float | None, float | None]:
         started = time.perf_counter()
         conn.request("GET", url, headers={"Cookie": cookie})
         response = conn.getresponse()
@@ -391,19 +393,22 @@ def time_over_http(port: int, cookie: str, paths: dict[str, list[str]], requests
         elapsed = (time.perf_counter() - started) * 1000
         if response.status != 200:
             raise SystemExit(f"GET {url}: {response.status}")
-        match = SERVER_APP.search(response.headers.get("Server-Timing", ""))
-        return elapsed, float(match.group(1)) if match else None
+        timing = response.headers.get("Server-Timing", "")
+        app, db = SERVER_APP.search(timing), SERVER_DB.search(timing)
+        return elapsed, float(app.group(1)) if app else None, float(db.group(1)) if db else None
 
     for page, urls in paths.items():
         for url in urls * 2:  # warm every worker
             get(url)
-        client_ms, server_ms = [], []
+        client_ms, server_ms, db_ms = [], [], []
         for i in range(requests):
-            elapsed, app = get(urls[i % len(urls)])
+            elapsed, app, db = get(urls[i % len(urls)])
             client_ms.append(elapsed)
-            if app is not None:
+            if app is not None and db is not None:
                 server_ms.append(app)
-        results[page] = {"client": quantiles(client_ms), "server": quantiles(server_ms) if server_ms else None}
+                db_ms.append(db)
+        results[page] = {"client": quantiles(client_ms), "server": quantiles(server_ms) if server_ms else None,
+                         "db": quantiles(db_ms) if db_ms else None}
     conn.close()
     return results
 
@@ -424,16 +429,16 @@ def report(inproc: dict[str, dict[str, Any]], http_: dict[str, dict[str, Any]] |
           f"{args.workers} daphne workers, {os.cpu_count()} CPUs; load average {' -> '.join(loads)}")
     print("times in ms as p50 / p95 / max; target p95 <= 100 ms")
     head = (f"{'page':<9} {'SQL':>7} {'KiB':>5}  {'in process':<20} {'Python CPU':<17} {'server (Server-Timing)':<22} "
-            f"{'client, keep-alive':<20}")
+            f"{'of which SQL':<19} {'client, keep-alive':<20}")
     print(head)
     print("-" * len(head))
     for page in PAGES:
         row = inproc[page]
         low, high = row["queries"]
         sql = f"{low}" if low == high else f"{low}-{high}"
-        over = http_[page] if http_ else {"client": None, "server": None}
+        over = http_[page] if http_ else {"client": None, "server": None, "db": None}
         print(f"{page:<9} {sql:>7} {row['bytes'] // 1024:>5}  {fmt(row['ms']):<20} {fmt(row['cpu']):<17} "
-              f"{fmt(over['server']):<22} "
+              f"{fmt(over['server']):<22} {fmt(over['db']):<19} "
               f"{fmt(over['client']):<20}")
 
 
