@@ -77,7 +77,7 @@ def key_metrics(organization: Any, hosts: list[Any], now: dt.datetime | None = N
         for metric in KEY_METRICS:
             sid = next((chosen[(host_id, n)] for n in metric.names if (host_id, n) in chosen), None)
             value = latest.get(sid, (0.0, None))[1] if sid is not None else None
-            row.append(Cell(metric, value, tuple((p[0], p[1]) for p in points.get(sid or 0, []) if p[1] is not None)))
+            row.append(Cell(metric, value, tuple([(p[0], p[1]) for p in points.get(sid or 0, ()) if p[1] is not None])))
         cells[host_id] = row
     return cells
 
@@ -87,13 +87,11 @@ def sparkline_points(points: tuple[tuple[float, float], ...], width: int = 60, h
     all values are equal); "" for fewer than two points."""
     if len(points) < 2:
         return ""
-    t0, t1 = points[0][0], points[-1][0]
+    t0 = points[0][0]
     values = [v for _, v in points]
     lo, hi = min(values), max(values)
-    span_t = (t1 - t0) or 1.0
-    coords = []
-    for t, v in points:
-        x = (t - t0) / span_t * width
-        y = height / 2 if hi == lo else height - 1 - (v - lo) / (hi - lo) * (height - 2)
-        coords.append(f"{x:.1f},{y:.1f}")
-    return " ".join(coords)
+    x_scale = width / ((points[-1][0] - t0) or 1.0)
+    if hi == lo:
+        return " ".join([f"{(t - t0) * x_scale:.1f},{height / 2:.1f}" for t, _ in points])
+    y_scale = (height - 2) / (hi - lo)
+    return " ".join([f"{(t - t0) * x_scale:.1f},{height - 1 - (v - lo) * y_scale:.1f}" for t, v in points])

@@ -6,15 +6,16 @@ scan samples) are cached for ``INGEST_CACHE_SECONDS``."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Q
-from django.urls import reverse
 from django.utils import timezone
 
+from apps.hosts.links import host_detail_url
 from apps.hosts.models import Host, HostStatus, stale_after
 from apps.metrics import read
 from apps.metrics.models import Series
@@ -50,14 +51,22 @@ def status_counts(organization: Any, now: dt.datetime) -> dict[str, int]:
     return {key: int(value or 0) for key, value in counts.items()}
 
 
+def down_payloads(organization: Any, now: dt.datetime) -> list[dict[str, Any]]:
+    """The down list as the page and ``overview/status.json`` show it."""
+    url = host_detail_url(organization.slug)
+    return [down_host_payload(host, organization.slug, now, url) for host in down_hosts(organization, now)]
+
+
 def down_hosts(organization: Any, now: dt.datetime, limit: int = DOWN_LIST_LIMIT) -> list[Host]:
     """Down hosts, longest-silent first (ascending last_seen_at: the (organization, last_seen_at) index)."""
     return list(Host.objects.for_org(organization).filter_status(HostStatus.DOWN, now).order_by("last_seen_at", "id")
                 [:limit])
 
 
-def down_host_payload(host: Host, org_slug: str, now: dt.datetime) -> dict[str, Any]:
-    """One down host as the overview's live script renders it (JSON-safe)."""
+def down_host_payload(host: Host, org_slug: str, now: dt.datetime,
+                      url: Callable[[Any], str] | None = None) -> dict[str, Any]:
+    """One down host as the overview's live script renders it (JSON-safe); ``url``: a
+    ``hosts.links.host_detail_url`` made once for a whole list."""
     assert host.last_seen_at is not None
     return {
         "id": str(host.public_id),
@@ -68,7 +77,7 @@ def down_host_payload(host: Host, org_slug: str, now: dt.datetime) -> dict[str, 
         "last_seen_at": host.last_seen_at.isoformat(),
         "last_seen_text": utc_text(host.last_seen_at),
         "silent_for": human_seconds((now - host.last_seen_at).total_seconds()),
-        "url": reverse("hosts:detail", args=[org_slug, host.public_id]),
+        "url": (url or host_detail_url(org_slug))(host.public_id),
     }
 
 

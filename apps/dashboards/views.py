@@ -33,15 +33,17 @@ def overview(request: HttpRequest, org_slug: str) -> HttpResponse:
     fleet_metric = data.default_fleet_metric(names)
     ingest = data.ingest_activity(organization, now)
     rollup_lag = data.rollup_lag(now)
+    map_points = panels.host_map(organization, now)
     context = {
         "organization": organization,
         "counts": data.status_counts(organization, now),
-        "down_hosts": [data.down_host_payload(h, organization.slug, now) for h in data.down_hosts(organization, now)],
+        "down_hosts": data.down_payloads(organization, now),
         "locations": data.hosts_by_location(organization, now),
         "alert_counts": panels.alerts_by_severity(organization),
         "on_call": panels.on_call(organization, now),
         "alert_events": panels.recent_alert_events(organization),
-        "map_points": panels.host_map(organization, now),
+        "map_points": map_points,
+        "map_markup": panels.map_markup(map_points),
         "map_size": (panels.MAP_WIDTH, panels.MAP_HEIGHT),
         "graticule": panels.graticule(),
         "ingest": ingest,
@@ -69,6 +71,6 @@ def overview_status(request: HttpRequest, org_slug: str) -> JsonResponse:
     now = timezone.now()
     return JsonResponse({
         "counts": data.status_counts(organization, now),
-        "down": [data.down_host_payload(h, organization.slug, now) for h in data.down_hosts(organization, now)],
+        "down": data.down_payloads(organization, now),
         "now": now.isoformat(),
     })

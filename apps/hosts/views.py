@@ -14,6 +14,7 @@ from django.utils import timezone
 from apps.core.access import get_for_member, require_role
 from apps.core.roles import Role
 from apps.hosts.filters import filter_hosts
+from apps.hosts.links import host_detail_url
 from apps.hosts.models import Host, HostStatus, ServiceDependency, stale_after
 
 PAGE_SIZE = 100
@@ -33,11 +34,18 @@ def host_list(request: HttpRequest, org_slug: str) -> HttpResponse:
         hosts = hosts.none()
     page = Paginator(hosts, PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = list(page.object_list)  # read once: the rows and the key-metrics tag share them
+    url = host_detail_url(organization.slug)
+    for host in page.object_list:  # per-row values computed here, not by template tags and filters per row
+        host.url = url(host.public_id)
+        host.last_seen_iso = host.last_seen_at.isoformat() if host.last_seen_at else ""
+    query = request.GET.copy()  # every filter (repeated tags too) kept on the pager's links
+    query.pop("page", None)
     inventory = Host.objects.for_org(organization)
     context = {
         "organization": organization,
         "page": page,
         "filters": request.GET,
+        "query": query.urlencode(),
         "error": error,
         "statuses": HostStatus.values,
         "environments": _distinct(inventory, "environment"),

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.core.timing.ServerTimingMiddleware",  # removes itself unless FIBERSTACK_SERVER_TIMING
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
@@ -379,6 +380,8 @@ OTP_TOTP_ISSUER = "FiberStack"
 
 # Two-factor: staff and organization owners/admins must enrol when this is on (on in prod).
 FIBERSTACK_REQUIRE_2FA_FOR_ADMINS = env_bool("FIBERSTACK_REQUIRE_2FA_FOR_ADMINS", False)
+# A Server-Timing header (app time, SQL time and count) on every response; off: it tells outsiders what is slow.
+FIBERSTACK_SERVER_TIMING = env_bool("FIBERSTACK_SERVER_TIMING", False)
 FIBERSTACK_LOGIN_RATE_LIMIT = env_int("FIBERSTACK_LOGIN_RATE_LIMIT", 10)  # failures per window per user+IP
 FIBERSTACK_LOGIN_RATE_WINDOW = env_int("FIBERSTACK_LOGIN_RATE_WINDOW", 900)  # seconds
 

@@ -153,3 +153,12 @@ def test_a_shift_past_the_lookahead_has_no_until(member_ro: Any, org: Any, owner
                          users=[owner])
     (row,) = _get(member_ro, org).context["on_call"]
     assert row["now"] == [owner.get_username()] and row["until"] is None and row["next"] is None
+
+
+def test_map_labels_are_escaped_and_points_link_to_their_hosts(member_ro: Any, org: Any) -> None:
+    host = HostFactory(organization=org, name="web-1", display_name='<b>"x"</b>', latitude=52.5, longitude=13.4,
+                       last_seen_at=timezone.now())
+    html = _get(member_ro, org).content.decode()
+    assert "<title>&lt;b&gt;&quot;x&quot;&lt;/b&gt; (up)</title>" in html
+    assert '<b>"x"</b>' not in html
+    assert f'<a href="{reverse("hosts:detail", args=[org.slug, host.public_id])}"><circle class="up"' in html

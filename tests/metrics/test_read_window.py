@@ -95,3 +95,29 @@ def test_only_the_read_package_stitches_rollup_rows_and_raw_samples() -> None:
         text = path.read_text()
         for forbidden in ("connection", "RAW_TABLE", ".table", "metrics_rollup", "metrics_sample"):
             assert forbidden not in text, (path.name, forbidden)
+
+
+@pytest.mark.parametrize("tier", ["1m", "5m"])
+def test_a_step_read_without_percentiles_answers_what_the_sketched_read_answers(loaded: dict, org: Any,
+                                                                              tier: str) -> None:
+    """Reads that want no percentile skip the sketches (stored and built from the raw tail); the count,
+    sum, min, max and last of every step stay those of the full rollup rows."""
+    from django.db import connection
+
+    from apps.metrics.read.fetch import rollup_source
+
+    ids = [loaded["a"].id, loaded["b"].id]
+    answers = []
+    for sketches in (True, False):
+        source, params = rollup_source(tier, loaded["start"], loaded["end"], series_ids=ids, sketches=sketches)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT series_id, bucket, count, sum, min, max, last, sketch_keys IS NULL "
+                           f"FROM {source} AS r ORDER BY 1, 2", {**params, "ids": ids})
+            answers.append(cursor.fetchall())
+    with_sketches, without = answers
+    assert [row[:7] for row in without] == [row[:7] for row in with_sketches]
+    assert len(without) > 20
+    assert all(row[7] for row in without) and not any(row[7] for row in with_sketches)
+    avg = read.window(org, read.Selector(name="lat"), loaded["start"], loaded["end"], step=600, agg="avg", tier=tier)
+    p50 = read.window(org, read.Selector(name="lat"), loaded["start"], loaded["end"], step=600, agg="p50", tier=tier)
+    assert avg.summary == p50.summary

@@ -50,7 +50,10 @@ def _filtered(request: HttpRequest) -> tuple[QuerySet[Alert], dict[str, str], st
     params = request.GET
     tab = params.get("state") if params.get("state") in TABS else DEFAULT_TAB
     alerts = (Alert.objects.for_org(request.organization)  # type: ignore[attr-defined]
-              .filter(state__in=TABS[tab]).select_related("rule", "host", "acknowledged_by"))
+              .filter(state__in=TABS[tab]).select_related("rule", "acknowledged_by")
+              # The table shows neither these nor the host (the host filter is a join, not a read).
+              .defer("description", "baseline", "rule__description", "rule__description_template",
+                     "rule__summary_template", "rule__host_tags", "rule__host_names", "rule__labels"))
     filters = {name: params.get(name, "").strip() for name in ("severity", "rule", "host", "q")}
     if filters["severity"] in Severity.values:
         alerts = alerts.filter(severity=filters["severity"])

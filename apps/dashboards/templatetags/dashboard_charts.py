@@ -10,7 +10,8 @@ from typing import Any
 
 from django import template
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from apps.dashboards.charts import host_charts as host_charts_context
 from apps.dashboards.host_metrics import KEY_METRICS, key_metrics, sparkline_points
@@ -28,6 +29,15 @@ def host_charts(organization: Any, host: Any) -> dict[str, Any]:
 def host_key_metrics(organization: Any, hosts: Any) -> dict[int, Any]:
     """host id -> the key-metric cells of that host (apps.dashboards.host_metrics)."""
     return key_metrics(organization, list(hosts))
+
+
+@register.simple_tag
+def key_metric_cells(cells_by_host: dict[int, Any], host_id: int) -> SafeString:
+    """One host row's key-metric ``<td>``s as one string: a template loop over 300 cells of a page cost
+    more than reading their data."""
+    return mark_safe("".join(  # noqa: S308 - metric keys are ours, the value text is escaped
+        f'<td class="key-metric" data-metric="{cell.metric.key}">{sparkline(cell.points)} '
+        f'<span class="value">{escape(cell.text)}</span></td>' for cell in cells_by_host.get(host_id) or ()))
 
 
 @register.simple_tag

@@ -184,20 +184,23 @@ def tier_watermark(tier: str) -> dt.datetime | None:
 
 
 def rollup_source(tier_name: str, start: dt.datetime, end: dt.datetime, pooled: bool = False, *,
-                  series_ids: list[int] | None = None) -> tuple[str, dict[str, Any]]:
+                  series_ids: list[int] | None = None, sketches: bool = True) -> tuple[str, dict[str, Any]]:
     """A subquery of rollup rows for ``%(ids)s`` over [start, end]: the tier's rows before its watermark
     plus 1m rows built on the fly from raw samples after it, so answers include the newest minutes (the
     only place that stitches the two; ``pooled`` relabels every row as series ``POOLED``). ``series_ids``
-    (what ``%(ids)s`` will be) narrows the compressed chunks decoded for the raw part."""
+    (what ``%(ids)s`` will be) narrows the compressed chunks decoded for the raw part. ``sketches=False``
+    (no percentile wanted) gives NULL sketch columns: neither read from the tier nor built from raw."""
     tier = BY_NAME[tier_name]
     watermark = tier_watermark(tier_name) or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     params: dict[str, Any] = {"start": tier.floor(start), "end": end, "wm": watermark, **EMPTY_PARAMS}
-    stored = (f"SELECT {COLUMNS} FROM {tier.table} WHERE series_id = ANY(%(ids)s) "  # noqa: S608
+    columns = COLUMNS if sketches else COLUMNS.replace(
+        "sketch_keys, sketch_counts", "NULL::int[] AS sketch_keys, NULL::int[] AS sketch_counts")
+    stored = (f"SELECT {columns} FROM {tier.table} WHERE series_id = ANY(%(ids)s) "  # noqa: S608
               "AND bucket >= %(start)s AND bucket <= %(end)s AND bucket < %(wm)s")
     source = f"({stored})"
     if watermark <= end:
         fresh = raw_buckets_select(TIERS[0], "series_id = ANY(%(ids)s) AND time >= greatest(%(wm)s, %(start)s) "
-                                             "AND time <= %(end)s")
+                                             "AND time <= %(end)s", sketches=sketches)
         source = f"({stored} UNION ALL {fresh})"
         params.update(raw_params(max(watermark, params["start"]), end, series_ids))
     if pooled:
@@ -208,7 +211,8 @@ def rollup_source(tier_name: str, start: dt.datetime, end: dt.datetime, pooled: 
 def _fetch_rollup_steps(plan: Plan, series_ids: list[int], agg: str, total: int, pooled: bool) -> Answer:
     tier = BY_NAME[plan.tier]
     step = int(plan.step or tier.seconds)
-    source, params = rollup_source(plan.tier, plan.start, plan.end, pooled, series_ids=series_ids)
+    source, params = rollup_source(plan.tier, plan.start, plan.end, pooled, series_ids=series_ids,
+                                   sketches=agg in PERCENTILES)
     params["ids"] = series_ids
     if agg in PERCENTILES:
         merged = merge_sketches_sql(

@@ -60,22 +60,30 @@ def rollup_sql(tier_name: str, only_series: bool = False) -> str:
     return _from_tier(tier, BY_NAME[tier.source], extra)
 
 
-def raw_buckets_select(tier: TierSpec, window: str) -> str:
+def raw_buckets_select(tier: TierSpec, window: str, *, sketches: bool = True) -> str:
     """SELECT producing rollup rows (columns in ``storage.COLUMNS`` order) straight from the raw samples
     matching ``window`` (a condition on ``time``/``series_id``): what the 1m job stores, and what queries
-    use for the newest minutes a tier has not rolled yet."""
-    sketches = build_sketches_sql(
-        source=f"(SELECT time, series_id, value FROM {RAW_SOURCE} AS raw WHERE {window})",  # noqa: S608
-        bucket_expr=tier.bucket_sql("s.time"),
-        with_stats=True,
-    )
+    use for the newest minutes a tier has not rolled yet. ``sketches=False`` leaves the sketch columns
+    NULL, for reads that need no percentile: building sketches is most of the cost of such a read."""
     last = (
         f"SELECT DISTINCT ON (series_id, b) series_id, {tier.bucket_sql('time')} AS b, value "  # noqa: S608
         f"FROM {RAW_SOURCE} AS raw WHERE {window} AND abs(value) < 'Infinity'::float8 ORDER BY series_id, b, time DESC"
     )
+    if not sketches:
+        return f"""SELECT k.bucket, k.series_id, k.count, k.sum, k.min, k.max, l.value AS last,
+        NULL::int[] AS sketch_keys, NULL::int[] AS sketch_counts
+    FROM (SELECT series_id, {tier.bucket_sql("time")} AS bucket, count(*)::bigint AS count,
+                 {sum_sql("value")} AS sum, min(value) AS min, max(value) AS max
+          FROM {RAW_SOURCE} AS raw WHERE {window} AND abs(value) < 'Infinity'::float8 GROUP BY 1, 2) AS k
+    JOIN ({last}) AS l ON l.series_id = k.series_id AND l.b = k.bucket"""  # noqa: S608
+    sketches_select = build_sketches_sql(
+        source=f"(SELECT time, series_id, value FROM {RAW_SOURCE} AS raw WHERE {window})",  # noqa: S608
+        bucket_expr=tier.bucket_sql("s.time"),
+        with_stats=True,
+    )
     return f"""SELECT k.bucket, k.series_id, k.count, k.sum, k.min, k.max, l.value AS last,
         k.sketch_keys, k.sketch_counts
-    FROM ({sketches}) AS k
+    FROM ({sketches_select}) AS k
     JOIN ({last}) AS l ON l.series_id = k.series_id AND l.b = k.bucket"""  # noqa: S608
 
 
