@@ -16,7 +16,7 @@ from typing import Any
 from django.db import transaction
 from psycopg.errors import UniqueViolation
 
-from apps.metrics.storage.common import COPY_SQL, binary_copy_buffer, sort_rows
+from apps.metrics.storage.common import COPY_SQL, binary_copy_buffer, newest_per_series, sorted_columns
 from apps.metrics.storage.merge import merge_rows
 
 
@@ -34,10 +34,10 @@ def copy_samples(
     counts: it was accepted, then overwritten, so a client comparing the doors' ``accepted`` with what it
     sent sees no loss. When ``latest`` is given it is filled with the newest ``(time_us, value)`` of each
     series id (the later one of equal times), from the sorted rows at C speed."""
-    if not values:
+    if not len(values):
         return 0
-    times_us, series_ids, values = sort_rows(times_us, series_ids, values)
-    data = binary_copy_buffer(times_us, series_ids, values)
+    rows = sorted_columns(times_us, series_ids, values)
+    data = binary_copy_buffer(*rows)
     alias = cursor.db.alias
     with transaction.atomic(using=alias, savepoint=False):
         try:
@@ -45,10 +45,7 @@ def copy_samples(
                 copy.write(data)
         except UniqueViolation:
             # The savepoint is rolled back: none of the COPY's rows stay; all of them go in as upserts.
-            merge_rows(cursor, times_us, series_ids, values)
+            merge_rows(cursor, *rows.lists())
     if latest is not None:
-        # Rows are sorted by (series, time), stably: the last row index kept for each id is its newest
-        # sample, and of two with the same time the later one in the request.
-        for sid, row in dict(zip(series_ids, range(len(values)), strict=True)).items():
-            latest[sid] = (times_us[row], values[row])
-    return len(values)
+        latest.update(newest_per_series(rows))
+    return len(rows.values)
