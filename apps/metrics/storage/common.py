@@ -111,15 +111,43 @@ def sort_rows(
     return sorted_columns(times_us, series_ids, values).lists()
 
 
+def index_ordered(times_us: Sequence[int], series_ids: Sequence[int], values: Sequence[float]) -> Columns:
+    """The rows in the raw index's own order, (series_id, time DESC), for the COPY; rows with the same
+    series and time keep the request's order (so the later write is also stored later, which is what
+    migration 0004's de-duplication keeps).
+
+    Each row then lands just after the previous one in the index instead of just before it: 6 % less
+    PostgreSQL CPU per row than (series_id, time) order, 35 % less than arrival order (bench/README.md,
+    "Faster doors"). A request in time order needs only a stable sort by series id of its reversed rows,
+    valid when no two rows share a series and time (checked); otherwise a stable sort by (series, time
+    descending)."""
+    cols = columns(times_us, series_ids, values)
+    times, ids = cols.times_us, cols.series_ids
+    n = len(times)
+    if n < 2:
+        return cols
+    if (times[1:] >= times[:-1]).all():
+        order = (n - 1) - np.argsort(ids[::-1], kind="stable")
+        sorted_times, sorted_ids = times[order], ids[order]
+        if not ((sorted_ids[1:] == sorted_ids[:-1]) & (sorted_times[1:] == sorted_times[:-1])).any():
+            return Columns(sorted_times, sorted_ids, cols.values[order])
+    order = np.lexsort((-times, ids))  # the last key is the primary one; stable
+    return Columns(times[order], ids[order], cols.values[order])
+
+
 def newest_per_series(rows: Columns) -> dict[int, tuple[int, float]]:
-    """Of rows sorted by (series, time) stably: each series id's last row, ``(time_us, value)`` -- its
-    newest sample, and of two with the same time the later one in the request."""
-    ids = rows.series_ids
+    """Of rows in ``index_ordered`` order: each series id's newest sample ``(time_us, value)``, and of
+    two with the same time the later one in the request -- the last row of each series' first
+    (series, time) group."""
+    ids, times = rows.series_ids, rows.times_us
     if not len(ids):
         return {}
-    last = np.flatnonzero(np.append(ids[1:] != ids[:-1], True))
-    return dict(zip(ids[last].tolist(), zip(rows.times_us[last].tolist(), rows.values[last].tolist(),
-                                              strict=True), strict=True))
+    new_series = ids[1:] != ids[:-1]
+    series_start = np.flatnonzero(np.insert(new_series, 0, True))
+    group_end = np.flatnonzero(np.append(new_series | (times[1:] != times[:-1]), True))
+    pick = group_end[np.searchsorted(group_end, series_start)]
+    return dict(zip(ids[pick].tolist(), zip(times[pick].tolist(), rows.values[pick].tolist(), strict=True),
+                    strict=True))
 
 
 def copy_samples_write_row(

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import transaction
 from psycopg.errors import UniqueViolation
 
-from apps.metrics.storage.common import COPY_SQL, binary_copy_buffer, newest_per_series, sorted_columns
+from apps.metrics.storage.common import COPY_SQL, binary_copy_buffer, index_ordered, newest_per_series, sort_rows
 from apps.metrics.storage.merge import merge_rows
 
 
@@ -36,7 +36,7 @@ def copy_samples(
     series id (the later one of equal times), from the sorted rows at C speed."""
     if not len(values):
         return 0
-    rows = sorted_columns(times_us, series_ids, values)
+    rows = index_ordered(times_us, series_ids, values)
     data = binary_copy_buffer(*rows)
     alias = cursor.db.alias
     with transaction.atomic(using=alias, savepoint=False):
@@ -44,8 +44,9 @@ def copy_samples(
             with transaction.atomic(using=alias), cursor.copy(COPY_SQL) as copy:
                 copy.write(data)
         except UniqueViolation:
-            # The savepoint is rolled back: none of the COPY's rows stay; all of them go in as upserts.
-            merge_rows(cursor, *rows.lists())
+            # The savepoint is rolled back: none of the COPY's rows stay; all of them go in as upserts,
+            # sorted by (series, time) with the request's order kept among equal keys (merge_rows' input).
+            merge_rows(cursor, *sort_rows(times_us, series_ids, values))
     if latest is not None:
         latest.update(newest_per_series(rows))
     return len(rows.values)
