@@ -76,11 +76,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 class Poster:
     """``clients`` threads, each with one keep-alive connection, taking the next body from a shared counter."""
 
-    def __init__(self, url: str, token: str, bodies: list[bytes], clients: int, gzip: bool) -> None:
+    def __init__(self, url: str, token: str | None, bodies: list[bytes], clients: int, gzip: bool,
+                 path: str = WRITE_PATH) -> None:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.prefix = parts.path.rstrip("/")
-        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/plain; charset=utf-8"}
+        self.path = path
+        self.headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
         if gzip:
             import gzip as gzip_module
 
@@ -103,7 +107,7 @@ class Poster:
                 break
             started = time.perf_counter()
             try:
-                conn.request("POST", self.prefix + WRITE_PATH, self.bodies[index], self.headers)
+                conn.request("POST", self.prefix + self.path, self.bodies[index], self.headers)
                 response = conn.getresponse()
                 reply = response.read()
                 status: int | str = response.status

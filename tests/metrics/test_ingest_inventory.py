@@ -48,9 +48,9 @@ def test_a_bad_label_value_is_dropped_and_the_push_still_stored(org: Any, write_
 
 
 def test_what_the_payload_says_about_the_host_wins_over_labels() -> None:
-    keys = {("cpu", (("host", "n1"), ("region", "from-label"), ("datacenter", "dc1"))): "n1",
-            ("mem", (("region", "other"),)): None}
-    attributes = _host_attributes(keys, {"n1": {"region": "from-payload"}, "n2": {"country": "DE"}})
+    labelled = [((("host", "n1"), ("region", "from-label"), ("datacenter", "dc1")), "n1"),
+                ((("region", "other"),), None)]
+    attributes = _host_attributes(labelled, {"n1": {"region": "from-payload"}, "n2": {"country": "DE"}})
     assert attributes == {"n1": {"region": "from-payload", "datacenter": "dc1"}, "n2": {"country": "DE"}}
 
 

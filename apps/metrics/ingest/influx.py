@@ -155,6 +155,12 @@ def parse_line_protocol(body: bytes | str, options: ParseOptions) -> ParseResult
     bools = _BOOLS
     float_start = _FLOAT_START
     float_end = _FLOAT_END
+    # Checked once for the whole body instead of once per line: nearly every body is plain ASCII.
+    plain_body = "\\" not in text and '"' not in text and "\t" not in text
+    ascii_body = text.isascii()
+    # Lines come in runs with the same timestamp (every series of one scrape): convert it once per run.
+    last_ts = ""
+    last_t = 0
 
     lineno = 0
     full = False
@@ -177,7 +183,7 @@ def parse_line_protocol(body: bytes | str, options: ParseOptions) -> ParseResult
         # ---- fast path: plain line, one space between sections, ASCII fields ----
         # (a tab can be a separator or part of a name depending on where it is: careful path only)
         fast = False
-        if "\\" not in line and '"' not in line and "\t" not in line:
+        if plain_body or ("\\" not in line and '"' not in line and "\t" not in line):
             parts = line.split(" ")
             nparts = len(parts)
             if nparts == 3:
@@ -187,13 +193,17 @@ def parse_line_protocol(body: bytes | str, options: ParseOptions) -> ParseResult
                 ts = None
             else:
                 prefix = fields = ts = ""
-            if fields and fields.isascii():
+            if fields and (ascii_body or fields.isascii()):
                 if ts is None:
                     t = now_us
                     fast = True
+                elif ts == last_ts:
+                    t = last_t
+                    fast = True
                 elif ts.isascii() and ts.isdigit() and (len(ts) < 19 or ts <= _INT64_MAX_TEXT):
                     # Equal-length digit strings compare like numbers: this is the int64 range check.
-                    t = int(ts) * mul // div
+                    t = last_t = int(ts) * mul // div
+                    last_ts = ts
                     fast = True
         if fast:
             entry = cache.get(prefix)

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import transaction
 from psycopg.errors import UniqueViolation
 
-from apps.metrics.storage.common import COPY_SQL, binary_copy_buffer, sort_rows
+from apps.metrics.storage.common import COPY_SQL, binary_copy_buffer, index_ordered, newest_per_series, sort_rows
 from apps.metrics.storage.merge import merge_rows
 
 
@@ -34,21 +34,19 @@ def copy_samples(
     counts: it was accepted, then overwritten, so a client comparing the doors' ``accepted`` with what it
     sent sees no loss. When ``latest`` is given it is filled with the newest ``(time_us, value)`` of each
     series id (the later one of equal times), from the sorted rows at C speed."""
-    if not values:
+    if not len(values):
         return 0
-    times_us, series_ids, values = sort_rows(times_us, series_ids, values)
-    data = binary_copy_buffer(times_us, series_ids, values)
+    rows = index_ordered(times_us, series_ids, values)
+    data = binary_copy_buffer(*rows)
     alias = cursor.db.alias
     with transaction.atomic(using=alias, savepoint=False):
         try:
             with transaction.atomic(using=alias), cursor.copy(COPY_SQL) as copy:
                 copy.write(data)
         except UniqueViolation:
-            # The savepoint is rolled back: none of the COPY's rows stay; all of them go in as upserts.
-            merge_rows(cursor, times_us, series_ids, values)
+            # The savepoint is rolled back: none of the COPY's rows stay; all of them go in as upserts,
+            # sorted by (series, time) with the request's order kept among equal keys (merge_rows' input).
+            merge_rows(cursor, *sort_rows(times_us, series_ids, values))
     if latest is not None:
-        # Rows are sorted by (series, time), stably: the last row index kept for each id is its newest
-        # sample, and of two with the same time the later one in the request.
-        for sid, row in dict(zip(series_ids, range(len(values)), strict=True)).items():
-            latest[sid] = (times_us[row], values[row])
-    return len(values)
+        latest.update(newest_per_series(rows))
+    return len(rows.values)
