@@ -1,4 +1,5 @@
-"""Set-based compare-and-set on alert rows: many guarded writes in one statement per shape.
+"""Set-based compare-and-set on alert rows (and plain set-based writes of locked rows): many guarded
+writes in one statement per shape.
 
 ``_cas`` in the lifecycle writes one row (``filter(pk=…, state=old).update(…)``). A chunk of a thousand
 rules makes thousands of such writes per tick, so they are grouped by shape (the columns written and the
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import ForeignKey, JSONField
+from django.db.models import ForeignKey, JSONField, Model
 from django.utils import timezone
 
 from apps.alerts.models import Alert
@@ -22,18 +23,18 @@ from apps.alerts.models import Alert
 
 @dataclass(slots=True)
 class Change:
-    """Write ``fields`` to alert ``pk`` only if its state is still ``old`` and every ``guard`` column still
-    holds its value."""
+    """Write ``fields`` to row ``pk`` only if its state is still ``old`` (None: no state guard, for rows the
+    caller holds locked) and every ``guard`` column still holds its value."""
 
     pk: int
-    old: str
+    old: str | None
     fields: Mapping[str, Any]
     guard: Mapping[str, Any]
 
 
-def _column(name: str) -> tuple[str, str, bool]:
-    """(column, PostgreSQL array element type, is JSON) of an Alert field name."""
-    field = Alert._meta.get_field(name)
+def _column(model: type[Model], name: str) -> tuple[str, str, bool]:
+    """(column, PostgreSQL array element type, is JSON) of a field name."""
+    field = model._meta.get_field(name)
     if isinstance(field, ForeignKey):
         return field.column, field.target_field.rel_db_type(connection), False
     if isinstance(field, JSONField):
@@ -41,25 +42,26 @@ def _column(name: str) -> tuple[str, str, bool]:
     return field.column, field.db_type(connection), False
 
 
-def _value(name: str, value: Any) -> Any:
+def _value(model: type[Model], name: str, value: Any) -> Any:
     if value is not None and hasattr(value, "pk"):
         return value.pk
-    if value is not None and _column(name)[2]:
+    if value is not None and _column(model, name)[2]:
         return json.dumps(value)
     return value
 
 
-def apply(changes: Sequence[Change]) -> set[int]:
+def apply(changes: Sequence[Change], model: type[Model] = Alert) -> set[int]:
     """Run the changes; return the pks that were written (the others' guards failed). One statement per
     distinct (fields, guard) shape; ``updated_at`` is set on every written row."""
-    shapes: dict[tuple[tuple[str, ...], tuple[str, ...]], list[Change]] = {}
+    shapes: dict[tuple[tuple[str, ...], tuple[str, ...], bool], list[Change]] = {}
     for change in changes:
-        shapes.setdefault((tuple(sorted(change.fields)), tuple(sorted(change.guard))), []).append(change)
+        key = (tuple(sorted(change.fields)), tuple(sorted(change.guard)), change.old is None)
+        shapes.setdefault(key, []).append(change)
     written: set[int] = set()
-    table = Alert._meta.db_table
-    for (names, guards), members in shapes.items():
-        columns = [_column(name) for name in names]
-        guard_columns = [_column(name) for name in guards]
+    table = model._meta.db_table
+    for (names, guards, unguarded), members in shapes.items():
+        columns = [_column(model, name) for name in names]
+        guard_columns = [_column(model, name) for name in guards]
         arrays: list[str] = ["%s::bigint[]", "%s::text[]"]
         aliases: list[str] = ["id", "old"]
         params: list[Any] = [[c.pk for c in members], [c.old for c in members]]
@@ -67,13 +69,13 @@ def apply(changes: Sequence[Change]) -> set[int]:
         for index, (name, (column, kind, is_json)) in enumerate(zip(names, columns, strict=True)):
             arrays.append(f"%s::{kind}[]")
             aliases.append(f"f{index}")
-            params.append([_value(name, c.fields[name]) for c in members])
+            params.append([_value(model, name, c.fields[name]) for c in members])
             sets.append(f"{column} = v.f{index}" + ("::jsonb" if is_json else ""))
-        where = ["a.id = v.id", "a.state = v.old"]
+        where = ["a.id = v.id"] if unguarded else ["a.id = v.id", "a.state = v.old"]
         for index, (name, (column, kind, is_json)) in enumerate(zip(guards, guard_columns, strict=True)):
             arrays.append(f"%s::{kind}[]")
             aliases.append(f"g{index}")
-            params.append([_value(name, c.guard[name]) for c in members])
+            params.append([_value(model, name, c.guard[name]) for c in members])
             where.append(f"a.{column} IS NOT DISTINCT FROM v.g{index}" + ("::jsonb" if is_json else ""))
         sets.append("updated_at = %s")
         sql = (f"UPDATE {table} AS a SET {', '.join(sets)} "  # noqa: S608 -- names from the model, values bound

@@ -20,7 +20,7 @@ from django.utils import timezone
 from apps.alerts import suppression
 from apps.alerts.choices import NOTIFIABLE_STATES, AlertState, NotificationKind
 from apps.alerts.models import Alert, AlertGroup, AlertRule, Notification
-from apps.alerts.services import messages, outbox
+from apps.alerts.services import bulk, messages, outbox
 
 INHIBITION = "inhibition"
 
@@ -134,7 +134,8 @@ def sync_groups(changes: Mapping[int, Collection[str]], *, at: dt.datetime,
             continue
         deciding.append((group, firing, state))
     if moved:
-        AlertGroup.objects.bulk_update(moved, ["state", "updated_at"])
+        bulk.apply([bulk.Change(pk=g.pk, old=None, guard={}, fields={"state": g.state}) for g in moved],
+                   model=AlertGroup)
     if not deciding:
         return result
 
@@ -193,9 +194,11 @@ def sync_groups(changes: Mapping[int, Collection[str]], *, at: dt.datetime,
         Alert.objects.filter(pk__in=told).update(notified_firing=True, last_notified_at=at)
     if untold:
         Alert.objects.filter(pk__in=untold).update(notified_firing=False)
-    AlertGroup.objects.bulk_update([g for g, _, _ in deciding],
-                                   ["last_notified_fingerprints", "state", "updated_at", "last_notified_at"],
-                                   batch_size=1000)
+    # The group rows are locked: a plain set-based write, one statement for every group decided.
+    bulk.apply([bulk.Change(pk=g.pk, old=None, guard={},
+                            fields={"last_notified_fingerprints": g.last_notified_fingerprints, "state": g.state,
+                                    "last_notified_at": g.last_notified_at})
+                for g, _, _ in deciding], model=AlertGroup)
     return result
 
 

@@ -483,6 +483,7 @@ def _finish_many(runs: Sequence[_Run], *, actor: Any = None, hosts: Mapping[int,
     changed: dict[int, list[dict[str, Any]]] = {}
     logs: dict[tuple[int, dt.datetime], list[dict[str, Any]]] = {}
     names = dict(hosts or {})
+    transitions: list[hooks.AlertTransition] = []
     for run in runs:
         if not run.changed:
             continue
@@ -490,9 +491,10 @@ def _finish_many(runs: Sequence[_Run], *, actor: Any = None, hosts: Mapping[int,
         changed.setdefault(organization_id, []).extend(live.alert_payload(a) for a in run.changed.values())
         for alert, old, new in run.transitions:
             logs.setdefault((organization_id, run.at), []).extend(_log_event(run.rule, alert, old, new, names) or ())
-            hooks.dispatch_on_commit(hooks.AlertTransition(
+            transitions.append(hooks.AlertTransition(
                 organization_id=organization_id, alert_id=alert.pk, group_id=alert.group_id, rule_id=run.rule.pk,
                 from_state=old, to_state=new, at=run.at, actor_repr=actor_repr))
+    hooks.dispatch_batch_on_commit(transitions)
     for organization_id, payload in changed.items():
         transaction.on_commit(functools.partial(live.broadcast_alerts_update, organization_id, payload), robust=True)
     for (organization_id, at), events in logs.items():
