@@ -311,6 +311,7 @@ class _Prepared:
     complete: bool
     by_fp: dict[str, tuple[Outcome, dict[str, str]]]
     breaching: list[str]
+    missing: list[str] = field(default_factory=list)  # breaching label sets without a row when read
 
 
 def _prepare(item: RuleOutcomes) -> _Prepared:
@@ -354,7 +355,9 @@ def record_chunk(items: Sequence[RuleOutcomes], *, at: dt.datetime) -> dict[int,
         if not item.breaching and not rows:
             results[item.rule.pk] = []
             continue
-        if set(item.breaching) - {a.fingerprint for a in rows}:
+        have = {a.fingerprint for a in rows}
+        item.missing = [fp for fp in item.breaching if fp not in have]
+        if item.missing:
             moving.append(item)  # a label set breaching for the first time: a row to create
             continue
         evaluation, touched = _plan(item, rows, hosts, at, {})
@@ -444,17 +447,14 @@ def _transitions(moving: Sequence[_Prepared], hosts: Mapping[int, str],
 
 
 def _create_missing(moving: Sequence[_Prepared]) -> None:
-    """Rows for label sets seen breaching for the first time, created race-safely on the unique
-    (rule, fingerprint): a row another worker inserted first is simply used. New rows start as a
-    never-fired "resolved" placeholder that the breach then moves by compare-and-set like any other."""
-    wanted = {(item.rule.pk, fp): (item.rule, item.by_fp[fp][1]) for item in moving for fp in item.breaching}
-    if not wanted:
-        return
-    existing = set(Alert.objects.filter(rule_id__in={r for r, _ in wanted}, fingerprint__in={f for _, f in wanted})
-                   .values_list("rule_id", "fingerprint"))
+    """Rows for label sets seen breaching for the first time (``missing`` when the chunk was read),
+    created race-safely on the unique (rule, fingerprint): a row another worker inserted since is simply
+    used. New rows start as a never-fired "resolved" placeholder that the breach then moves by
+    compare-and-set like any other."""
     Alert.objects.bulk_create([
-        Alert(organization_id=rule.organization_id, rule=rule, fingerprint=fp, labels=labels, state=RESOLVED)
-        for (_, fp), (rule, labels) in wanted.items() if (rule.pk, fp) not in existing
+        Alert(organization_id=item.rule.organization_id, rule=item.rule, fingerprint=fp, labels=item.by_fp[fp][1],
+              state=RESOLVED)
+        for item in moving for fp in item.missing
     ], ignore_conflicts=True, batch_size=1000)
 
 
