@@ -144,11 +144,11 @@ def test_a_refresh_whose_alert_another_worker_moved_meanwhile_is_skipped(
     alert = Alert.objects.get(rule_id=rule_id)
     real_apply = bulk.apply
 
-    def racing(changes: Any, model: Any = Alert) -> set[int]:
+    def racing(changes: Any, model: Any = Alert, **options: Any) -> set[int]:
         # Between the chunk's read and its write, a person resolves the alert (another worker's commit).
         if model is Alert and any(c.pk == alert.pk for c in changes):
             resolve_alert(alert=Alert.objects.get(pk=alert.pk), actor=None)
-        return real_apply(changes, model)
+        return real_apply(changes, model, **options)
 
     monkeypatch.setattr(bulk, "apply", racing)
     later = at + dt.timedelta(seconds=10)
@@ -201,3 +201,33 @@ def test_a_failing_rule_in_a_chunk_fails_alone(org: Any, django_capture_on_commi
         summary = engine.run_rules(ids, at=at)
     assert list(summary.errors) == [ids[1]] and sorted(summary.evaluated) == sorted(set(ids) - {ids[1]})
     assert Alert.objects.filter(state="firing").count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_skips_a_row_another_transaction_holds_instead_of_waiting(org: Any) -> None:
+    import threading
+
+    from django.db import connections, transaction
+
+    at = _now()
+    [rule_id] = storm(org, 1, at)
+    engine.run_rules([rule_id], at=at)
+    alert = Alert.objects.get(rule_id=rule_id)
+    refresh = [bulk.Change(pk=alert.pk, old="firing", fields={"value": 1.0}, guard={})]
+    outcome: dict[str, Any] = {}
+
+    def other_worker() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '5s'")
+            outcome["locked"] = bulk.apply(refresh, skip_locked=True)
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():
+        list(Alert.objects.select_for_update().filter(pk=alert.pk))  # a transition in progress holds the row
+        thread = threading.Thread(target=other_worker)
+        thread.start()
+        thread.join(20)
+    assert outcome["locked"] == set()
+    assert bulk.apply(refresh, skip_locked=True) == {alert.pk}

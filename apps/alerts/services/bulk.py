@@ -50,9 +50,12 @@ def _value(model: type[Model], name: str, value: Any) -> Any:
     return value
 
 
-def apply(changes: Sequence[Change], model: type[Model] = Alert) -> set[int]:
+def apply(changes: Sequence[Change], model: type[Model] = Alert, *, skip_locked: bool = False) -> set[int]:
     """Run the changes; return the pks that were written (the others' guards failed). One statement per
-    distinct (fields, guard) shape; ``updated_at`` is set on every written row."""
+    distinct (fields, guard) shape; ``updated_at`` is set on every written row. ``skip_locked``: a row
+    another transaction holds locked is skipped instead of waited for -- for writes outside a rule lock
+    (pure refreshes), which then never wait in a lock cycle with a locked transition (that row is being
+    changed anyway, so this evaluation's view of it is stale)."""
     shapes: dict[tuple[tuple[str, ...], tuple[str, ...], bool], list[Change]] = {}
     for change in changes:
         key = (tuple(sorted(change.fields)), tuple(sorted(change.guard)), change.old is None)
@@ -77,6 +80,10 @@ def apply(changes: Sequence[Change], model: type[Model] = Alert) -> set[int]:
             aliases.append(f"g{index}")
             params.append([_value(model, name, c.guard[name]) for c in members])
             where.append(f"a.{column} IS NOT DISTINCT FROM v.g{index}" + ("::jsonb" if is_json else ""))
+        if skip_locked:
+            where.append(f"a.id IN (SELECT id FROM {table} WHERE id = ANY(%s) "  # noqa: S608 -- model name
+                         "FOR NO KEY UPDATE SKIP LOCKED)")
+            params.append([c.pk for c in members])
         sets.append("updated_at = %s")
         sql = (f"UPDATE {table} AS a SET {', '.join(sets)} "  # noqa: S608 -- names from the model, values bound
                f"FROM unnest({', '.join(arrays)}) AS v({', '.join(aliases)}) "

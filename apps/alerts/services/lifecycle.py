@@ -2,14 +2,19 @@
 
 One Alert per rule x label set: none/resolved -> pending -> firing -> acknowledged -> resolved, and firing
 again on recurrence (same row, new ``started_at``, acknowledgement cleared). Every state change is a
-compare-and-set on the old state (``filter(pk=…, state=old).update(…) == 1``): a worker whose view is stale
-changes nothing. Evaluations of one rule also hold a row lock on the rule for their transaction, which
-orders two workers evaluating it at once (alert rows, then group rows, always in the same order, so they
-queue instead of deadlocking); the compare-and-set keeps every transition single even without it.
+compare-and-set on the old state (``UPDATE … WHERE id = … AND state = old``, run set-based per chunk by
+``services.bulk``): a worker whose view is stale changes nothing.
+
+The evaluator hands a whole chunk of rules to :func:`record_chunk`. Evaluations that change no state are
+pure refreshes, written in one guarded statement without a transaction or lock. Rules with a transition
+hold a row lock on the rule for their transaction (all of the chunk's, taken in id order in one
+statement), which orders two workers evaluating a rule at once (rule rows, then alert rows, then group
+rows, always in the same order, so they queue instead of deadlocking); the compare-and-set keeps every
+transition single even without it.
 
 Each transition writes an AlertEvent in its transaction; audit rows for people and tokens; and, after
-commit, a live ``alerts.update``, a logs event and the ``FIBERSTACK_ALERT_CONSUMERS`` hook. Group
-notifications are decided in the same transaction (``grouping.sync_group``)."""
+commit, a live ``alerts.update``, a logs event and the ``FIBERSTACK_ALERT_CONSUMERS`` hook (one batch per
+chunk). Group notifications are decided in the same transaction, each group once (``grouping.sync_groups``)."""
 
 from __future__ import annotations
 
@@ -279,12 +284,12 @@ def _group_ref(rule: AlertRule, alert: Alert) -> tuple[int, str]:
     return rule.pk, grouping.group_key(grouping.group_labels_for(rule, alert.labels))
 
 
-def _execute(steps: Sequence[_Step]) -> None:
+def _execute(steps: Sequence[_Step], *, skip_locked: bool = False) -> None:
     """Run the steps set-based (one statement per shape); mirror what was written onto the alerts and
     record the transitions that won, in plan order. A step whose guard failed changes nothing."""
     if not steps:
         return
-    written = bulk.apply([step.change for step in steps])
+    written = bulk.apply([step.change for step in steps], skip_locked=skip_locked)
     now = timezone.now()
     for step in steps:
         if step.alert.pk not in written:
@@ -366,7 +371,7 @@ def record_chunk(items: Sequence[RuleOutcomes], *, at: dt.datetime) -> dict[int,
             continue
         refreshes += evaluation.plan
         results[item.rule.pk] = touched
-    _execute(refreshes)
+    _execute(refreshes, skip_locked=True)  # outside any rule lock: never wait for a locked transition
     if not moving:
         return results
     try:
