@@ -6,7 +6,7 @@ imports its consumers; the mechanism (order, logged failures, system check) is `
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.core import checks
@@ -41,6 +41,12 @@ def consumers() -> tuple[Consumer, ...]:
 def dispatch(transition: AlertTransition) -> None:
     """Call every consumer with ``transition``; one that raises is logged and the others still run."""
     ALERT_HOOK.dispatch(transition)
+
+
+def dispatch_batch_on_commit(transitions: Sequence[AlertTransition]) -> None:
+    """Hand many transitions (one evaluation chunk's) to the consumers after commit, in order; a consumer
+    with a ``batch`` attribute gets them in one call."""
+    ALERT_HOOK.dispatch_batch_on_commit(transitions)
 
 
 def dispatch_on_commit(transition: AlertTransition) -> None:

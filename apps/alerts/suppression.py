@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -26,11 +26,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import DAILY, HOURLY, MONTHLY, WEEKLY, YEARLY, rrule, rrulestr
 from django.core.exceptions import ValidationError
-from django.db.models import DurationField, Exists, ExpressionWrapper, F, OuterRef, Q
+from django.db.models import DurationField, ExpressionWrapper, F, Q
 
 from apps.alerts.choices import NOTIFIABLE_STATES
 from apps.alerts.models import Alert, MaintenanceWindow, Silence
-from apps.hosts.graph import upstream_closure
+from apps.hosts.graph import upstream_closures
 from apps.hosts.models import Host, NodeRef, Service
 from apps.metrics.read.params import QueryError
 from apps.metrics.read.select import parse_matchers
@@ -267,91 +267,167 @@ def suppression_for(alert: Alert, *, at: dt.datetime) -> Suppression | None:
 
     Resolved notifications are the caller's decision: anything notified as firing must be notified as
     resolved, suppression or not, so the lifecycle does not consult this for a resolved notification of
-    an alert it told someone about (a silence that ended meanwhile must not swallow it either way).
-
-    A few indexed queries per call, each filtered by the alert's organization."""
-    return _silence_for(alert, at) or _maintenance_for(alert, at) or _inhibition_for(alert, at)
+    an alert it told someone about (a silence that ended meanwhile must not swallow it either way)."""
+    return suppressions_for([alert], at=at).get(alert.pk)
 
 
-def _silence_for(alert: Alert, at: dt.datetime) -> Suppression | None:
-    # alerts_silence_org_end_idx: the organization's silences not yet over.
-    silences = (Silence.objects.filter(organization_id=alert.organization_id, ends_at__gt=at, starts_at__lte=at)
-                .order_by("starts_at", "pk").only("public_id", "matchers", "ends_at", "created_by_repr", "comment"))
-    for silence in silences:
-        if matchers_match(silence.matchers, alert.labels):
-            who = f" by {silence.created_by_repr}" if silence.created_by_repr else ""
-            why = f": {silence.comment[:200]}" if silence.comment else ""
-            return Suppression("silence", f"silenced{who} until {silence.ends_at:%Y-%m-%d %H:%M} UTC{why}",
-                               str(silence.public_id))
-    return None
+def suppressions_for(alerts: Sequence[Alert], *, at: dt.datetime) -> dict[int, Suppression | None]:
+    """:func:`suppression_for` of many alerts: alert pk -> its suppression. What it consults is loaded once
+    per organization (its silences, the maintenance windows that may be running with their scopes, the
+    tags of the alerts' hosts, the dependency edges and the alerts that could inhibit) and matched in
+    memory, so a storm of a thousand alerts costs a few queries per organization, not a few per alert."""
+    found: dict[int, Suppression | None] = {}
+    by_org: dict[int, list[Alert]] = {}
+    for alert in alerts:
+        by_org.setdefault(alert.organization_id, []).append(alert)
+    for organization_id, members in by_org.items():
+        silences = _Silences(organization_id, at)
+        windows = _Windows(organization_id, members, at)
+        pending = []
+        for alert in members:
+            found[alert.pk] = silences.first(alert) or windows.first(alert)
+            if found[alert.pk] is None:
+                pending.append(alert)
+        found.update(_inhibitions(organization_id, pending))
+    return found
 
 
-def _maintenance_scope(alert: Alert) -> Q:
-    """Windows whose scope covers the alert: the union of its hosts, its host tags (every tag of the
-    window on the alert's host) and its services (the alert's host runs one, or -- for an alert without
-    a host -- ``labels["service"]`` names one); a window with none of the three covers everything."""
-    hosts = MaintenanceWindow.hosts.through.objects.filter(maintenancewindow_id=OuterRef("pk"))
-    services = MaintenanceWindow.services.through.objects.filter(maintenancewindow_id=OuterRef("pk"))
-    scope = Q(host_tags={}) & ~Q(Exists(hosts)) & ~Q(Exists(services))
-    if alert.host_id is not None:
-        scope |= Q(Exists(hosts.filter(host_id=alert.host_id)))
-        scope |= Q(Exists(services.filter(service__host_id=alert.host_id)))
-        tags = next(iter(Host.objects.filter(organization_id=alert.organization_id, pk=alert.host_id)
-                         .values_list("tags", flat=True)), None)
-        if tags:
-            scope |= Q(host_tags__contained_by=tags) & ~Q(host_tags={})
-    elif alert.labels.get("service"):
-        scope |= Q(Exists(services.filter(service__name=alert.labels["service"])))
-    return scope
+class _Silences:
+    """The organization's active silences, loaded once."""
+
+    def __init__(self, organization_id: int, at: dt.datetime) -> None:
+        # alerts_silence_org_end_idx: the organization's silences not yet over.
+        self.silences = list(Silence.objects.filter(organization_id=organization_id, ends_at__gt=at, starts_at__lte=at)
+                             .order_by("starts_at", "pk")
+                             .only("public_id", "matchers", "ends_at", "created_by_repr", "comment"))
+
+    def first(self, alert: Alert) -> Suppression | None:
+        for silence in self.silences:
+            if matchers_match(silence.matchers, alert.labels):
+                who = f" by {silence.created_by_repr}" if silence.created_by_repr else ""
+                why = f": {silence.comment[:200]}" if silence.comment else ""
+                return Suppression("silence", f"silenced{who} until {silence.ends_at:%Y-%m-%d %H:%M} UTC{why}",
+                                   str(silence.public_id))
+        return None
 
 
-def _maintenance_for(alert: Alert, at: dt.datetime) -> Suppression | None:
-    duration = ExpressionWrapper(F("duration_seconds") * dt.timedelta(seconds=1), output_field=DurationField())
-    windows = (MaintenanceWindow.objects.filter(organization_id=alert.organization_id, starts_at__lte=at)
-               .annotate(first_end=F("starts_at") + duration, last_end=F("until") + duration)
-               .filter(Q(rrule="", first_end__gt=at)
-                       | (~Q(rrule="") & (Q(until__isnull=True) | Q(last_end__gt=at))))
-               .filter(_maintenance_scope(alert)).order_by("pk"))
-    for window in windows:
-        occurrence = occurrence_covering(window, at)
-        if occurrence is not None:
-            return Suppression("maintenance", f'in maintenance "{window.name}" until '
-                                              f"{occurrence[1]:%Y-%m-%d %H:%M} UTC", str(window.public_id))
-    return None
+class _Windows:
+    """The organization's maintenance windows that may be running at ``at``, with their scopes (hosts,
+    host tags, services), loaded once; whether one covers an alert is decided in memory: the union of its
+    hosts, its host tags (every tag of the window on the alert's host) and its services (the alert's host
+    runs one, or -- for an alert without a host -- ``labels["service"]`` names one); a window with none of
+    the three covers everything."""
 
+    def __init__(self, organization_id: int, alerts: Sequence[Alert], at: dt.datetime) -> None:
+        duration = ExpressionWrapper(F("duration_seconds") * dt.timedelta(seconds=1), output_field=DurationField())
+        self.windows = list(
+            MaintenanceWindow.objects.filter(organization_id=organization_id, starts_at__lte=at)
+            .annotate(first_end=F("starts_at") + duration, last_end=F("until") + duration)
+            .filter(Q(rrule="", first_end__gt=at) | (~Q(rrule="") & (Q(until__isnull=True) | Q(last_end__gt=at))))
+            .order_by("pk"))
+        self.at = at
+        self.covering: dict[int, tuple[dt.datetime, dt.datetime] | None] = {}
+        self.hosts: dict[int, set[int]] = {}
+        self.services: dict[int, list[tuple[int, str]]] = {}
+        self.tags: dict[int, dict[str, Any]] = {}
+        if not self.windows:
+            return
+        ids = [w.pk for w in self.windows]
+        for window_id, host_id in (MaintenanceWindow.hosts.through.objects.filter(maintenancewindow_id__in=ids)
+                                   .values_list("maintenancewindow_id", "host_id")):
+            self.hosts.setdefault(window_id, set()).add(host_id)
+        for window_id, host_id, name in (MaintenanceWindow.services.through.objects
+                                         .filter(maintenancewindow_id__in=ids)
+                                         .values_list("maintenancewindow_id", "service__host_id", "service__name")):
+            self.services.setdefault(window_id, []).append((host_id, name))
+        host_ids = {a.host_id for a in alerts if a.host_id is not None}
+        if host_ids and any(w.host_tags for w in self.windows):
+            self.tags = {pk: tags or {} for pk, tags in Host.objects.filter(organization_id=organization_id,
+                                                                            pk__in=host_ids)
+                         .values_list("pk", "tags")}
 
-def _inhibition_for(alert: Alert, at: dt.datetime) -> Suppression | None:
-    """Acknowledged upstream alerts still inhibit: acknowledging says someone works on the cause, not
-    that it is gone, and the dependents' pages would be the same noise. Pending and resolved ones do not."""
-    org_id = alert.organization_id
-    starts: list[Host | Service] = []
-    if alert.host_id is not None:
-        starts.append(Host(pk=alert.host_id, organization_id=org_id))
-    service_name = alert.labels.get("service")
-    if service_name:
-        own = Service.objects.filter(organization_id=org_id, name=service_name)
+    def _covers(self, window: MaintenanceWindow, alert: Alert) -> bool:
+        hosts, services = self.hosts.get(window.pk, set()), self.services.get(window.pk, [])
+        if not window.host_tags and not hosts and not services:
+            return True
         if alert.host_id is not None:
-            own = own.filter(host_id=alert.host_id)
-        starts += [Service(pk=pk, organization_id=org_id) for pk in own.values_list("pk", flat=True)[:20]]
-    upstream: set[NodeRef] = set()
-    for node in starts:
-        upstream |= upstream_closure(node)
-    if not upstream:
+            if alert.host_id in hosts or any(host_id == alert.host_id for host_id, _ in services):
+                return True
+            tags = self.tags.get(alert.host_id)
+            return bool(tags and window.host_tags
+                        and all(k in tags and tags[k] == v for k, v in window.host_tags.items()))
+        service = alert.labels.get("service")
+        return bool(service) and any(name == service for _, name in services)
+
+    def first(self, alert: Alert) -> Suppression | None:
+        for window in self.windows:
+            if not self._covers(window, alert):
+                continue
+            if window.pk not in self.covering:
+                self.covering[window.pk] = occurrence_covering(window, self.at)
+            occurrence = self.covering[window.pk]
+            if occurrence is not None:
+                return Suppression("maintenance", f'in maintenance "{window.name}" until '
+                                                  f"{occurrence[1]:%Y-%m-%d %H:%M} UTC", str(window.public_id))
         return None
-    host_ids = {node.id for node in upstream if node.kind == "host"}
-    services = list(Service.objects.filter(organization_id=org_id, pk__in=[n.id for n in upstream
-                                                                            if n.kind == "service"])
-                    .values_list("host_id", "name"))
-    on_upstream = Q(host_id__in=host_ids)
-    for host_id, name in services:
-        on_upstream |= Q(labels__service=name) & (Q(host_id=host_id) | Q(host__isnull=True))
+
+
+def _inhibitions(organization_id: int, alerts: Sequence[Alert]) -> dict[int, Suppression | None]:
+    """Dependency inhibition of alerts of one organization: an alert is inhibited by the oldest firing (or
+    acknowledged) other alert on a node upstream of its host/service. Acknowledged upstream alerts still
+    inhibit: acknowledging says someone works on the cause, not that it is gone, and the dependents' pages
+    would be the same noise. Pending and resolved ones do not."""
+    if not alerts:
+        return {}
+    names = {a.labels.get("service") for a in alerts if a.labels.get("service")}
+    services: list[tuple[int, str, int | None]] = (
+        list(Service.objects.filter(organization_id=organization_id, name__in=names).order_by("pk")
+             .values_list("pk", "name", "host_id")) if names else [])
+    starts: dict[int, list[NodeRef]] = {}
+    for alert in alerts:
+        nodes = [NodeRef("host", alert.host_id)] if alert.host_id is not None else []
+        name = alert.labels.get("service")
+        if name:
+            own = [pk for pk, n, host_id in services
+                   if n == name and (alert.host_id is None or host_id == alert.host_id)]
+            nodes += [NodeRef("service", pk) for pk in own[:20]]
+        starts[alert.pk] = nodes
+    closures = upstream_closures(organization_id, {node for nodes in starts.values() for node in nodes})
+    upstream_of: dict[int, set[NodeRef]] = {}
+    for alert in alerts:
+        upstream_of[alert.pk] = set().union(*(closures.get(node, set()) for node in starts[alert.pk]))
+    every = set().union(*upstream_of.values())
+    found: dict[int, Suppression | None] = {alert.pk: None for alert in alerts}
+    if not every:
+        return found
+    service_of = dict((pk, (host_id, name)) for pk, host_id, name in
+                      Service.objects.filter(organization_id=organization_id,
+                                             pk__in=[n.id for n in every if n.kind == "service"])
+                      .values_list("pk", "host_id", "name"))
+    all_hosts = {n.id for n in every if n.kind == "host"}
+    all_names = {name for _, name in service_of.values()}
+    on_any = Q(host_id__in=all_hosts)
+    if all_names:
+        on_any |= Q(labels__service__in=list(all_names))
     # alerts_alert_org_state_idx: the organization's firing and acknowledged alerts.
-    cause = (Alert.objects.filter(organization_id=org_id, state__in=NOTIFIABLE_STATES).filter(on_upstream)
-             .exclude(pk=alert.pk).select_related("host").only("public_id", "labels", "host__name")
-             .order_by("started_at", "pk").first())
-    if cause is None:
-        return None
-    upstream_name = (cause.host.name if cause.host_id in host_ids and cause.host is not None
-                     else f'service {cause.labels.get("service")}')
-    alertname = cause.labels.get("alertname", "an alert")
-    return Suppression("inhibition", f"inhibited by {alertname} on {upstream_name}", str(cause.public_id))
+    causes = list(Alert.objects.filter(organization_id=organization_id, state__in=NOTIFIABLE_STATES).filter(on_any)
+                  .select_related("host").only("public_id", "labels", "host_id", "host__name")
+                  .order_by("started_at", "pk"))
+    for alert in alerts:
+        host_ids = {n.id for n in upstream_of[alert.pk] if n.kind == "host"}
+        upstream_services = [service_of[n.id] for n in upstream_of[alert.pk]
+                             if n.kind == "service" and n.id in service_of]
+        for cause in causes:
+            if cause.pk == alert.pk:
+                continue
+            on_host = cause.host_id in host_ids
+            on_service = any(cause.labels.get("service") == name and (cause.host_id is None or cause.host_id == host_id)
+                             for host_id, name in upstream_services)
+            if on_host or on_service:
+                upstream_name = (cause.host.name if on_host and cause.host is not None
+                                 else f'service {cause.labels.get("service")}')
+                alertname = cause.labels.get("alertname", "an alert")
+                found[alert.pk] = Suppression("inhibition", f"inhibited by {alertname} on {upstream_name}",
+                                              str(cause.public_id))
+                break
+    return found

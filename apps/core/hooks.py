@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,31 @@ class AfterCommitHook:
             except Exception:
                 logger.exception("%s %s failed for organization %s", self.what, consumer_name(consume),
                                  getattr(payload, "organization_id", "?"))
+
+    def dispatch_batch(self, payloads: Sequence[Any]) -> None:
+        """Call every consumer with each payload, in order. A consumer with a ``batch`` attribute (a
+        callable taking the whole list) gets the list in one call instead, so it can read what it needs
+        for all of them at once -- an alert storm hands a thousand transitions over together."""
+        for consume in self.consumers():
+            batch = getattr(consume, "batch", None)
+            if batch is not None:
+                try:
+                    batch(list(payloads))
+                except Exception:
+                    logger.exception("%s %s failed for a batch of %d", self.what, consumer_name(consume),
+                                     len(payloads))
+                continue
+            for payload in payloads:
+                try:
+                    consume(payload)
+                except Exception:
+                    logger.exception("%s %s failed for organization %s", self.what, consumer_name(consume),
+                                     getattr(payload, "organization_id", "?"))
+
+    def dispatch_batch_on_commit(self, payloads: Sequence[Any]) -> None:
+        """:meth:`dispatch_batch` after the current transaction commits (nothing if it rolls back)."""
+        if payloads:
+            transaction.on_commit(functools.partial(self.dispatch_batch, list(payloads)), robust=True)
 
     def dispatch_on_commit(self, payload: Any) -> None:
         """Hand ``payload`` to the consumers after the current transaction commits (nothing if it rolls back)."""

@@ -5,6 +5,7 @@ organization's edges, which are few (hundreds) next to samples or alerts."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 
 from django.db import connection
 
@@ -37,6 +38,33 @@ def _closure(node: Host | Service, *, towards: str) -> set[NodeRef]:
 def upstream_closure(node: Host | Service) -> set[NodeRef]:
     """Every node `node` depends on, directly or transitively (what can take it down)."""
     return _closure(node, towards="upstream")
+
+
+def upstream_closures(organization_id: int, nodes: Iterable[NodeRef]) -> dict[NodeRef, set[NodeRef]]:
+    """:func:`upstream_closure` of many nodes of one organization: its edges loaded once (one query),
+    each closure walked in memory. Same answer: every node reachable upstream, never the start itself."""
+    starts = set(nodes)
+    if not starts:
+        return {}
+    upstream_of: dict[NodeRef, list[NodeRef]] = {}
+    edges = ServiceDependency.objects.filter(organization_id=organization_id).values_list(
+        "upstream_host_id", "upstream_service_id", "downstream_host_id", "downstream_service_id")
+    for up_host, up_service, down_host, down_service in edges:
+        up = NodeRef("host", up_host) if up_host else NodeRef("service", up_service)
+        down = NodeRef("host", down_host) if down_host else NodeRef("service", down_service)
+        upstream_of.setdefault(down, []).append(up)
+    closures: dict[NodeRef, set[NodeRef]] = {}
+    for start in starts:
+        seen: set[NodeRef] = set()
+        queue = deque(upstream_of.get(start, ()))
+        while queue:
+            node = queue.popleft()
+            if node not in seen:
+                seen.add(node)
+                queue.extend(upstream_of.get(node, ()))
+        seen.discard(start)
+        closures[start] = seen
+    return closures
 
 
 def downstream_closure(node: Host | Service) -> set[NodeRef]:

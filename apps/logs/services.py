@@ -133,9 +133,19 @@ def record_host_event(*, organization_id: int, kind: str, title: str, host: str 
                       level: str = "info", source: str = "", context: dict[str, Any] | None = None,
                       when: dt.datetime | None = None) -> StoreSummary:
     """One event from code (alert transitions, deploy hooks): the function higher floors call."""
-    row = (when or timezone.now(), None, None, host, kind, level, title, message, source,
-           json.dumps(context or {}, default=str))
-    return ingest_events(organization_id=organization_id, rows=[row])
+    return record_host_events(organization_id=organization_id, source=source, when=when, events=[
+        {"kind": kind, "title": title, "host": host, "message": message, "level": level, "context": context}])
+
+
+def record_host_events(*, organization_id: int, events: Sequence[dict[str, Any]], source: str = "",
+                       when: dt.datetime | None = None) -> StoreSummary:
+    """Many events from code in one write (an alert storm's transitions): each a dict of
+    :func:`record_host_event`'s keywords ``kind``, ``title`` and optionally ``host``, ``message``,
+    ``level``, ``context``."""
+    at = when or timezone.now()
+    rows = [(at, None, None, e.get("host", ""), e["kind"], e.get("level", "info"), e["title"], e.get("message", ""),
+             source, json.dumps(e.get("context") or {}, default=str)) for e in events]
+    return ingest_events(organization_id=organization_id, rows=rows)
 
 
 @transaction.atomic

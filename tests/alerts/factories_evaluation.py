@@ -38,5 +38,15 @@ class Recorder:
         self.calls.append({"rule": rule.pk, "outcomes": list(outcomes), "at": at, "complete": complete})
         return []
 
+    def chunk(self, items: Any, *, at: dt.datetime) -> dict[int, Any]:
+        """Stands in for ``record_chunk``: each rule's evaluation recorded as a ``record_outcomes`` call."""
+        results: dict[int, Any] = {}
+        for item in items:
+            try:
+                results[item.rule.pk] = self(rule=item.rule, outcomes=item.outcomes, at=at, complete=item.complete)
+            except Exception as exc:
+                results[item.rule.pk] = exc
+        return results
+
     def for_rule(self, rule: Any) -> list[dict[str, Any]]:
         return [c for c in self.calls if c["rule"] == rule.pk]

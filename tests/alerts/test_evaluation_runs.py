@@ -32,6 +32,7 @@ pytestmark = pytest.mark.django_db
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     recording = Recorder()
     monkeypatch.setattr(lifecycle, "record_outcomes", recording)
+    monkeypatch.setattr(lifecycle, "record_chunk", recording.chunk)
     return recording
 
 

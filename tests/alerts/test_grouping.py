@@ -30,7 +30,11 @@ def suppress(monkeypatch: Any) -> dict[str, Suppression]:
     def suppression_for(alert: Alert, *, at: dt.datetime) -> Suppression | None:
         return rules.get(alert.labels.get("host", ""))
 
+    def suppressions_for(alerts: Any, *, at: dt.datetime) -> dict[int, Suppression | None]:
+        return {alert.pk: suppression_for(alert, at=at) for alert in alerts}
+
     monkeypatch.setattr(suppression, "suppression_for", suppression_for)
+    monkeypatch.setattr(suppression, "suppressions_for", suppressions_for)
     return rules
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from apps.logs.services import record_host_event
+from apps.logs.services import record_host_event, record_host_events
 from tests.hosts.factories import HostFactory
 
 pytestmark = pytest.mark.django_db
@@ -46,6 +46,16 @@ def test_events_are_stored_listed_and_filtered(client: Client, org: Any, write_t
 def test_code_records_host_events_through_the_service(client: Client, org: Any, read_token: str) -> None:
     record_host_event(organization_id=org.pk, kind="alert_firing", title="CPU high", host="db-1")
     assert list_events(client, read_token, host="db-1").json()["results"][0]["title"] == "CPU high"
+
+
+def test_code_records_many_events_in_one_write(client: Client, org: Any, read_token: str) -> None:
+    summary = record_host_events(organization_id=org.pk, source="alerts", events=[
+        {"kind": "alert_firing", "title": f"cpu-{i} firing", "host": f"web-{i}", "level": "error",
+         "context": {"rule": i}} for i in range(3)])
+    assert summary.stored == 3
+    found = list_events(client, read_token, kind="alert_firing").json()["results"]
+    assert sorted(e["title"] for e in found) == ["cpu-0 firing", "cpu-1 firing", "cpu-2 firing"]
+    assert {e["level"] for e in found} == {"error"}
 
 
 def test_scopes_and_other_organizations(client: Client, org: Any, other_org: Any, make_token: Any,

@@ -1,7 +1,7 @@
 """The evaluation engine: ``evaluate_rules`` turns rules into ``Outcome``s (reads only, no side
 effects), batching every threshold rule that shares (organization, metric, window, reducer) into one
-read; ``run_rules`` applies them through ``services.lifecycle.record_outcomes`` and keeps each rule's
-schedule and error state.
+read; ``run_rules`` applies them through ``services.lifecycle.record_chunk`` (the whole chunk at once)
+and keeps each rule's schedule and error state.
 
 A rule that raises -- while selecting, reading or recording -- is recorded as errored (``last_error``,
 ``last_error_at``, ``consecutive_errors``) and pushed forward (crash-loop guard) without stopping the
@@ -150,9 +150,9 @@ class RunSummary:
 
 
 def run_rules(rule_ids: Iterable[int], *, at: dt.datetime | None = None) -> RunSummary:
-    """Load the enabled rules, evaluate them at ``at`` (now), hand each one's outcomes to the lifecycle,
-    then set ``last_evaluated_at`` / ``next_evaluation_at`` (= at + interval) of those that worked and
-    record the error of those that raised."""
+    """Load the enabled rules, evaluate them at ``at`` (now), hand their outcomes to the lifecycle (one
+    ``record_chunk`` call), then set ``last_evaluated_at`` / ``next_evaluation_at`` (= at + interval) of
+    those that worked and record the error of those that raised."""
     at = at or timezone.now()
     rules = load_rules(rule_ids)
     summary = RunSummary()
@@ -166,14 +166,21 @@ def run_rules(rule_ids: Iterable[int], *, at: dt.datetime | None = None) -> RunS
                 results[rule.pk] = evaluate_rule(rule, at)
             except Exception as exc:
                 results[rule.pk] = exc
+    items: list[lifecycle.RuleOutcomes] = []
+    for rule in rules:
+        result = results.setdefault(rule.pk, RuleError("not evaluated"))
+        if not isinstance(result, Exception):
+            items.append(lifecycle.RuleOutcomes(rule, result.outcomes, result.complete))
+    if items:
+        try:
+            recorded = lifecycle.record_chunk(items, at=at)
+            results.update({pk: exc for pk, exc in recorded.items() if isinstance(exc, Exception)})
+        except Exception as exc:  # a bug in the chunk itself: every rule of it is errored, none lost
+            logger.exception("recording a chunk of %d rules failed", len(items))
+            results.update({item.rule.pk: exc for item in items})
     failed: list[tuple[AlertRule, Exception]] = []
     for rule in rules:
-        result = results.get(rule.pk) or RuleError("not evaluated")
-        if not isinstance(result, Exception):
-            try:
-                lifecycle.record_outcomes(rule=rule, outcomes=result.outcomes, at=at, complete=result.complete)
-            except Exception as exc:
-                result = exc
+        result = results[rule.pk]
         if isinstance(result, Exception):
             failed.append((rule, result))
             continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q
@@ -20,7 +20,7 @@ from django.utils import timezone
 from apps.alerts import suppression
 from apps.alerts.choices import NOTIFIABLE_STATES, AlertState, NotificationKind
 from apps.alerts.models import Alert, AlertGroup, AlertRule, Notification
-from apps.alerts.services import messages, outbox
+from apps.alerts.services import bulk, messages, outbox
 
 INHIBITION = "inhibition"
 
@@ -44,6 +44,31 @@ def group_for(rule: AlertRule, labels: Mapping[str, str]) -> AlertGroup:
     return group
 
 
+def groups_for(wanted: Iterable[tuple[AlertRule, Mapping[str, str]]]) -> dict[tuple[int, str], AlertGroup]:
+    """(rule id, group key) -> group for many (rule, labels) at once: two queries, plus one insert for the
+    missing ones (race-safe on the unique (rule, group_key), like :func:`group_for`)."""
+    values: dict[tuple[int, str], tuple[AlertRule, dict[str, str]]] = {}
+    for rule, labels in wanted:
+        group_labels = group_labels_for(rule, labels)
+        values[(rule.pk, group_key(group_labels))] = (rule, group_labels)
+    if not values:
+        return {}
+
+    def existing() -> dict[tuple[int, str], AlertGroup]:
+        rows = AlertGroup.objects.filter(rule_id__in={r for r, _ in values}, group_key__in={k for _, k in values})
+        return {(g.rule_id, g.group_key): g for g in rows if (g.rule_id, g.group_key) in values}
+
+    found = existing()
+    if len(found) < len(values):
+        AlertGroup.objects.bulk_create([
+            AlertGroup(organization_id=rule.organization_id, rule=rule, group_key=key, group_labels=labels,
+                       state=AlertState.PENDING)
+            for (_, key), (rule, labels) in values.items() if (rule.pk, key) not in found
+        ], ignore_conflicts=True, batch_size=1000)
+        found = existing()
+    return found
+
+
 @dataclass(slots=True)
 class GroupChange:
     """What one group sync did (for tests, the timeline and logs)."""
@@ -54,81 +79,127 @@ class GroupChange:
     suppressed: list[str] = field(default_factory=list)
 
 
-def _apply_suppression(alert: Alert, found: suppression.Suppression | None) -> None:
-    reason = found.reason[:500] if found else ""
-    inhibited = reason if found and found.kind == INHIBITION else ""
-    if (alert.suppressed_reason, alert.inhibited_by) != (reason, inhibited):
-        alert.suppressed_reason, alert.inhibited_by = reason, inhibited
-        Alert.objects.filter(pk=alert.pk).update(suppressed_reason=reason, inhibited_by=inhibited)
-
-
-def _group_state(group: AlertGroup, firing: list[Alert]) -> str:
-    if firing:
-        return AlertState.FIRING
-    if group.alerts.filter(state=AlertState.PENDING).exists():
-        return AlertState.PENDING
-    return AlertState.RESOLVED
+def _apply_suppressions(alerts: Sequence[Alert], found: Mapping[int, suppression.Suppression | None]) -> None:
+    """Store each alert's suppression reason where it changed: one UPDATE per distinct reason."""
+    changed: dict[tuple[str, str], list[int]] = {}
+    for alert in alerts:
+        cause = found.get(alert.pk)
+        reason = cause.reason[:500] if cause else ""
+        inhibited = reason if cause and cause.kind == INHIBITION else ""
+        if (alert.suppressed_reason, alert.inhibited_by) != (reason, inhibited):
+            alert.suppressed_reason, alert.inhibited_by = reason, inhibited
+            changed.setdefault((reason, inhibited), []).append(alert.pk)
+    for (reason, inhibited), ids in changed.items():
+        Alert.objects.filter(pk__in=ids).update(suppressed_reason=reason, inhibited_by=inhibited)
 
 
 def sync_group(group_id: int, *, at: dt.datetime, forced: Collection[str] = (), recheck: bool = False) -> GroupChange:
     """Notify the group's channels if the group changed since they were last told. ``forced``: fingerprints
     whose message must go out although the firing set is the same (severity changed); ``recheck``: look
     again even if nothing changed (a suppression may have ended). Call inside the transition's transaction."""
-    # Lock the group row only (not the joined rule and organization rows, which every insert references).
-    group = (AlertGroup.objects.select_for_update(of=("self",), no_key=True)
-             .select_related("rule", "organization").get(pk=group_id))
-    firing = list(group.alerts.filter(state__in=NOTIFIABLE_STATES).select_related("organization")
-                  .order_by("fingerprint"))
-    firing_fps = [a.fingerprint for a in firing]
-    told = set(group.last_notified_fingerprints)
-    state = _group_state(group, firing)
-    change = GroupChange()
-    if not (recheck or forced or set(firing_fps) != told):
-        if group.state != state:
-            AlertGroup.objects.filter(pk=group.pk).update(state=state, updated_at=timezone.now())
-        return change
+    return sync_groups({group_id: forced}, at=at, recheck=recheck)[group_id]
+
+
+def sync_groups(changes: Mapping[int, Collection[str]], *, at: dt.datetime,
+                recheck: bool = False) -> dict[int, GroupChange]:
+    """:func:`sync_group` for many groups (group id -> forced fingerprints) in a fixed number of
+    statements: a storm of a thousand rules that each opened an alert costs the same dozen queries as
+    one. Group rows are locked in id order. Call inside the transition's transaction."""
+    ids = sorted(changes)
+    if not ids:
+        return {}
+    # Lock the group rows only (not the joined rule and organization rows, which every insert references).
+    groups = list(AlertGroup.objects.select_for_update(of=("self",), no_key=True)
+                  .select_related("rule", "organization").filter(pk__in=ids).order_by("pk"))
+    firing_of: dict[int, list[Alert]] = {}
+    for alert in (Alert.objects.filter(group_id__in=ids, state__in=NOTIFIABLE_STATES).select_related("organization")
+                  .order_by("group_id", "fingerprint")):
+        firing_of.setdefault(alert.group_id, []).append(alert)  # type: ignore[arg-type]
+    quiet = [g.pk for g in groups if g.pk not in firing_of]
+    pending = set(Alert.objects.filter(group_id__in=quiet, state=AlertState.PENDING)
+                  .values_list("group_id", flat=True).distinct()) if quiet else set()
+    result: dict[int, GroupChange] = {}
+    moved: list[AlertGroup] = []
+    deciding: list[tuple[AlertGroup, list[Alert], str]] = []
+    now = timezone.now()
+    for group in groups:
+        firing = firing_of.get(group.pk, [])
+        state = AlertState.FIRING if firing else AlertState.PENDING if group.pk in pending else AlertState.RESOLVED
+        result[group.pk] = GroupChange()
+        forced = changes[group.pk]
+        if not (recheck or forced or {a.fingerprint for a in firing} != set(group.last_notified_fingerprints)):
+            if group.state != state:
+                group.state, group.updated_at = state, now
+                moved.append(group)
+            continue
+        deciding.append((group, firing, state))
+    if moved:
+        bulk.apply([bulk.Change(pk=g.pk, old=None, guard={}, fields={"state": g.state}) for g in moved],
+                   model=AlertGroup)
+    if not deciding:
+        return result
 
     # Anything told firing is told resolved, suppression or not (house rule).
-    resolved = list(group.alerts.filter(notified_firing=True).exclude(state__in=NOTIFIABLE_STATES)
-                    .select_related("organization").order_by("fingerprint"))
-    send: list[Alert] = []
-    suppressed: list[tuple[Alert, suppression.Suppression]] = []
-    for alert in firing:
-        found = suppression.suppression_for(alert, at=at)
-        _apply_suppression(alert, found)
-        if found is None:
-            send.append(alert)
+    resolved_of: dict[int, list[Alert]] = {}
+    for alert in (Alert.objects.filter(group_id__in=[g.pk for g, _, _ in deciding], notified_firing=True)
+                  .exclude(state__in=NOTIFIABLE_STATES).select_related("organization")
+                  .order_by("group_id", "fingerprint")):
+        resolved_of.setdefault(alert.group_id, []).append(alert)  # type: ignore[arg-type]
+    every = [alert for _, firing, _ in deciding for alert in firing]
+    found = suppression.suppressions_for(every, at=at)
+    _apply_suppressions(every, found)
+    channels_of = outbox.channels_of_rules({g.rule_id for g, _, _ in deciding})
+    rows: list[Notification] = []
+    rows_of: dict[int, list[Notification]] = {}
+    told: list[int] = []
+    untold: list[int] = []
+    for group, firing, state in deciding:
+        change, forced = result[group.pk], changes[group.pk]
+        resolved = resolved_of.get(group.pk, [])
+        send = [a for a in firing if found.get(a.pk) is None]
+        suppressed = [(a, found[a.pk]) for a in firing if found.get(a.pk) is not None]
+        news = [a for a in send if not a.notified_firing or a.fingerprint in forced]
+        channels = channels_of.get(group.rule_id, [])
+        if news or resolved:
+            body = messages.group_body(group=group, firing=send, resolved=resolved, at=at)
+            kind = NotificationKind.FIRING if send else NotificationKind.RESOLVED
+            only = (send + resolved)[0] if len(send) + len(resolved) == 1 else None
+            rows_of[group.pk] = outbox.notification_rows(group=group, body=body, kind=kind, channels=channels,
+                                                         alert=only, at=at)
+            change.told_firing = [a.fingerprint for a in send]
+            change.told_resolved = [a.fingerprint for a in resolved]
+            told += [a.pk for a in send]
+            untold += [a.pk for a in resolved]
+            for alert in send:
+                alert.notified_firing, alert.last_notified_at = True, at
         else:
-            suppressed.append((alert, found))
-    news = [a for a in send if not a.notified_firing or a.fingerprint in forced]
-    channels = outbox.rule_channels(group)
-    if news or resolved:
-        body = messages.group_body(group=group, firing=send, resolved=resolved, at=at)
-        kind = NotificationKind.FIRING if send else NotificationKind.RESOLVED
-        only = (send + resolved)[0] if len(send) + len(resolved) == 1 else None
-        change.notifications = outbox.create_notifications(group=group, body=body, kind=kind, channels=channels,
-                                                           alert=only, at=at)
-        change.told_firing = [a.fingerprint for a in send]
-        change.told_resolved = [a.fingerprint for a in resolved]
-        Alert.objects.filter(pk__in=[a.pk for a in send]).update(notified_firing=True, last_notified_at=at)
-        Alert.objects.filter(pk__in=[a.pk for a in resolved]).update(notified_firing=False)
-        for alert in send:
-            alert.notified_firing, alert.last_notified_at = True, at
-    else:
-        fresh = [(a, s) for a, s in suppressed if a.fingerprint not in told or a.fingerprint in forced]
-        if fresh:
-            body = messages.group_body(group=group, firing=[a for a, _ in fresh], resolved=[], at=at)
-            only = fresh[0][0] if len(fresh) == 1 else None
-            change.notifications = outbox.record_suppressed(
-                group=group, body=body, kind=NotificationKind.FIRING, channels=channels, reason=fresh[0][1].reason,
-                alert=only, at=at)
-    change.suppressed = [a.fingerprint for a, _ in suppressed]
-    fields: dict[str, object] = {"last_notified_fingerprints": firing_fps, "state": state,
-                                 "updated_at": timezone.now()}
-    if change.notifications and (news or resolved):
-        fields["last_notified_at"] = at
-    AlertGroup.objects.filter(pk=group.pk).update(**fields)
-    return change
+            before = set(group.last_notified_fingerprints)
+            fresh = [(a, s) for a, s in suppressed if a.fingerprint not in before or a.fingerprint in forced]
+            if fresh:
+                body = messages.group_body(group=group, firing=[a for a, _ in fresh], resolved=[], at=at)
+                only = fresh[0][0] if len(fresh) == 1 else None
+                rows_of[group.pk] = outbox.notification_rows(
+                    group=group, body=body, kind=NotificationKind.FIRING, channels=channels, alert=only, at=at,
+                    suppressed_reason=fresh[0][1].reason)  # type: ignore[union-attr]
+        change.suppressed = [a.fingerprint for a, _ in suppressed]
+        rows += rows_of.get(group.pk, [])
+        if rows_of.get(group.pk) and (news or resolved):
+            group.last_notified_at = at
+        group.last_notified_fingerprints = [a.fingerprint for a in firing]
+        group.state, group.updated_at = state, now
+    outbox.save(rows)
+    for group_id, saved in rows_of.items():
+        result[group_id].notifications = saved
+    if told:
+        Alert.objects.filter(pk__in=told).update(notified_firing=True, last_notified_at=at)
+    if untold:
+        Alert.objects.filter(pk__in=untold).update(notified_firing=False)
+    # The group rows are locked: a plain set-based write, one statement for every group decided.
+    bulk.apply([bulk.Change(pk=g.pk, old=None, guard={},
+                            fields={"last_notified_fingerprints": g.last_notified_fingerprints, "state": g.state,
+                                    "last_notified_at": g.last_notified_at})
+                for g, _, _ in deciding], model=AlertGroup)
+    return result
 
 
 def groups_with_ended_suppression() -> list[int]:
@@ -156,11 +227,10 @@ def remind_group(group_id: int, alerts: Collection[Alert], *, at: dt.datetime) -
     claimed = [alert for alert in alerts
                if Alert.objects.filter(pk=alert.pk, state=AlertState.FIRING, notified_firing=True,
                                        last_notified_at=alert.last_notified_at).update(last_notified_at=at) == 1]
-    send = []
     for alert in claimed:
         alert.last_notified_at = at
-        if suppression.suppression_for(alert, at=at) is None:
-            send.append(alert)
+    found = suppression.suppressions_for(claimed, at=at)
+    send = [alert for alert in claimed if found.get(alert.pk) is None]
     if not send:
         return []
     body = messages.group_body(group=group, firing=send, resolved=[], at=at)

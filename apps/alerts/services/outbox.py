@@ -5,12 +5,12 @@ rolled-back transition never pages and a committed one is never lost (the sweep 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from apps.alerts import delivery
 from apps.alerts.choices import NotificationKind, NotificationStatus
-from apps.alerts.models import Alert, AlertGroup, Notification, NotificationChannel
+from apps.alerts.models import Alert, AlertGroup, AlertRule, Notification, NotificationChannel
 from apps.alerts.services.messages import for_channel
 
 
@@ -19,30 +19,49 @@ def rule_channels(group: AlertGroup) -> list[NotificationChannel]:
     return list(group.rule.channels.filter(enabled=True).order_by("pk"))
 
 
+def channels_of_rules(rule_ids: Collection[int]) -> dict[int, list[NotificationChannel]]:
+    """rule id -> its enabled channels (stable order), for many rules in one query."""
+    through = AlertRule.channels.through
+    found: dict[int, list[NotificationChannel]] = {}
+    for link in (through.objects.filter(alertrule_id__in=list(rule_ids), notificationchannel__enabled=True)
+                 .select_related("notificationchannel").order_by("notificationchannel_id")):
+        found.setdefault(link.alertrule_id, []).append(link.notificationchannel)
+    return found
+
+
+def notification_rows(*, group: AlertGroup, body: Mapping[str, Any], kind: str,
+                      channels: Sequence[NotificationChannel], alert: Alert | None = None, at: dt.datetime,
+                      suppressed_reason: str | None = None) -> list[Notification]:
+    """Unsaved outbox rows of one message, one per channel; with ``suppressed_reason``, ledger rows that
+    are never delivered. :func:`save` writes and queues them (rows of many groups at once)."""
+    extra: dict[str, Any] = ({} if suppressed_reason is None else
+                             {"status": NotificationStatus.SUPPRESSED, "suppressed_reason": suppressed_reason[:500]})
+    return [Notification(organization_id=group.organization_id, channel=channel, group=group, alert=alert, kind=kind,
+                         payload=for_channel(body, channel.name), next_attempt_at=at, **extra)
+            for channel in channels]
+
+
+def save(rows: Sequence[Notification]) -> list[Notification]:
+    """Insert the rows in one statement; those not suppressed are delivered after commit."""
+    saved = Notification.objects.bulk_create(list(rows), batch_size=1000)
+    delivery.enqueue([row.pk for row in saved if row.status != NotificationStatus.SUPPRESSED])
+    return saved
+
+
 def create_notifications(*, group: AlertGroup, body: Mapping[str, Any], kind: str,
                          channels: Sequence[NotificationChannel], alert: Alert | None = None,
                          at: dt.datetime) -> list[Notification]:
     """Queue ``body`` (an Alertmanager v4 body without receiver) for each channel, delivered after commit.
     ``alert`` is set when the message is about one alert (a single-alert group, an escalation step)."""
-    rows = Notification.objects.bulk_create([
-        Notification(organization_id=group.organization_id, channel=channel, group=group, alert=alert, kind=kind,
-                     payload=for_channel(body, channel.name), next_attempt_at=at)
-        for channel in channels
-    ])
-    delivery.enqueue([row.pk for row in rows])
-    return rows
+    return save(notification_rows(group=group, body=body, kind=kind, channels=channels, alert=alert, at=at))
 
 
 def record_suppressed(*, group: AlertGroup, body: Mapping[str, Any], kind: str,
                       channels: Sequence[NotificationChannel], reason: str, alert: Alert | None = None,
                       at: dt.datetime) -> list[Notification]:
     """Ledger rows for a message that suppression stopped: shown on the pages, never delivered."""
-    return Notification.objects.bulk_create([
-        Notification(organization_id=group.organization_id, channel=channel, group=group, alert=alert, kind=kind,
-                     status=NotificationStatus.SUPPRESSED, suppressed_reason=reason[:500],
-                     payload=for_channel(body, channel.name), next_attempt_at=at)
-        for channel in channels
-    ])
+    return save(notification_rows(group=group, body=body, kind=kind, channels=channels, alert=alert, at=at,
+                                  suppressed_reason=reason))
 
 
 def create_notices(*, organization_id: int, body: Mapping[str, Any], channels: Sequence[NotificationChannel],
