@@ -47,7 +47,8 @@ _TENANT_TABLES = (
     "escalation_calendarfeed", "escalation_contactmethod", "escalation_escalationpolicy", "escalation_escalationrun",
     "escalation_escalationstep", "escalation_escalationstep_channels", "escalation_escalationstep_users",
     "escalation_oncallassignment", "escalation_oncallschedule", "escalation_rulepolicy", "escalation_schedulelayer",
-    "escalation_schedulelayermember", "escalation_scheduleoverride",
+    "escalation_schedulelayermember", "escalation_scheduleoverride", "escalation_groupescalationrun",
+    "escalation_grouproute",
     "dashboards_saveddashboard",
 )
 _SERIES_TABLES = ("metrics_sample", "metrics_sample_compressed")
@@ -108,7 +109,7 @@ _PUBLIC_ID = ("organizations_agenttoken", "organizations_membership", "hosts_hos
               "alerts_maintenancewindow", "alerts_notification", "alerts_notificationchannel", "alerts_silence",
               "escalation_calendarfeed", "escalation_contactmethod", "escalation_escalationpolicy",
               "escalation_oncallschedule", "escalation_rulepolicy", "escalation_schedulelayer",
-              "escalation_scheduleoverride", "dashboards_saveddashboard")
+              "escalation_scheduleoverride", "escalation_grouproute", "dashboards_saveddashboard")
 _ID_KEYED = tuple(t for t in _TENANT_TABLES if t not in ("logs_entry", "logs_event"))
 
 EXCEPTIONS: tuple[Exceptions, ...] = (
@@ -150,6 +151,13 @@ EXCEPTIONS: tuple[Exceptions, ...] = (
             "escalation_escalationstep_channels: foreign key (notificationchannel_id) -> alerts_notificationchannel",
             "escalation_escalationstep_users: foreign key (escalationstep_id) -> escalation_escalationstep",
             "escalation_oncallassignment: foreign key (alert_id) -> alerts_alert",
+            "escalation_oncallassignment: foreign key (group_id) -> alerts_alertgroup",
+            "escalation_groupescalationrun: foreign key (group_id) -> alerts_alertgroup",
+            "escalation_groupescalationrun: foreign key (lead_alert_id) -> alerts_alert",
+            "escalation_groupescalationrun: foreign key (policy_id) -> escalation_escalationpolicy",
+            "escalation_groupescalationrun: foreign key (route_id) -> escalation_grouproute",
+            "escalation_grouproute: foreign key (policy_id) -> escalation_escalationpolicy",
+            "escalation_grouproute: foreign key (rule_id) -> alerts_alertrule",
             "escalation_oncallassignment: foreign key (schedule_id) -> escalation_oncallschedule",
             "escalation_oncallschedule: foreign key (shift_change_channel_id) -> alerts_notificationchannel",
             "escalation_rulepolicy: foreign key (policy_id) -> escalation_escalationpolicy",
@@ -204,6 +212,7 @@ EXCEPTIONS: tuple[Exceptions, ...] = (
             "alerts_alertgroup: unique (rule_id, group_key)",
             "escalation_contactmethod: unique (channel_id)",
             "escalation_escalationrun: unique (alert_id)",
+            "escalation_groupescalationrun: unique (group_id)",
             "escalation_oncallassignment: unique (escalation_id, step_index, repeat, username)",
             "escalation_rulepolicy: unique (rule_id)",
             "hosts_service: unique (host_id, name)",

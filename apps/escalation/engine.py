@@ -27,7 +27,7 @@ from apps.alerts.suppression import suppression_for
 from apps.audit.services import record_event
 from apps.escalation import group_engine
 from apps.escalation.choices import LIVE_STATUSES, RunStatus
-from apps.escalation.models import EscalationRun, RulePolicy
+from apps.escalation.models import EscalationRun, GroupEscalationRun, GroupRoute, RulePolicy
 from apps.escalation.paging import StepContext, perform_step
 from apps.escalation.stepping import advance, publish
 
@@ -88,17 +88,28 @@ def consume(transition: AlertTransition) -> None:
 
 
 def consume_batch(transitions: list[AlertTransition]) -> None:
-    """``consume`` for many transitions (an alert storm's): which rules have a policy and which alerts have
-    a run is read once for all of them, so transitions that cannot start or end anything cost nothing
-    more; the rest go through ``consume`` one by one, in order (a failure is logged and skipped)."""
+    """``consume`` for many transitions (an alert storm's): which rules have a policy, which organizations
+    have group routes and which alerts and groups have a run is read once for all of them, so transitions
+    that cannot start or end anything cost nothing more; the rest go through ``consume`` one by one, in
+    order (a failure is logged and skipped)."""
     firing = {t.rule_id for t in transitions if t.to_state == AlertState.FIRING}
     routed = set(RulePolicy.objects.filter(rule_id__in=firing).values_list("rule_id", flat=True))
+    group_routed = set(GroupRoute.objects.filter(
+        organization_id__in={t.organization_id for t in transitions if t.to_state == AlertState.FIRING},
+        enabled=True).values_list("organization_id", flat=True))
     running = set(EscalationRun.objects.filter(alert_id__in={t.alert_id for t in transitions
                                                              if t.to_state != AlertState.FIRING})
                   .values_list("alert_id", flat=True))
+    groups_running = set(GroupEscalationRun.objects.filter(
+        group_id__in={t.group_id for t in transitions if t.group_id is not None}).values_list("group_id", flat=True))
     for transition in transitions:
-        wanted = (transition.rule_id in routed if transition.to_state == AlertState.FIRING
-                  else transition.alert_id in running)
+        if transition.group_id in groups_running:
+            wanted = True
+        elif transition.to_state == AlertState.FIRING:
+            wanted = transition.rule_id in routed or (
+                transition.group_id is not None and transition.organization_id in group_routed)
+        else:
+            wanted = transition.alert_id in running
         if not wanted:
             continue
         try:
