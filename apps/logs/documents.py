@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,9 +155,13 @@ def clean(text: str) -> str:
 
 
 def _scrub(value: Any) -> Any:
-    """A JSON value without NUL characters in keys or strings (jsonb refuses ``\\u0000``)."""
+    """A JSON value jsonb accepts: no NUL characters in keys or strings (jsonb refuses ``\\u0000``) and no
+    non-finite numbers (JSON has none; Python's parser reads ``Infinity``/``NaN`` and jsonb refuses them
+    back), which are kept as the strings ``"Infinity"``, ``"-Infinity"`` and ``"NaN"``."""
     if isinstance(value, str):
         return value.replace("\x00", "")
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, list):
         return [_scrub(item) for item in value]
     if isinstance(value, dict):
@@ -164,11 +169,15 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def context_json(doc: dict[str, Any]) -> str:
-    text = json.dumps(doc, ensure_ascii=False, default=str)
-    if "\\u0000" in text:
-        text = json.dumps(_scrub(doc), ensure_ascii=False, default=str)
-    return clean(text)
+def context_json(doc: Any) -> str:
+    """``doc`` as JSON text for a jsonb column (see ``_scrub``); the common, clean case is dumped once."""
+    try:
+        text = json.dumps(doc, ensure_ascii=False, default=str, allow_nan=False)
+        if "\\u0000" not in text:
+            return clean(text)
+    except ValueError:  # a non-finite float somewhere
+        pass
+    return clean(json.dumps(_scrub(doc), ensure_ascii=False, default=str))
 
 
 def _text(column: str, value: Any) -> str:

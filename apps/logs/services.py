@@ -7,7 +7,6 @@ One transaction per request (the door's 2xx means committed); the live tail hear
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +18,7 @@ from django.utils import timezone
 from apps.audit.services import record_event, snapshot
 from apps.hosts.models import Host
 from apps.logs import es, live, storage
-from apps.logs.documents import Window
+from apps.logs.documents import Window, context_json
 from apps.logs.models import LogRetention
 
 _HOST, _HOST_ID, _ORG = 3, 2, 1  # positions in storage.ENTRY_COLUMNS / EVENT_COLUMNS
@@ -144,7 +143,7 @@ def record_host_events(*, organization_id: int, events: Sequence[dict[str, Any]]
     ``level``, ``context``."""
     at = when or timezone.now()
     rows = [(at, None, None, e.get("host", ""), e["kind"], e.get("level", "info"), e["title"], e.get("message", ""),
-             source, json.dumps(e.get("context") or {}, default=str)) for e in events]
+             source, context_json(e.get("context") or {})) for e in events]
     return ingest_events(organization_id=organization_id, rows=rows)
 
 

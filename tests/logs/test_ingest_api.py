@@ -226,3 +226,17 @@ def test_several_hosts_at_once(client: Client, write_token: str, read_token: str
     found = search(client, read_token, host="a,c", q="from").json()["results"]
     assert sorted(e["host"] for e in found) == ["a", "c"]
     assert sorted(e["host"] for e in search(client, read_token, host=["a", "b"]).json()["results"]) == ["a", "b"]
+
+
+@pytest.mark.parametrize("door", ["/api/v1/logs", "/api/v1/logs/_bulk"])
+def test_non_finite_numbers_in_fields_are_kept_as_strings_not_a_500(client: Client, write_token: str,
+                                                                    read_token: str, door: str) -> None:
+    """Python's JSON parser reads ``Infinity``/``NaN``, which JSON has not and jsonb refuses: stored as text."""
+    entry = '{"message": "odd numbers", "ratio": Infinity, "low": -Infinity, "nested": {"x": [NaN, 1.5]}}'
+    body = (entry + "\n") if door == "/api/v1/logs" else '{"index": {}}\n' + entry + "\n"
+    response = client.post(door, data=body, content_type="application/x-ndjson",
+                           headers={"authorization": f"Bearer {write_token}"})
+    assert response.status_code == 200, response.content
+    [found] = search(client, read_token, q="odd").json()["results"]
+    assert found["context"]["ratio"] == "Infinity" and found["context"]["low"] == "-Infinity"
+    assert found["context"]["nested"] == {"x": ["NaN", 1.5]}
