@@ -25,9 +25,8 @@ Two modes (``--mode``):
 ``--latency TRIALS`` (with the worker) also times the ingest path: a fresh sample, its batch handed to
 the ingest consumer, until the worker has evaluated the rule (p50 / p95 / max).
 
-``services.lifecycle.record_outcomes`` is called for every rule. While it is the placeholder (it raises
-NotImplementedError) the bench substitutes a no-op and says so (``lifecycle: no-op``): the numbers then
-cover selection, reads, outcomes and bookkeeping, not the lifecycle's writes.
+Every rule goes through the real lifecycle (``services.lifecycle.record_chunk``): the numbers cover
+selection, window reads, outcomes and the alert writes, groups, events and notifications of a storm.
 """
 
 from __future__ import annotations
@@ -60,38 +59,9 @@ def configure(database_url: str, redis_url: str) -> None:
     django.setup()
 
 
-def lifecycle_is_placeholder() -> bool:
-    """Does ``record_outcomes`` still raise NotImplementedError? (called on an unsaved rule, rolled back)"""
-    from django.db import transaction
-    from django.utils import timezone
-
-    from apps.alerts.models import AlertRule
-    from apps.alerts.services import lifecycle
-
-    class Rollback(Exception):
-        pass
-
-    try:
-        with transaction.atomic():
-            lifecycle.record_outcomes(rule=AlertRule(name="probe"), outcomes=[], at=timezone.now(), complete=True)
-            raise Rollback
-    except NotImplementedError:
-        return True
-    except Exception:  # a real lifecycle that dislikes the probe is still a real one
-        return False
-
-
-def use_noop_lifecycle() -> None:
-    from apps.alerts.services import lifecycle
-
-    lifecycle.record_outcomes = lambda *, rule, outcomes, at, complete: []
-
-
 def worker_main(argv: list[str]) -> None:
-    """``--worker``: a Celery worker with the bench's settings (and the no-op lifecycle when asked)."""
+    """``--worker``: a Celery worker with the bench's settings."""
     configure(os.environ["DATABASE_URL"], os.environ["REDIS_URL"])
-    if os.environ.get("BENCH_NOOP_LIFECYCLE") == "1":
-        use_noop_lifecycle()
     from fiberstack.celery import app
 
     app.worker_main(["worker", *argv])
@@ -241,8 +211,8 @@ def run_latency(org: Any, trials: int, hosts: int) -> list[float]:
     return latencies
 
 
-def start_worker(concurrency: int, noop: bool) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, BENCH_NOOP_LIFECYCLE="1" if noop else "0", PYTHONPATH=str(ROOT))
+def start_worker(concurrency: int) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     log = open(Path(tempfile.gettempdir()) / "bench-alert-worker.log", "wb")  # noqa: SIM115
     return subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve()), "--worker", "--pool", "prefork", "--concurrency",
@@ -303,9 +273,6 @@ def main() -> None:
 
     settings.FIBERSTACK_ALERTS_EVALUATION_CHUNK = args.chunk
     settings.FIBERSTACK_ALERTS_TICK_LIMIT = max(int(x) for x in args.rules.split(",")) + 100
-    noop = lifecycle_is_placeholder()
-    if noop:
-        use_noop_lifecycle()
     org = load(args.hosts)
     worker = None
     rows: list[tuple[Any, ...]] = []
@@ -313,7 +280,7 @@ def main() -> None:
         if args.mode in ("celery", "both"):
             env_worker = dict(os.environ)
             os.environ.update(env_worker)
-            worker = start_worker(args.concurrency, noop)
+            worker = start_worker(args.concurrency)
             wait_for_worker(org)
         for n in (int(x) for x in args.rules.split(",")):
             make_rules(org, n, args.hosts, args.breaching)
@@ -349,7 +316,7 @@ def main() -> None:
             drop_database(base_db, DB_NAME)
             flush_redis(redis_url)
     workers = f"{args.concurrency} worker processes" if args.mode != "inline" else "no worker"
-    print(f"\nlifecycle: {'no-op (placeholder)' if noop else 'real'}; chunk {args.chunk}; {args.hosts} hosts; "
+    print(f"\nlifecycle: real; chunk {args.chunk}; {args.hosts} hosts; "
           f"{workers}; {os.cpu_count()} CPUs")
     print(f"{'rules':>7}  {'mode':<7} {'tick s':>7} {'rules/s':>9} {'claim ms':>9} {'evaluated':>9} {'errored':>7}")
     for n, mode, seconds, rate, claim_ms, done, errors in rows:
