@@ -1,4 +1,5 @@
-"""Compressing closed raw partitions on plain PostgreSQL (``storage.compressed`` does the rewrite).
+"""Compressing closed raw and rollup partitions on plain PostgreSQL (``storage.compressed`` and
+``rollups.compressed`` do the rewrites; a rollup partition follows the same rules as a raw day).
 
 A day is compressed once it is older than ``FIBERSTACK_COMPRESS_RAW_AFTER_SECONDS`` (default one day after
 its end) AND its rollups are final: every tier's effective watermark (dirty ranges included) has passed
@@ -27,9 +28,11 @@ from django.utils import timezone
 
 from apps.core.locks import ADVISORY_LOCK_KEYS, advisory_lock
 from apps.metrics import storage as raw_storage
+from apps.metrics.rollups import compressed as rollup_compressed
+from apps.metrics.rollups import storage as rollup_storage
 from apps.metrics.rollups.invalidation import lateness
 from apps.metrics.rollups.models import RollupInvalidation, RollupState
-from apps.metrics.rollups.tiers import TIERS
+from apps.metrics.rollups.tiers import TIERS, TierSpec
 from apps.metrics.storage import compressed, partitioned
 
 logger = logging.getLogger(__name__)
@@ -41,17 +44,23 @@ def compress_after() -> dt.timedelta:
 
 @dataclass
 class CompressReport:
-    """What one run did: per compressed day its rows, series and chunks; days left for rollups to finish."""
+    """What one run did: per compressed day its rows, series and chunks; days left for rollups to finish;
+    per compressed rollup partition its buckets and series."""
 
     days: dict[dt.date, dict[str, int]] = field(default_factory=dict)
     waiting: list[dt.date] = field(default_factory=list)
     seconds: float = 0.0
+    rollup_partitions: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def summary(self) -> str:
         rows = sum(d["rows"] for d in self.days.values())
         rate = f" ({rows / self.seconds:,.0f} values/s)" if self.seconds and rows else ""
         wait = f"; waiting for rollups: {', '.join(map(str, self.waiting))}" if self.waiting else ""
-        return f"compressed {len(self.days)} raw partitions, {rows} values in {self.seconds:.1f} s{rate}{wait}"
+        buckets = sum(p["buckets"] for p in self.rollup_partitions.values())
+        rolled = (f"; compressed {len(self.rollup_partitions)} rollup partitions, {buckets} buckets"
+                  if self.rollup_partitions else "")
+        return (f"compressed {len(self.days)} raw partitions, {rows} values in {self.seconds:.1f} s{rate}{wait}"
+                f"{rolled}")
 
 
 def rollups_final(lo: dt.datetime, hi: dt.datetime) -> bool:
@@ -113,5 +122,36 @@ def compress_raw(*, now: dt.datetime | None = None, older_than: dt.timedelta | N
         with _rollups_paused(), transaction.atomic(), connection.cursor() as cursor:
             report.days[day] = compressed.compress_partition(cursor, day)
         logger.info("compressed raw partition %s: %s", day, report.days[day])
+    compress_rollups(now=now, older_than=older_than, limit=limit, report=report)
     report.seconds = time.monotonic() - started
+    return report
+
+
+def due_rollup_partitions(now: dt.datetime, older_than: dt.timedelta) -> list[tuple[TierSpec, str, dt.datetime,
+                                                                                       dt.datetime]]:
+    """(tier, partition, lo, hi) of every rollup partition that ended ``older_than`` ago and whose rollups
+    are final (the coarser tiers have merged it for good), oldest first per tier."""
+    due = []
+    with connection.cursor() as cursor:
+        for tier in TIERS:
+            for name, bounds in sorted(rollup_storage.existing_partitions(cursor, tier.table).items()):
+                if bounds is None or bounds[1] > now - older_than:
+                    continue
+                due.append((tier, name, *bounds))
+    return [d for d in due if rollups_final(d[2], d[3])]
+
+
+def compress_rollups(*, now: dt.datetime | None = None, older_than: dt.timedelta | None = None,
+                     limit: int | None = None, report: CompressReport | None = None) -> CompressReport:
+    """Compress every due rollup partition (at most ``limit``; plain PostgreSQL), one transaction each,
+    into ``metrics_rollup_<tier>_compressed`` (``rollups.compressed``)."""
+    now = now or timezone.now()
+    older_than = compress_after() if older_than is None else older_than
+    report = report or CompressReport()
+    if not rollup_storage.is_partitioned():
+        return report
+    for tier, name, lo, hi in due_rollup_partitions(now, older_than)[:limit]:
+        with _rollups_paused(), transaction.atomic(), connection.cursor() as cursor:
+            report.rollup_partitions[name] = rollup_compressed.compress_partition(cursor, tier, name, lo, hi)
+        logger.info("compressed rollup partition %s: %s", name, report.rollup_partitions[name])
     return report

@@ -15,6 +15,7 @@ from django.db import connection, transaction
 
 from apps.metrics.read.params import PERCENTILES, QueryError
 from apps.metrics.read.plan import Plan, PointLimitError, max_points_per_query, max_points_per_series, step_fitting
+from apps.metrics.rollups import compressed as rollup_compressed
 from apps.metrics.rollups.sql import raw_buckets_select
 from apps.metrics.rollups.storage import COLUMNS
 from apps.metrics.rollups.sums import bounded_avg, saturating_sum, sum_sql
@@ -187,13 +188,16 @@ def rollup_source(tier_name: str, start: dt.datetime, end: dt.datetime, pooled: 
                   series_ids: list[int] | None = None) -> tuple[str, dict[str, Any]]:
     """A subquery of rollup rows for ``%(ids)s`` over [start, end]: the tier's rows before its watermark
     plus 1m rows built on the fly from raw samples after it, so answers include the newest minutes (the
-    only place that stitches the two; ``pooled`` relabels every row as series ``POOLED``). ``series_ids``
-    (what ``%(ids)s`` will be) narrows the compressed chunks decoded for the raw part."""
+    only place that stitches the two; ``pooled`` relabels every row as series ``POOLED``). The tier's rows
+    include its compressed partitions (``rollups.compressed``). ``series_ids`` (what ``%(ids)s`` will be)
+    narrows the compressed chunks decoded, of the tier and of raw."""
     tier = BY_NAME[tier_name]
     watermark = tier_watermark(tier_name) or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     params: dict[str, Any] = {"start": tier.floor(start), "end": end, "wm": watermark, **EMPTY_PARAMS}
-    stored = (f"SELECT {COLUMNS} FROM {tier.table} WHERE series_id = ANY(%(ids)s) "  # noqa: S608
-              "AND bucket >= %(start)s AND bucket <= %(end)s AND bucket < %(wm)s")
+    with connection.cursor() as cursor:
+        params.update(rollup_compressed.read_params(cursor, tier, params["start"], min(end, watermark), series_ids))
+    stored = (f"SELECT {COLUMNS} FROM {rollup_compressed.source_sql(tier)} AS t "  # noqa: S608
+              "WHERE series_id = ANY(%(ids)s) AND bucket >= %(start)s AND bucket <= %(end)s AND bucket < %(wm)s")
     source = f"({stored})"
     if watermark <= end:
         fresh = raw_buckets_select(TIERS[0], "series_id = ANY(%(ids)s) AND time >= greatest(%(wm)s, %(start)s) "

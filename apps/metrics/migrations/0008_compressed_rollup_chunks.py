@@ -1,0 +1,25 @@
+"""The tables of compressed rollup partitions (``apps.metrics.rollups.compressed``), one per tier, on both
+backends: on TimescaleDB they stay empty but every rollup reader selects from them, so the SQL is one.
+Going back drops them: migrate back only after the partitions you want to keep are back as rows."""
+
+from django.db import migrations
+
+
+def create(apps, schema_editor):
+    from apps.metrics.rollups import compressed
+
+    with schema_editor.connection.cursor() as cursor:
+        compressed.create_tables(cursor)
+
+
+def drop(apps, schema_editor):
+    from apps.metrics.rollups import compressed
+
+    with schema_editor.connection.cursor() as cursor:
+        compressed.drop_tables(cursor)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("metrics", "0007_compressed_raw_chunks")]
+
+    operations = [migrations.RunPython(create, drop)]
