@@ -188,3 +188,15 @@ def compress_raw_chunks(now: dt.datetime | None = None) -> int | None:
     older = now - dt.timedelta(days=int(getattr(settings, "FIBERSTACK_COMPRESS_AFTER_DAYS", 3)))
     with connection.cursor() as cursor:
         return ddl.compress_chunks(cursor, raw_storage.TABLE, older)
+
+
+def compress_rollup_chunks(now: dt.datetime | None = None) -> dict[str, int] | None:
+    """TimescaleDB: compress the rollup chunks (per tier) that ended FIBERSTACK_COMPRESS_AFTER_DAYS ago --
+    closed chunks only; a late re-roll later upserts into them (TimescaleDB's DML on compressed chunks).
+    None on plain PostgreSQL (``apps.metrics.compression`` compresses closed partitions there)."""
+    if rollup_storage.is_partitioned():
+        return None
+    now = now or timezone.now()
+    older = now - dt.timedelta(days=int(getattr(settings, "FIBERSTACK_COMPRESS_AFTER_DAYS", 3)))
+    with connection.cursor() as cursor:
+        return {tier.name: ddl.compress_chunks(cursor, tier.table, older) for tier in TIERS}

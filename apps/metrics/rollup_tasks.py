@@ -45,15 +45,17 @@ def apply_retention() -> str:
 
 
 def run_compression(*, older_than: dt.timedelta | None = None, limit: int | None = None) -> str:
-    """Compress what is due on either backend (the caller holds the retention lock): closed raw
-    partitions into chunks on plain PostgreSQL (``apps.metrics.compression``), native chunks older than
-    FIBERSTACK_COMPRESS_AFTER_DAYS on TimescaleDB."""
+    """Compress what is due on either backend (the caller holds the retention lock): closed raw and rollup
+    partitions into chunks on plain PostgreSQL (``apps.metrics.compression``), native raw and rollup chunks
+    older than FIBERSTACK_COMPRESS_AFTER_DAYS on TimescaleDB."""
     from apps.metrics import compression, retention
 
     done = retention.compress_raw_chunks()
     if done is not None:
-        logger.info("compressed %d raw chunks", done)
-        return f"compressed {done} raw chunks"
+        rollups = retention.compress_rollup_chunks() or {}
+        summary = f"compressed {done} raw chunks, {sum(rollups.values())} rollup chunks"
+        logger.info("%s", summary)
+        return summary
     report = compression.compress_raw(older_than=older_than, limit=limit)
     logger.info("%s", report.summary())
     return report.summary()

@@ -196,3 +196,31 @@ def disable_raw_compression(connection: Any = None) -> None:
             "SELECT decompress_chunk(c, if_compressed => true) FROM show_chunks(%s) c", [raw_storage.TABLE]
         )
         cursor.execute(f"ALTER TABLE {raw_storage.TABLE} SET (timescaledb.compress = false)")
+
+
+# -- TimescaleDB compression of rollup chunks --------------------------------------------------------------
+
+def enable_rollup_compression(connection: Any = None) -> bool:
+    """On TimescaleDB, declare every tier's chunks compressible like raw ones: segmented by series, ordered
+    by bucket (migration 0008; ``retention.compress_rollup_chunks`` compresses closed chunks). Plain
+    PostgreSQL compresses closed partitions itself (``rollups.compressed``): returns False there."""
+    connection = connection or default_connection
+    if is_partitioned(connection):
+        return False
+    with connection.cursor() as cursor:
+        for tier in TIERS:
+            cursor.execute(
+                f"ALTER TABLE {tier.table} SET (timescaledb.compress, "
+                "timescaledb.compress_segmentby = 'series_id', timescaledb.compress_orderby = 'bucket DESC')"
+            )
+    return True
+
+
+def disable_rollup_compression(connection: Any = None) -> None:
+    connection = connection or default_connection
+    if is_partitioned(connection):
+        return
+    with connection.cursor() as cursor:
+        for tier in TIERS:
+            cursor.execute("SELECT decompress_chunk(c, if_compressed => true) FROM show_chunks(%s) c", [tier.table])
+            cursor.execute(f"ALTER TABLE {tier.table} SET (timescaledb.compress = false)")
