@@ -10,7 +10,11 @@ Columns: ``bucket`` (start of the bucket), ``series_id``, ``count`` (bigint), ``
 ``last`` of the finite samples (a sum saturates at the float8 maximum: ``sums``), and the quantile
 sketch as ``sketch_keys int[]``/``sketch_counts int[]`` (``apps.metrics.sketch``). The primary key
 (series_id, bucket) is both the ON CONFLICT target of the idempotent upserts and the index every
-query uses ("these series over this time range")."""
+query uses ("these series over this time range").
+
+Closed partitions are compressed into per-series chunks on plain PostgreSQL (``rollups.compressed``, whose
+``source_sql`` every reader uses instead of the bare table) and natively on TimescaleDB
+(``enable_rollup_compression``)."""
 
 from __future__ import annotations
 
