@@ -185,17 +185,19 @@ def tier_watermark(tier: str) -> dt.datetime | None:
 
 
 def rollup_source(tier_name: str, start: dt.datetime, end: dt.datetime, pooled: bool = False, *,
-                  series_ids: list[int] | None = None) -> tuple[str, dict[str, Any]]:
+                  series_ids: list[int] | None = None, sketches: bool = True) -> tuple[str, dict[str, Any]]:
     """A subquery of rollup rows for ``%(ids)s`` over [start, end]: the tier's rows before its watermark
     plus 1m rows built on the fly from raw samples after it, so answers include the newest minutes (the
     only place that stitches the two; ``pooled`` relabels every row as series ``POOLED``). The tier's rows
     include its compressed partitions (``rollups.compressed``). ``series_ids`` (what ``%(ids)s`` will be)
-    narrows the compressed chunks decoded, of the tier and of raw."""
+    narrows the compressed chunks decoded, of the tier and of raw; ``sketches=False`` (a statement that
+    reads no sketch column) leaves the compressed buckets' sketches out (NULL)."""
     tier = BY_NAME[tier_name]
     watermark = tier_watermark(tier_name) or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     params: dict[str, Any] = {"start": tier.floor(start), "end": end, "wm": watermark, **EMPTY_PARAMS}
     with connection.cursor() as cursor:
-        params.update(rollup_compressed.read_params(cursor, tier, params["start"], min(end, watermark), series_ids))
+        params.update(rollup_compressed.read_params(cursor, tier, params["start"], min(end, watermark), series_ids,
+                                                    sketches=sketches))
     stored = (f"SELECT {COLUMNS} FROM {rollup_compressed.source_sql(tier)} AS t "  # noqa: S608
               "WHERE series_id = ANY(%(ids)s) AND bucket >= %(start)s AND bucket <= %(end)s AND bucket < %(wm)s")
     source = f"({stored})"
@@ -212,7 +214,8 @@ def rollup_source(tier_name: str, start: dt.datetime, end: dt.datetime, pooled: 
 def _fetch_rollup_steps(plan: Plan, series_ids: list[int], agg: str, total: int, pooled: bool) -> Answer:
     tier = BY_NAME[plan.tier]
     step = int(plan.step or tier.seconds)
-    source, params = rollup_source(plan.tier, plan.start, plan.end, pooled, series_ids=series_ids)
+    source, params = rollup_source(plan.tier, plan.start, plan.end, pooled, series_ids=series_ids,
+                                   sketches=agg in PERCENTILES)
     params["ids"] = series_ids
     if agg in PERCENTILES:
         merged = merge_sketches_sql(

@@ -303,9 +303,12 @@ EMPTY_PARAMS: dict[str, Any] = dict.fromkeys(("zb", "zs", "zc", "zsum", "zmin", 
 
 
 def read_params(cursor: Any, tier: TierSpec, lo: dt.datetime, hi: dt.datetime,
-                series_ids: list[int] | None = None) -> dict[str, Any]:
+                series_ids: list[int] | None = None, *, sketches: bool = True) -> dict[str, Any]:
     """The parameters of ``source_sql(tier)`` for reads within [lo, hi] (of ``series_ids``, or all
-    series): the chunk buckets in that range."""
+    series): the chunk buckets in that range. ``sketches=False`` leaves the bins out (the chunk buckets'
+    ``sketch_keys``/``sketch_counts`` read as NULL) for readers of the scalar columns only: the bins are
+    most of the text PostgreSQL would parse (a 1h bucket has dozens), and parsing the array literals is
+    what a compressed read costs (``bench/README.md``, "Rollup tiers")."""
     # NOT EXISTS (ONLY the parent): reads nothing but takes the parent's lock for the caller's transaction,
     # so a compression (which drops the partition with the parent locked) waits: chunks and rows agree.
     where = (f"first_bucket <= %s AND first_bucket > %s AND last_bucket >= %s "
@@ -336,9 +339,12 @@ def read_params(cursor: Any, tier: TierSpec, lo: dt.datetime, hi: dt.datetime,
     def floats(a: np.ndarray) -> str:
         return array_literal(map(repr, a.tolist()))
 
-    return {"zb": ints(b.bucket), "zs": ints(np.concatenate(sids)), "zc": ints(b.count), "zsum": floats(b.sum),
-            "zmin": floats(b.min), "zmax": floats(b.max), "zlast": floats(b.last), "zo": ints(b.offsets()),
-            "zl": ints(b.bins), "zk": ints(b.keys), "zn": ints(b.counts)}
+    found_params = {"zb": ints(b.bucket), "zs": ints(np.concatenate(sids)), "zc": ints(b.count),
+                    "zsum": floats(b.sum), "zmin": floats(b.min), "zmax": floats(b.max), "zlast": floats(b.last),
+                    "zo": "{}", "zl": "{}", "zk": "{}", "zn": "{}"}
+    if sketches:
+        found_params.update(zo=ints(b.offsets()), zl=ints(b.bins), zk=ints(b.keys), zn=ints(b.counts))
+    return found_params
 
 
 def drop_chunks_before(cursor: Any, tier: TierSpec, cutoff: dt.datetime) -> int:
