@@ -48,7 +48,8 @@ BATCH_BUCKETS = 200_000
 # The longest partition of each width: a chunk never spans more (it comes from one partition).
 _SPAN = {"day": dt.timedelta(days=1), "week": dt.timedelta(days=7), "month": dt.timedelta(days=31),
          "year": dt.timedelta(days=366)}
-_BLOBS = ("buckets", "counts", "sums", "mins", "maxs", "lasts", "bins", "sketch_keys", "sketch_counts")
+_SCALAR_BLOBS = ("buckets", "counts", "sums", "mins", "maxs", "lasts")
+_BLOBS = (*_SCALAR_BLOBS, "bins", "sketch_keys", "sketch_counts")
 
 # Binary COPY rows (see ``storage.compressed.copy_binary``): a bucket's scalar columns and its bin count,
 # then, in a second COPY, its bins in key order.
@@ -139,14 +140,20 @@ def encode(b: Buckets) -> dict[str, bytes]:
 
 
 def decode(blobs: dict[str, bytes] | tuple[bytes, ...]) -> Buckets:
+    """A chunk's buckets; given the scalar blobs only (``_SCALAR_BLOBS``), without sketches (no bins)."""
     if not isinstance(blobs, dict):
         blobs = dict(zip(_BLOBS, blobs, strict=True))
-    bins = codec.decode_ints(blobs["bins"])
+    times = codec.decode_ints(blobs["buckets"])
+    if "bins" in blobs:
+        bins = codec.decode_ints(blobs["bins"])
+        keys = undelta_keys(codec.decode_ints(blobs["sketch_keys"]), bins)
+        counts = codec.decode_ints(blobs["sketch_counts"])
+    else:
+        bins, keys, counts = np.zeros(times.size, dtype=np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
     return Buckets(
-        codec.decode_ints(blobs["buckets"]), codec.decode_ints(blobs["counts"]),
-        codec.decode_values(blobs["sums"]), codec.decode_values(blobs["mins"]),
-        codec.decode_values(blobs["maxs"]), codec.decode_values(blobs["lasts"]), bins,
-        undelta_keys(codec.decode_ints(blobs["sketch_keys"]), bins), codec.decode_ints(blobs["sketch_counts"]),
+        times, codec.decode_ints(blobs["counts"]), codec.decode_values(blobs["sums"]),
+        codec.decode_values(blobs["mins"]), codec.decode_values(blobs["maxs"]), codec.decode_values(blobs["lasts"]),
+        bins, keys, counts,
     )
 
 
@@ -317,7 +324,8 @@ def read_params(cursor: Any, tier: TierSpec, lo: dt.datetime, hi: dt.datetime,
     if series_ids is not None:
         where += " AND series_id = ANY(%s)"
         params.append(list(series_ids))
-    cursor.execute(f"SELECT series_id, {', '.join(_BLOBS)} FROM {table(tier)} WHERE {where}", params)  # noqa: S608
+    blobs = _BLOBS if sketches else _SCALAR_BLOBS  # without sketches, their blobs are neither read nor decoded
+    cursor.execute(f"SELECT series_id, {', '.join(blobs)} FROM {table(tier)} WHERE {where}", params)  # noqa: S608
     found = cursor.fetchall()
     if not found:
         return EMPTY_PARAMS
@@ -325,9 +333,9 @@ def read_params(cursor: Any, tier: TierSpec, lo: dt.datetime, hi: dt.datetime,
     parts: list[Buckets] = []
     sids: list[np.ndarray] = []
     for row in found:
-        chunk = decode(tuple(bytes(b) for b in row[1:]))
+        chunk = decode(dict(zip(blobs, (bytes(b) for b in row[1:]), strict=True)))
         inside = np.flatnonzero((chunk.bucket >= lo_us) & (chunk.bucket <= hi_us))
-        parts.append(chunk.take(inside))
+        parts.append(chunk.take(inside) if inside.size < chunk.size else chunk)
         sids.append(np.full(inside.size, row[0], dtype=np.int64))
     b = Buckets.concat(parts)
     if not b.size:
