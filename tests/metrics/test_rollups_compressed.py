@@ -222,3 +222,18 @@ def test_the_compressed_rollup_tables_migration_goes_back_and_forward() -> None:
         assert tables <= set(connection.introspection.table_names())
     finally:
         call_command("migrate", verbosity=0, interactive=False)
+
+
+def test_a_shorter_retention_trims_the_organizations_whole_chunks_only(org: Any, other_org: Any) -> None:
+    from apps.metrics import storage
+
+    mine, theirs = SeriesFactory(organization=org).id, SeriesFactory(organization=other_org).id
+    storage.ensure_partitions(days_ahead=0, today=DAY + dt.timedelta(days=1))
+    for sid in (mine, theirs):
+        write(sid, [(DAY_LO + dt.timedelta(hours=1), 2.0)])
+    roll(M1, DAY_LO, DAY_HI)
+    compress_day()
+    with connection.cursor() as cursor:
+        assert compressed.trim_organization(cursor, M1, org.pk, DAY_LO + dt.timedelta(hours=1)) == 0  # straddles
+        assert compressed.trim_organization(cursor, M1, org.pk, DAY_HI) == 1
+    assert [r[1] for r in tier_rows(M1, [mine, theirs])] == [theirs]
