@@ -329,17 +329,13 @@ def read_params(cursor: Any, tier: TierSpec, lo: dt.datetime, hi: dt.datetime,
     found = cursor.fetchall()
     if not found:
         return EMPTY_PARAMS
-    lo_us, hi_us = _us(lo), _us(hi)
-    parts: list[Buckets] = []
-    sids: list[np.ndarray] = []
-    for row in found:
-        chunk = decode(dict(zip(blobs, (bytes(b) for b in row[1:]), strict=True)))
-        inside = np.flatnonzero((chunk.bucket >= lo_us) & (chunk.bucket <= hi_us))
-        parts.append(chunk.take(inside) if inside.size < chunk.size else chunk)
-        sids.append(np.full(inside.size, row[0], dtype=np.int64))
-    b = Buckets.concat(parts)
-    if not b.size:
+    parts = [decode(dict(zip(blobs, (bytes(b) for b in row[1:]), strict=True))) for row in found]
+    every = Buckets.concat(parts)
+    inside = np.flatnonzero((every.bucket >= _us(lo)) & (every.bucket <= _us(hi)))  # one take for all chunks
+    if not inside.size:
         return EMPTY_PARAMS
+    b = every.take(inside)
+    series = np.repeat([row[0] for row in found], [p.size for p in parts])[inside]
 
     def ints(a: np.ndarray) -> str:
         return array_literal(map(str, a.tolist()))
@@ -347,7 +343,7 @@ def read_params(cursor: Any, tier: TierSpec, lo: dt.datetime, hi: dt.datetime,
     def floats(a: np.ndarray) -> str:
         return array_literal(map(repr, a.tolist()))
 
-    found_params = {"zb": ints(b.bucket), "zs": ints(np.concatenate(sids)), "zc": ints(b.count),
+    found_params = {"zb": ints(b.bucket), "zs": ints(series), "zc": ints(b.count),
                     "zsum": floats(b.sum), "zmin": floats(b.min), "zmax": floats(b.max), "zlast": floats(b.last),
                     "zo": "{}", "zl": "{}", "zk": "{}", "zn": "{}"}
     if sketches:
