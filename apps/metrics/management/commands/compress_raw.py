@@ -1,6 +1,6 @@
-"""``manage.py compress_raw [--older-than 1d] [--limit N]``: compress due raw partitions now (plain
-PostgreSQL; on TimescaleDB it compresses chunks natively). The beat task ``metrics.compress_chunks`` does
-the same every run; this is for catching up after an upgrade or measuring."""
+"""``manage.py compress_raw [--older-than 1d] [--limit N]``: compress due raw partitions now, then the due
+rollup partitions (plain PostgreSQL; on TimescaleDB it compresses raw and rollup chunks natively). The
+beat task ``metrics.compress_chunks`` does the same every run; this is for catching up after an upgrade or measuring."""
 
 from __future__ import annotations
 
