@@ -175,15 +175,6 @@ def _step_bucket(step: int) -> str:
     return f"date_bin(INTERVAL '{int(step)} seconds', bucket, {EPOCH_SQL})"
 
 
-def tier_watermark(tier: str) -> dt.datetime | None:
-    """Rows of ``tier`` hold exactly the samples before this instant (late data aside)."""
-    # A plain statement rather than the ORM: read once per query, and compiling it cost as much as running it.
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT watermark FROM metrics_rollupstate WHERE tier = %s", [tier])
-        row = cursor.fetchone()
-    return row[0] if row else None
-
-
 def rollup_source(tier_name: str, start: dt.datetime, end: dt.datetime, pooled: bool = False, *,
                   series_ids: list[int] | None = None, sketches: bool = True) -> tuple[str, dict[str, Any]]:
     """A subquery of rollup rows for ``%(ids)s`` over [start, end]: the tier's rows before its watermark
@@ -193,11 +184,13 @@ def rollup_source(tier_name: str, start: dt.datetime, end: dt.datetime, pooled: 
     narrows the compressed chunks decoded, of the tier and of raw; ``sketches=False`` (a statement that
     reads no sketch column) leaves the compressed buckets' sketches out (NULL)."""
     tier = BY_NAME[tier_name]
-    watermark = tier_watermark(tier_name) or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    params: dict[str, Any] = {"start": tier.floor(start), "end": end, "wm": watermark, **EMPTY_PARAMS}
     with connection.cursor() as cursor:
-        params.update(rollup_compressed.read_params(cursor, tier, params["start"], min(end, watermark), series_ids,
-                                                    sketches=sketches))
+        # The watermark rides along with the chunk lookup: one round trip (a plain statement, no ORM).
+        watermark, chunks = rollup_compressed.read_params_and_scalar(
+            cursor, tier, tier.floor(start), end, series_ids,
+            "(SELECT watermark FROM metrics_rollupstate WHERE tier = %s)", [tier_name], sketches=sketches)
+    watermark = watermark or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    params: dict[str, Any] = {"start": tier.floor(start), "end": end, "wm": watermark, **EMPTY_PARAMS, **chunks}
     stored = (f"SELECT {COLUMNS} FROM {rollup_compressed.source_sql(tier)} AS t "  # noqa: S608
               "WHERE series_id = ANY(%(ids)s) AND bucket >= %(start)s AND bucket <= %(end)s AND bucket < %(wm)s")
     source = f"({stored})"
