@@ -191,7 +191,7 @@ def rollup_source(tier_name: str, start: dt.datetime, end: dt.datetime, pooled: 
             "(SELECT watermark FROM metrics_rollupstate WHERE tier = %s)", [tier_name], sketches=sketches)
     watermark = watermark or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     params: dict[str, Any] = {"start": tier.floor(start), "end": end, "wm": watermark, **EMPTY_PARAMS, **chunks}
-    stored = (f"SELECT {COLUMNS} FROM {rollup_compressed.source_sql(tier)} AS t "  # noqa: S608
+    stored = (f"SELECT {COLUMNS} FROM {rollup_compressed.source_for(tier, chunks)} AS t "  # noqa: S608
               "WHERE series_id = ANY(%(ids)s) AND bucket >= %(start)s AND bucket <= %(end)s AND bucket < %(wm)s")
     source = f"({stored})"
     if watermark <= end:

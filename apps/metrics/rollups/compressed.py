@@ -305,6 +305,14 @@ def source_sql(tier: TierSpec) -> str:
     )
 
 
+def source_for(tier: TierSpec, params: dict[str, Any]) -> str:
+    """``source_sql(tier)`` when ``params`` (from ``read_params``) hold chunk buckets, else the bare table: a
+    read whose window has no chunk plans and runs exactly as before compression existed. Safe because the
+    lookup holds the parent's lock until the reader's transaction ends (no partition can turn into chunks
+    meanwhile)."""
+    return source_sql(tier) if params.get("zb", "{}") != "{}" else tier.table
+
+
 EMPTY_PARAMS: dict[str, Any] = dict.fromkeys(("zb", "zs", "zc", "zsum", "zmin", "zmax", "zlast", "zo", "zl", "zk",
                                               "zn"), "{}")
 
