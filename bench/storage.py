@@ -28,6 +28,13 @@ It creates (drops first) the database ``--db-name`` on the server of ``DATABASE_
    forced onto raw samples (``read.fetch`` with ``Plan(tier="raw", step=60)``, the code path of
    ``GET /api/v1/metrics?...&tier=raw&step=60&agg=max``) over an hour of the compressed day and the same
    hour of the row day, ``--runs`` times each (5 warm-up), median and p95.
+4. **Rollup tiers** (``--rollup-days`` days of both data sets, or only this section with ``--rollups-only``):
+   the raw days rolled up by ``jobs.run_rollups`` (1m throughput in raw values per second), then per tier
+   bytes per raw value summarised as rows (every partition: ``pg_total_relation_size``) and after every
+   partition holding data is compressed (``rollups.compressed.compress_partition``, as the job does once a
+   partition is closed and final; ``metrics_rollup_<tier>_compressed`` with TOAST and indexes), and the
+   read latency of q1's shape on the 1m tier (max per minute, one series, one hour) and q2's (mean per
+   hour, all TSBS hosts' ``usage_user``, 12 hours, 1h tier) through ``read.fetch`` before and after.
 """
 
 from __future__ import annotations
@@ -41,10 +48,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psycopg
-import zstandard
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -64,6 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gorilla-series", type=int, default=100, help="series whose Gorilla size is counted")
     parser.add_argument("--db-name", default="fiberstack_bench_storage")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--rollup-days", type=int, default=2, help="days of both data sets for the rollup tiers")
+    parser.add_argument("--rollups-only", action="store_true", help="only the rollup tiers section")
     return parser.parse_args(argv)
 
 
@@ -132,6 +141,8 @@ def codec_pcodec() -> tuple[Callable, Callable]:
 
 
 def codec_zstd_raw(level: int = 3) -> tuple[Callable, Callable]:
+    import zstandard  # the codec table only (not in requirements/base.txt; --rollups-only runs without it)
+
     c, d = zstandard.ZstdCompressor(level=level), zstandard.ZstdDecompressor()
 
     def enc(t: np.ndarray, v: np.ndarray) -> tuple[bytes, bytes]:
@@ -144,6 +155,8 @@ def codec_zstd_raw(level: int = 3) -> tuple[Callable, Callable]:
 
 
 def codec_zstd_delta_shuffle(level: int = 3) -> tuple[Callable, Callable]:
+    import zstandard  # the codec table only (not in requirements/base.txt; --rollups-only runs without it)
+
     c, d = zstandard.ZstdCompressor(level=level), zstandard.ZstdDecompressor()
 
     def enc(t: np.ndarray, v: np.ndarray) -> tuple[bytes, bytes]:
@@ -339,6 +352,126 @@ def time_q1(starts: dict[str, dt.datetime], series_id: int, runs: int) -> dict[s
     return out
 
 
+def _tier_bytes(table: str) -> int:
+    """Table, TOAST and indexes of a table and all its partitions (a partitioned parent itself is 0)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_total_relation_size(%s::regclass) + coalesce((SELECT "
+                       "sum(pg_total_relation_size(inhrelid)) FROM pg_inherits WHERE inhparent = %s::regclass), 0)",
+                       [table, table])
+        return int(cursor.fetchone()[0])
+
+
+def _time_reads(plans: dict[str, tuple[Any, list[int], str]], runs: int) -> dict[str, tuple[float, float]]:
+    """Median and p95 ms of each (plan, series, agg) through ``read.fetch``, interleaved, 5 warm-ups."""
+    from apps.metrics.read.fetch import fetch
+
+    timings: dict[str, list[float]] = {label: [] for label in plans}
+    for i in range(runs + 5):
+        for label, (plan, series, agg) in plans.items():
+            started = time.perf_counter()
+            fetch(plan, series, agg, [])
+            if i >= 5:
+                timings[label].append((time.perf_counter() - started) * 1000)
+    out = {}
+    for label, values in timings.items():
+        values.sort()
+        out[label] = (statistics.median(values), values[int(0.95 * (len(values) - 1))])
+    return out
+
+
+def rollup_tiers(args: argparse.Namespace, today: dt.date) -> None:
+    """Section 4: rollups of ``--rollup-days`` days, bytes per raw value per tier as rows and compressed."""
+    from django.db import connection, transaction
+
+    from apps.metrics.read.plan import Plan
+    from apps.metrics.rollups import jobs
+    from apps.metrics.rollups import storage as rollup_storage
+    from apps.metrics.rollups.tiers import TIERS
+
+    # Days the raw sections do not use (D-2..D-4), inside the week the 1m job starts from (at most 3).
+    days = [today - dt.timedelta(days=n) for n in range(min(args.rollup_days, 3) + 4, 4, -1)]
+    agent_first = 1_000_000
+    values = 0
+    for k, day in enumerate(days):
+        tsbs, agent = tsbs_day(args.hosts, seed=10 + k), agent_day(args.agent_hosts, seed=20 + k)
+        load_day(day, 1, tsbs)
+        load_day(day, agent_first, agent)
+        values += tsbs.size + agent.size
+    started = time.perf_counter()
+    reports = jobs.run_rollups(now=dt.datetime.combine(today, dt.time(), tzinfo=dt.UTC), budget_seconds=36_000)
+    spent = time.perf_counter() - started
+    from apps.metrics.rollups.models import RollupState
+
+    per_tier = {s.tier: s.last_duration_ms / 1000 for s in RollupState.objects.all()}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sum(count) FROM metrics_rollup_1m")
+        rolled = int(cursor.fetchone()[0])
+    print(f"\n## Rollup tiers ({len(days)} days: {args.hosts * 10} TSBS + {args.agent_hosts * 30} demo-agent-like "
+          f"series, {values:,} raw values)\n")
+    print(f"run_rollups: {spent:.1f} s in all; 1m from raw {per_tier['1m']:.1f} s = "
+          f"{rolled / per_tier['1m']:,.0f} raw values/s; " + ", ".join(f"{t} {per_tier[t]:.1f} s" for t in
+                                                                       ("5m", "1h", "1d")))
+    for report in reports:
+        print(f"  {report.summary()}")
+    with connection.cursor() as cursor:
+        for tier in TIERS:
+            cursor.execute(f"ANALYZE {tier.table}")
+    last = days[-1]
+    noon = dt.datetime.combine(last, dt.time(12), tzinfo=dt.UTC)
+    plans = {
+        "q1 shape: 1m tier, max per minute, 1 series, 1 h": (
+            Plan(tier="1m", step=60, start=noon, end=noon + dt.timedelta(hours=1) - dt.timedelta(microseconds=1)),
+            [1], "max"),
+        f"q2 shape: 1h tier, mean per hour, {args.hosts} series, 12 h": (
+            Plan(tier="1h", step=3600, start=noon - dt.timedelta(hours=12), end=noon - dt.timedelta(microseconds=1)),
+            list(range(1, args.hosts * 10 + 1, 10)), "avg"),
+    }
+    before_reads = _time_reads(plans, args.runs)
+    sizes: dict[str, dict[str, float]] = {}
+    try:
+        from apps.metrics.rollups import compressed
+    except ImportError:  # the code before compressed rollups: rows only
+        compressed = None
+    for tier in TIERS:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*), coalesce(sum(count), 0) FROM {tier.table}")
+            buckets, summarised = cursor.fetchone()
+        sizes[tier.name] = {"buckets": buckets, "values": int(summarised), "rows": _tier_bytes(tier.table)}
+        if compressed is None:
+            continue
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            parts = rollup_storage.existing_partitions(cursor, tier.table)
+        for name, bounds in sorted(parts.items()):
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {name})")
+                if cursor.fetchone()[0]:
+                    compressed.compress_partition(cursor, tier, name, *bounds)
+        sizes[tier.name]["seconds"] = time.perf_counter() - started
+        # The chunks alone: what is left of the row table is the partitions ahead (empty, a few pages each).
+        sizes[tier.name]["compressed"] = _tier_bytes(compressed.table(tier))
+    print("\n| tier | buckets | raw values summarised | rows: bytes | rows: B/raw value | compressed: bytes | "
+          "compressed: B/raw value | compression time |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, info in sizes.items():
+        after = (f"{info['compressed']:,.0f} | **{info['compressed'] / info['values']:.3f}** | {info['seconds']:.1f} s"
+                 if "compressed" in info else "- | - | -")
+        print(f"| {name} | {info['buckets']:,} | {info['values']:,} | {info['rows']:,} | "
+              f"{info['rows'] / info['values']:.2f} | {after} |")
+    if compressed is not None:
+        after_reads = _time_reads(plans, args.runs)
+        print("\n| read (read.fetch) | rows: median / p95 ms | compressed: median / p95 ms |")
+        print("|---|---:|---:|")
+        for label in plans:
+            print(f"| {label} | {before_reads[label][0]:.2f} / {before_reads[label][1]:.2f} | "
+                  f"{after_reads[label][0]:.2f} / {after_reads[label][1]:.2f} |", flush=True)
+    else:
+        for label, (median, p95) in before_reads.items():
+            print(f"| {label} | {median:.2f} / {p95:.2f} | - |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     base = os.environ.get("DATABASE_URL")
@@ -350,6 +483,11 @@ def main(argv: list[str] | None = None) -> int:
                SECRET_KEY="bench-storage-not-secret-" + "x" * 40, SECURE_SSL_REDIRECT="false", DEBUG="false")
     try:
         manage(env, "migrate", "--no-input")
+        today = dt.datetime.now(dt.UTC).date()
+        if args.rollups_only:
+            setup_django(url)
+            rollup_tiers(args, today)
+            return 0
         tsbs, agent = tsbs_day(args.hosts), agent_day(args.agent_hosts)
         today = dt.datetime.now(dt.UTC).date()
         t = day_times(int(dt.datetime.combine(today, dt.time(), tzinfo=dt.UTC).timestamp()) * 1_000_000)
@@ -387,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                              tzinfo=dt.UTC)}
         for label, (median, p95, points) in time_q1(starts, 1, args.runs).items():
             print(f"| {label} | {median:.2f} | {p95:.2f} | {points} |", flush=True)
+        rollup_tiers(args, today)
     finally:
         if not args.keep_db:
             if "django" in sys.modules and os.environ.get("DATABASE_URL") == url:

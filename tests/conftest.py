@@ -29,7 +29,8 @@ TRUNCATE_DATA_TABLES = """DO $$ DECLARE names text; BEGIN
   SELECT string_agg(format('%I', c.relname), ', ') INTO names FROM pg_class AS c
   JOIN pg_namespace AS n ON n.oid = c.relnamespace
   WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-    AND c.relname ~ '^(metrics_sample|metrics_sample_compressed|metrics_rollup_(1m|5m|1h|1d)|logs_entry|logs_event)$';
+    AND c.relname ~ ('^(metrics_sample|metrics_sample_compressed|metrics_rollup_(1m|5m|1h|1d)(_compressed)?'
+                     '|logs_entry|logs_event)$');
   IF names IS NOT NULL THEN EXECUTE 'TRUNCATE ' || names; END IF;
 END $$"""
 

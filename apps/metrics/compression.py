@@ -1,11 +1,13 @@
-"""Compressing closed raw data: partitions on plain PostgreSQL (``storage.compressed`` does the rewrite),
-chunks natively on TimescaleDB (``storage.timescale.compress_due``). ``compress_raw`` is the one entry
-point for both (beat task ``metrics.compress_chunks``, ``manage.py compress_raw``).
+"""Compressing closed data: raw and rollup partitions on plain PostgreSQL (``storage.compressed`` and
+``rollups.compressed`` do the rewrites; a rollup partition follows the same rules as a raw day), raw and
+rollup chunks natively on TimescaleDB (``storage.timescale.compress_due``, ``storage.ddl``).
+``compress_raw`` is the one entry point for both (beat task ``metrics.compress_chunks``,
+``manage.py compress_raw``).
 
 TimescaleDB: chunks that ended ``older_than`` ago (default ``FIBERSTACK_COMPRESS_AFTER_DAYS``, 3) are
-compressed with the hypertable's settings (segment by ``series_id``, order by ``time DESC``: migration
-0003), oldest first, at most ``limit``. It does not wait for rollups: a late sample updates a compressed
-chunk in place and every reader decompresses transparently, so nothing is rewritten twice.
+compressed with the hypertables' settings (segment by ``series_id``, order by time: migrations 0003 and
+0008), oldest first, at most ``limit`` raw chunks. It does not wait for rollups: a late sample updates a
+compressed chunk in place and every reader decompresses transparently, so nothing is rewritten twice.
 
 Plain PostgreSQL:
 
@@ -36,10 +38,12 @@ from django.utils import timezone
 
 from apps.core.locks import ADVISORY_LOCK_KEYS, advisory_lock
 from apps.metrics import storage as raw_storage
+from apps.metrics.rollups import compressed as rollup_compressed
+from apps.metrics.rollups import storage as rollup_storage
 from apps.metrics.rollups.invalidation import lateness
 from apps.metrics.rollups.models import RollupInvalidation, RollupState
-from apps.metrics.rollups.tiers import TIERS
-from apps.metrics.storage import compressed, partitioned, timescale
+from apps.metrics.rollups.tiers import TIERS, TierSpec
+from apps.metrics.storage import compressed, ddl, partitioned, timescale
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +54,14 @@ def compress_after() -> dt.timedelta:
 
 @dataclass
 class CompressReport:
-    """What one run did: per compressed day its rows, series and chunks; days left for rollups to finish."""
+    """What one run did: per compressed day its rows, series and chunks; days left for rollups to finish;
+    per compressed rollup partition its buckets and series."""
 
     days: dict[dt.date, dict[str, int]] = field(default_factory=dict)
     waiting: list[dt.date] = field(default_factory=list)
     seconds: float = 0.0
     unit: str = "raw partitions"
+    rollup_partitions: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def summary(self) -> str:
         rows = sum(d["rows"] for d in self.days.values())
@@ -63,7 +69,14 @@ class CompressReport:
         after = sum(d.get("bytes_after", 0) for d in self.days.values())
         size = f"; {after:,} bytes, {after / rows:.3f} B/value" if after and rows else ""
         wait = f"; waiting for rollups: {', '.join(map(str, self.waiting))}" if self.waiting else ""
-        return f"compressed {len(self.days)} {self.unit}, {rows} values in {self.seconds:.1f} s{rate}{size}{wait}"
+        rolled = ""
+        if self.rollup_partitions:
+            buckets = sum(p.get("buckets", 0) for p in self.rollup_partitions.values())
+            chunks = sum(p.get("chunks", 0) for p in self.rollup_partitions.values())
+            rolled = (f"; compressed {len(self.rollup_partitions)} rollup partitions, {buckets} buckets" if buckets
+                      else f"; compressed {chunks} rollup chunks")
+        return (f"compressed {len(self.days)} {self.unit}, {rows} values in {self.seconds:.1f} s{rate}{size}{wait}"
+                f"{rolled}")
 
 
 def rollups_final(lo: dt.datetime, hi: dt.datetime) -> bool:
@@ -107,14 +120,18 @@ def _rollups_paused() -> Iterator[None]:
 
 
 def compress_chunks_natively(now: dt.datetime, older_than: dt.timedelta | None, limit: int | None) -> CompressReport:
-    """TimescaleDB: compress the raw chunks that ended ``older_than`` ago (at most ``limit``) in one
-    transaction."""
+    """TimescaleDB: compress the raw chunks that ended ``older_than`` ago (at most ``limit``), then each
+    rollup tier's closed chunks, in one transaction (a late re-roll later upserts into them)."""
     if older_than is None:
         older_than = dt.timedelta(days=int(getattr(settings, "FIBERSTACK_COMPRESS_AFTER_DAYS", 3)))
     report = CompressReport(unit="raw chunks")
     started = time.monotonic()
     with transaction.atomic(), connection.cursor() as cursor:
         report.days = timescale.compress_due(cursor, now - older_than, limit)
+        for tier in TIERS:
+            chunks = ddl.compress_chunks(cursor, tier.table, now - older_than)
+            if chunks:
+                report.rollup_partitions[tier.table] = {"chunks": chunks}
     report.seconds = time.monotonic() - started
     return report
 
@@ -140,5 +157,36 @@ def compress_raw(*, now: dt.datetime | None = None, older_than: dt.timedelta | N
         with _rollups_paused(), transaction.atomic(), connection.cursor() as cursor:
             report.days[day] = compressed.compress_partition(cursor, day)
         logger.info("compressed raw partition %s: %s", day, report.days[day])
+    compress_rollups(now=now, older_than=older_than, limit=limit, report=report)
     report.seconds = time.monotonic() - started
+    return report
+
+
+def due_rollup_partitions(now: dt.datetime, older_than: dt.timedelta) -> list[tuple[TierSpec, str, dt.datetime,
+                                                                                       dt.datetime]]:
+    """(tier, partition, lo, hi) of every rollup partition that ended ``older_than`` ago and whose rollups
+    are final (the coarser tiers have merged it for good), oldest first per tier."""
+    due = []
+    with connection.cursor() as cursor:
+        for tier in TIERS:
+            for name, bounds in sorted(rollup_storage.existing_partitions(cursor, tier.table).items()):
+                if bounds is None or bounds[1] > now - older_than:
+                    continue
+                due.append((tier, name, *bounds))
+    return [d for d in due if rollups_final(d[2], d[3])]
+
+
+def compress_rollups(*, now: dt.datetime | None = None, older_than: dt.timedelta | None = None,
+                     limit: int | None = None, report: CompressReport | None = None) -> CompressReport:
+    """Compress every due rollup partition (at most ``limit``; plain PostgreSQL), one transaction each,
+    into ``metrics_rollup_<tier>_compressed`` (``rollups.compressed``)."""
+    now = now or timezone.now()
+    older_than = compress_after() if older_than is None else older_than
+    report = report or CompressReport()
+    if not rollup_storage.is_partitioned():
+        return report
+    for tier, name, lo, hi in due_rollup_partitions(now, older_than)[:limit]:
+        with _rollups_paused(), transaction.atomic(), connection.cursor() as cursor:
+            report.rollup_partitions[name] = rollup_compressed.compress_partition(cursor, tier, name, lo, hi)
+        logger.info("compressed rollup partition %s: %s", name, report.rollup_partitions[name])
     return report

@@ -21,8 +21,9 @@ The same job creates rollup partitions ahead (plain PostgreSQL), like ``metrics.
 does for raw. On TimescaleDB ``compress_raw_chunks`` compresses raw chunks older than
 ``FIBERSTACK_COMPRESS_AFTER_DAYS`` (3) -- explicitly from the job rather than with
 ``add_compression_policy``, so installations without TimescaleDB background workers compress too; on
-plain PostgreSQL closed raw partitions are compressed by ``apps.metrics.compression`` instead, and
-compressed chunks past the raw cutoff are deleted here with the partitions."""
+plain PostgreSQL closed raw and rollup partitions are compressed by ``apps.metrics.compression``
+instead, and compressed chunks past a tier's cutoff are deleted here with the partitions (a shorter-
+retention organization's compressed rollup chunks once wholly past its cutoff)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.metrics import storage as raw_storage
+from apps.metrics.rollups import compressed as rollup_compressed
 from apps.metrics.rollups import storage as rollup_storage
 from apps.metrics.rollups.tiers import BY_NAME, DEFAULT_RETENTION_DAYS, RAW_NAME, TIER_NAMES, TIERS
 from apps.metrics.storage import compressed, ddl
@@ -91,14 +93,17 @@ def _table(tier: str) -> str:
 
 
 def drop_expired(tier: str, cutoff: dt.datetime) -> list[str]:
-    """Drop the partitions (or chunks) of ``tier`` that hold only data before ``cutoff``; for raw also
-    the compressed chunks (plain PostgreSQL) that do, reported as ``metrics_sample_compressed:<n>``."""
+    """Drop the partitions (or chunks) of ``tier`` that hold only data before ``cutoff``; also the
+    compressed chunks (plain PostgreSQL) that do, reported as ``<compressed table>:<n>``."""
     dropped = drop_partitions_before(_table(tier), cutoff)
-    if tier == RAW_NAME:
-        with connection.cursor() as cursor:
-            chunks = compressed.drop_chunks_before(cursor, cutoff)
-        if chunks:
-            dropped.append(f"{compressed.COMPRESSED_TABLE}:{chunks}")
+    with connection.cursor() as cursor:
+        if tier == RAW_NAME:
+            chunks, name = compressed.drop_chunks_before(cursor, cutoff), compressed.COMPRESSED_TABLE
+        else:
+            spec = BY_NAME[tier]
+            chunks, name = rollup_compressed.drop_chunks_before(cursor, spec, cutoff), rollup_compressed.table(spec)
+    if chunks:
+        dropped.append(f"{name}:{chunks}")
     return dropped
 
 
@@ -143,6 +148,7 @@ def trim_organizations(tier: str, now: dt.datetime, longest: int, batch: int) ->
                 [org.pk, cutoff, batch],
             )
             deleted += cursor.rowcount
+            deleted += rollup_compressed.trim_organization(cursor, BY_NAME[tier], org.pk, cutoff)
     return deleted
 
 
@@ -182,3 +188,15 @@ def compress_raw_chunks(now: dt.datetime | None = None) -> int | None:
     older = now - dt.timedelta(days=int(getattr(settings, "FIBERSTACK_COMPRESS_AFTER_DAYS", 3)))
     with connection.cursor() as cursor:
         return ddl.compress_chunks(cursor, raw_storage.TABLE, older)
+
+
+def compress_rollup_chunks(now: dt.datetime | None = None) -> dict[str, int] | None:
+    """TimescaleDB: compress the rollup chunks (per tier) that ended FIBERSTACK_COMPRESS_AFTER_DAYS ago --
+    closed chunks only; a late re-roll later upserts into them (TimescaleDB's DML on compressed chunks).
+    None on plain PostgreSQL (``apps.metrics.compression`` compresses closed partitions there)."""
+    if rollup_storage.is_partitioned():
+        return None
+    now = now or timezone.now()
+    older = now - dt.timedelta(days=int(getattr(settings, "FIBERSTACK_COMPRESS_AFTER_DAYS", 3)))
+    with connection.cursor() as cursor:
+        return {tier.name: ddl.compress_chunks(cursor, tier.table, older) for tier in TIERS}

@@ -15,6 +15,7 @@ from django.db import connection
 from django.test import Client
 
 from apps.metrics import storage
+from apps.metrics.rollups import compressed as rollup_compressed
 from apps.metrics.rollups import jobs
 from apps.metrics.rollups.models import RollupState
 from apps.metrics.rollups.tiers import TIERS
@@ -26,7 +27,8 @@ from tests.organizations.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-TABLES = [storage.TABLE, compressed.COMPRESSED_TABLE, *(t.table for t in TIERS), "logs_entry", "logs_event"]
+TABLES = [storage.TABLE, compressed.COMPRESSED_TABLE, *(t.table for t in TIERS),
+          *(rollup_compressed.table(t) for t in TIERS), "logs_entry", "logs_event"]
 OLD_DAY = (NOW - dt.timedelta(days=3)).date()
 OLD_LO = dt.datetime.combine(OLD_DAY, dt.time(), tzinfo=dt.UTC)
 TEN_S = dt.timedelta(seconds=10)
@@ -82,7 +84,9 @@ def test_storage_report_command_prints_every_tier_with_catalogue_sizes(known_dat
     text = out.getvalue()
     assert text.startswith("storage backend: partitioned\n")
     rows = _cells(text)
-    assert list(rows) == ["raw rows", "raw compressed chunks", "1m", "5m", "1h", "1d", "logs", "events"]
+    assert list(rows) == ["raw rows", "raw compressed chunks", "1m", "1m compressed chunks", "5m",
+                          "5m compressed chunks", "1h", "1h compressed chunks", "1d", "1d compressed chunks",
+                          "logs", "events"]
 
     raw_bytes = _total_bytes(storage.TABLE)
     raw = rows["raw rows"]

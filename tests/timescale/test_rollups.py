@@ -98,3 +98,33 @@ def test_percentiles_from_every_tier_are_within_the_sketch_accuracy(ts: Any) -> 
             assert got is not None, (tier, sid)
             assert math.isclose(got, exact[sid], rel_tol=sketch.RELATIVE_ACCURACY), (tier, sid, got, exact[sid])
             assert answer.summary[sid]["count"] == 24 * 60, (tier, sid)
+
+
+def test_rollup_chunks_compress_natively_and_late_data_re_rolls_into_them(ts: Any) -> None:
+    """Closed rollup chunks compress (segmented by series, like raw); a late sample for a compressed day
+    re-rolls through the invalidation log, and the upserts into the compressed 1m chunk and the coarser
+    tiers leave every tier equal to SQL over raw."""
+    jobs = pytest.importorskip("apps.metrics.rollups.jobs")
+    retention = pytest.importorskip("apps.metrics.retention")
+    from apps.metrics.rollups import invalidation
+    from apps.metrics.rollups.tiers import TIERS
+
+    insert_samples(ts, every_minute(START, NOW, SERIES, _values(9)))
+    jobs.run_rollups(now=NOW, budget_seconds=600)
+    before = {tier.name: _tier(ts, tier.table) for tier in TIERS}
+
+    done = retention.compress_rollup_chunks(now=NOW + dt.timedelta(days=3))
+    assert done is not None and done["1m"] == 2  # the 1m chunks of 8 and 9 March
+    compressed = fetch(ts, "SELECT count(*) FROM timescaledb_information.chunks "
+                           "WHERE hypertable_name = 'metrics_rollup_1m' AND is_compressed")
+    assert compressed == [(2,)]
+    assert {tier.name: _tier(ts, tier.table) for tier in TIERS} == before
+
+    late = dt.datetime(2026, 3, 9, 12, 0, 30, tzinfo=dt.UTC)
+    insert_samples(ts, [(late, SERIES[0], 100_000.0)])
+    with ts.cursor() as cursor:
+        invalidation.record_late(cursor, [int(late.timestamp()) * 1_000_000], now_us=int(NOW.timestamp()) * 1_000_000)
+    jobs.run_rollups(now=NOW, budget_seconds=600)
+    for tier in TIERS:
+        assert _tier(ts, tier.table) == _raw_by(ts, tier.seconds), tier.name
+    assert _tier(ts, "metrics_rollup_1m") != before["1m"]

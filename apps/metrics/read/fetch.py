@@ -15,6 +15,7 @@ from django.db import connection, transaction
 
 from apps.metrics.read.params import PERCENTILES, QueryError
 from apps.metrics.read.plan import Plan, PointLimitError, max_points_per_query, max_points_per_series, step_fitting
+from apps.metrics.rollups import compressed as rollup_compressed
 from apps.metrics.rollups.sql import raw_buckets_select
 from apps.metrics.rollups.storage import COLUMNS
 from apps.metrics.rollups.sums import bounded_avg, saturating_sum, sum_sql
@@ -174,29 +175,26 @@ def _step_bucket(step: int) -> str:
     return f"date_bin(INTERVAL '{int(step)} seconds', bucket, {EPOCH_SQL})"
 
 
-def tier_watermark(tier: str) -> dt.datetime | None:
-    """Rows of ``tier`` hold exactly the samples before this instant (late data aside)."""
-    # A plain statement rather than the ORM: read once per query, and compiling it cost as much as running it.
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT watermark FROM metrics_rollupstate WHERE tier = %s", [tier])
-        row = cursor.fetchone()
-    return row[0] if row else None
-
-
 def rollup_source(tier_name: str, start: dt.datetime, end: dt.datetime, pooled: bool = False, *,
                   series_ids: list[int] | None = None, sketches: bool = True) -> tuple[str, dict[str, Any]]:
     """A subquery of rollup rows for ``%(ids)s`` over [start, end]: the tier's rows before its watermark
     plus 1m rows built on the fly from raw samples after it, so answers include the newest minutes (the
-    only place that stitches the two; ``pooled`` relabels every row as series ``POOLED``). ``series_ids``
-    (what ``%(ids)s`` will be) narrows the compressed chunks decoded for the raw part. ``sketches=False``
-    (no percentile wanted) gives NULL sketch columns: neither read from the tier nor built from raw."""
+    only place that stitches the two; ``pooled`` relabels every row as series ``POOLED``). The tier's rows
+    include its compressed partitions (``rollups.compressed``). ``series_ids`` (what ``%(ids)s`` will be)
+    narrows the compressed chunks decoded, of the tier and of raw. ``sketches=False`` (no percentile
+    wanted) gives NULL sketch columns: neither read from the tier or its chunks nor built from raw."""
     tier = BY_NAME[tier_name]
-    watermark = tier_watermark(tier_name) or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    params: dict[str, Any] = {"start": tier.floor(start), "end": end, "wm": watermark, **EMPTY_PARAMS}
+    with connection.cursor() as cursor:
+        # The watermark rides along with the chunk lookup: one round trip (a plain statement, no ORM).
+        watermark, chunks = rollup_compressed.read_params_and_scalar(
+            cursor, tier, tier.floor(start), end, series_ids,
+            "(SELECT watermark FROM metrics_rollupstate WHERE tier = %s)", [tier_name], sketches=sketches)
+    watermark = watermark or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    params: dict[str, Any] = {"start": tier.floor(start), "end": end, "wm": watermark, **EMPTY_PARAMS, **chunks}
     columns = COLUMNS if sketches else COLUMNS.replace(
         "sketch_keys, sketch_counts", "NULL::int[] AS sketch_keys, NULL::int[] AS sketch_counts")
-    stored = (f"SELECT {columns} FROM {tier.table} WHERE series_id = ANY(%(ids)s) "  # noqa: S608
-              "AND bucket >= %(start)s AND bucket <= %(end)s AND bucket < %(wm)s")
+    stored = (f"SELECT {columns} FROM {rollup_compressed.source_for(tier, chunks)} AS t "  # noqa: S608
+              "WHERE series_id = ANY(%(ids)s) AND bucket >= %(start)s AND bucket <= %(end)s AND bucket < %(wm)s")
     source = f"({stored})"
     if watermark <= end:
         fresh = raw_buckets_select(TIERS[0], "series_id = ANY(%(ids)s) AND time >= greatest(%(wm)s, %(start)s) "

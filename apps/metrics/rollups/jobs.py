@@ -38,7 +38,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from apps.metrics import retention
-from apps.metrics.rollups import invalidation, quarantine, storage
+from apps.metrics.rollups import compressed, invalidation, quarantine, storage
 from apps.metrics.rollups.invalidation import lateness
 from apps.metrics.rollups.models import RollupState
 from apps.metrics.rollups.sql import rollup_sql
@@ -96,13 +96,20 @@ def _execute(tier: TierSpec, lo: dt.datetime, hi: dt.datetime, series: list[int]
     and marks them dirty for the next tier."""
     with connection.cursor() as cursor:
         params = {"lo": lo, "hi": hi, "series": series}
-        if tier.source == RAW_NAME:
-            params.update(read_params(cursor, lo, hi, series))
+        params.update(_source_params(cursor, tier, lo, hi, series))
         cursor.execute(rollup_sql(tier.name, series is not None), params)
         changed, first, last = cursor.fetchone()
     if changed:
         _mark_dirty(tier, first, last + tier.width)
     return int(changed)
+
+
+def _source_params(cursor: object, tier: TierSpec, lo: dt.datetime, hi: dt.datetime,
+                   series: list[int] | None) -> dict[str, object]:
+    """The compressed part of ``tier``'s source over [lo, hi): raw chunks, or the source tier's chunks."""
+    if tier.source == RAW_NAME:
+        return read_params(cursor, lo, hi, series)
+    return compressed.read_params(cursor, BY_NAME[tier.source], lo, hi, series)
 
 
 def _series_in(tier: TierSpec, lo: dt.datetime, hi: dt.datetime) -> list[int]:
@@ -113,8 +120,9 @@ def _series_in(tier: TierSpec, lo: dt.datetime, hi: dt.datetime) -> list[int]:
             sql = f"SELECT DISTINCT series_id FROM {RAW_SOURCE} AS raw WHERE time >= %(lo)s AND time < %(hi)s"  # noqa: S608
             params.update(read_params(cursor, lo, hi))
         else:
-            sql = (f"SELECT DISTINCT series_id FROM {BY_NAME[tier.source].table} "  # noqa: S608
+            sql = (f"SELECT DISTINCT series_id FROM {compressed.source_sql(BY_NAME[tier.source])} AS src "  # noqa: S608
                    "WHERE bucket >= %(lo)s AND bucket < %(hi)s")
+            params.update(_source_params(cursor, tier, lo, hi, None))
         cursor.execute(sql + " ORDER BY 1", params)
         return [row[0] for row in cursor.fetchall()]
 
@@ -130,8 +138,9 @@ def _data_range(tier: TierSpec, series_id: int, lo: dt.datetime,
                    "WHERE series_id = %(sid)s AND time >= %(lo)s AND time < %(hi)s")
             params.update(read_params(cursor, lo, hi, [series_id]))
         else:
-            sql = (f"SELECT min(bucket), max(bucket) FROM {BY_NAME[tier.source].table} "  # noqa: S608
+            sql = (f"SELECT min(bucket), max(bucket) FROM {compressed.source_sql(BY_NAME[tier.source])} AS src "  # noqa: S608
                    "WHERE series_id = %(sid)s AND bucket >= %(lo)s AND bucket < %(hi)s")
+            params.update(_source_params(cursor, tier, lo, hi, [series_id]))
         cursor.execute(sql, params)
         first, last = cursor.fetchone()
     if first is None:

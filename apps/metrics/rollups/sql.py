@@ -14,14 +14,16 @@
 
 Every statement takes ``%(lo)s``/``%(hi)s`` (source time range, aligned to the target tier's buckets
 so each touched bucket is recomputed from all of its source rows) -- and, in the ``only_series``
-variant the jobs use to isolate a failing series, ``%(series)s`` (int[]) -- plus, from raw, the compressed
-samples of the range (``storage.compressed.read_params``) -- and returns one row
+variant the jobs use to isolate a failing series, ``%(series)s`` (int[]) -- plus the compressed source
+of the range: from raw, its samples (``storage.compressed.read_params``), from a tier, its buckets
+(``rollups.compressed.read_params``) -- and returns one row
 ``(changed_rows, min_bucket, max_bucket)``."""
 
 from __future__ import annotations
 
 from functools import cache
 
+from apps.metrics.rollups.compressed import source_sql
 from apps.metrics.rollups.storage import COLUMNS
 from apps.metrics.rollups.sums import sum_sql
 from apps.metrics.rollups.tiers import BY_NAME, RAW_NAME, TierSpec
@@ -94,7 +96,7 @@ def _from_raw(tier: TierSpec, extra: str) -> str:
 def _from_tier(tier: TierSpec, source: TierSpec, extra: str) -> str:
     bucket = tier.bucket_sql("r.bucket")
     ctes = f"""src AS MATERIALIZED (
-    SELECT * FROM {source.table} WHERE bucket >= %(lo)s AND bucket < %(hi)s{extra}
+    SELECT * FROM {source_sql(source)} AS r WHERE bucket >= %(lo)s AND bucket < %(hi)s{extra}
 ), stats AS (
     SELECT r.series_id, {bucket} AS bucket, sum(r.count)::bigint AS count, {sum_sql("r.sum")} AS sum,
            min(r.min) AS min,

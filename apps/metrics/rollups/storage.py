@@ -10,7 +10,11 @@ Columns: ``bucket`` (start of the bucket), ``series_id``, ``count`` (bigint), ``
 ``last`` of the finite samples (a sum saturates at the float8 maximum: ``sums``), and the quantile
 sketch as ``sketch_keys int[]``/``sketch_counts int[]`` (``apps.metrics.sketch``). The primary key
 (series_id, bucket) is both the ON CONFLICT target of the idempotent upserts and the index every
-query uses ("these series over this time range")."""
+query uses ("these series over this time range").
+
+Closed partitions are compressed into per-series chunks on plain PostgreSQL (``rollups.compressed``, whose
+``source_sql`` every reader uses instead of the bare table) and natively on TimescaleDB
+(``enable_rollup_compression``)."""
 
 from __future__ import annotations
 
@@ -196,3 +200,31 @@ def disable_raw_compression(connection: Any = None) -> None:
             "SELECT decompress_chunk(c, if_compressed => true) FROM show_chunks(%s) c", [raw_storage.TABLE]
         )
         cursor.execute(f"ALTER TABLE {raw_storage.TABLE} SET (timescaledb.compress = false)")
+
+
+# -- TimescaleDB compression of rollup chunks --------------------------------------------------------------
+
+def enable_rollup_compression(connection: Any = None) -> bool:
+    """On TimescaleDB, declare every tier's chunks compressible like raw ones: segmented by series, ordered
+    by bucket (migration 0008; ``retention.compress_rollup_chunks`` compresses closed chunks). Plain
+    PostgreSQL compresses closed partitions itself (``rollups.compressed``): returns False there."""
+    connection = connection or default_connection
+    if is_partitioned(connection):
+        return False
+    with connection.cursor() as cursor:
+        for tier in TIERS:
+            cursor.execute(
+                f"ALTER TABLE {tier.table} SET (timescaledb.compress, "
+                "timescaledb.compress_segmentby = 'series_id', timescaledb.compress_orderby = 'bucket DESC')"
+            )
+    return True
+
+
+def disable_rollup_compression(connection: Any = None) -> None:
+    connection = connection or default_connection
+    if is_partitioned(connection):
+        return
+    with connection.cursor() as cursor:
+        for tier in TIERS:
+            cursor.execute("SELECT decompress_chunk(c, if_compressed => true) FROM show_chunks(%s) c", [tier.table])
+            cursor.execute(f"ALTER TABLE {tier.table} SET (timescaledb.compress = false)")

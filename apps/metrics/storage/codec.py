@@ -1,8 +1,9 @@
-"""The codec of compressed raw chunks: one series' timestamps and values, each array compressed with
-pcodec (``pcodec`` on PyPI). Chosen by measurement (bench/storage.py, bench/README.md "Compressed raw
-partitions"): it finds regular timestamps (delta-of-delta) and whole-number or decimal-multiple floats on
-its own, and round-trips every float64 bit pattern -- NaN payloads, -0.0, subnormals, +-DBL_MAX -- because
-it compresses the IEEE bits losslessly rather than the numbers.
+"""The codec of compressed raw chunks (and, array by array, of compressed rollup chunks): one series'
+timestamps and values, each array compressed with pcodec (``pcodec`` on PyPI). Chosen by measurement
+(bench/storage.py, bench/README.md "Compressed raw partitions"): it finds regular timestamps
+(delta-of-delta) and whole-number or decimal-multiple floats on its own, and round-trips every float64 bit
+pattern -- NaN payloads, -0.0, subnormals, +-DBL_MAX -- because it compresses the IEEE bits losslessly
+rather than the numbers.
 
 Timestamps are integer microseconds since the Unix epoch (PostgreSQL's timestamptz resolution)."""
 
@@ -15,12 +16,21 @@ from pcodec import ChunkConfig, standalone
 _CONFIG = ChunkConfig(compression_level=8)
 
 
+def encode_ints(ints: np.ndarray) -> bytes:
+    """Any int64 array (timestamps, counts, delta-coded sketch keys of rollup chunks)."""
+    return bytes(standalone.simple_compress(np.ascontiguousarray(ints, dtype=np.int64), _CONFIG))
+
+
 def encode_times(times_us: np.ndarray) -> bytes:
-    return bytes(standalone.simple_compress(np.ascontiguousarray(times_us, dtype=np.int64), _CONFIG))
+    return encode_ints(times_us)
 
 
 def encode_values(values: np.ndarray) -> bytes:
     return bytes(standalone.simple_compress(np.ascontiguousarray(values, dtype=np.float64), _CONFIG))
+
+
+def decode_ints(blob: bytes) -> np.ndarray:
+    return decode_times(blob)
 
 
 def decode_times(blob: bytes) -> np.ndarray:

@@ -39,7 +39,7 @@ BATCH_ROWS = 1_000_000
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # Every raw reader selects from this instead of the table: the row side plus the decoded chunk samples of
 # its window (``read_params``: ``%(ct)s`` microseconds since the epoch, ``%(cs)s`` series ids, ``%(cv)s``
-# values, as array literals, see ``_literal``) whose (series_id, time) the row side does not hold: a row
+# values, as array literals, see ``array_literal``) whose (series_id, time) the row side does not hold: a row
 # there is a later write (late samples for a compressed day land on the row side), and checking it in the
 # same statement reads both at one snapshot. Conditions on the whole are pushed into both branches by
 # PostgreSQL, so the row side keeps its partition pruning and index.
@@ -90,17 +90,24 @@ def _us(moment: dt.datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def _copy_rows(cursor: Any, sql: str, params: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(series ids, unix microseconds, values) of a binary COPY of (series_id, time, value): exact (no
-    text round trip) and without a Python object per row. Read to the end before anything else runs on the
-    connection (a COPY in progress owns it)."""
+def copy_binary(cursor: Any, sql: str, params: list[Any], row: np.dtype) -> np.ndarray:
+    """The rows of a binary COPY of ``sql`` as one structured array of dtype ``row`` (the field count, then
+    each field's int32 length and big-endian value: fixed-width, NOT NULL columns only): exact (no text
+    round trip) and without a Python object per row. Read to the end before anything else runs on the
+    connection (a COPY in progress owns it). Shared by raw and rollup compression."""
     buffer = bytearray()
     with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params) as copy:
         for data in copy:
             buffer += data
     body = len(buffer) - _COPY_HEADER - 2  # the header, then rows, then the int16 -1 trailer
-    rows = np.frombuffer(bytes(buffer[_COPY_HEADER:_COPY_HEADER + body]), dtype=_ROW) if body > 0 else \
-        np.empty(0, dtype=_ROW)
+    if body <= 0:
+        return np.empty(0, dtype=row)
+    return np.frombuffer(bytes(buffer[_COPY_HEADER:_COPY_HEADER + body]), dtype=row)
+
+
+def _copy_rows(cursor: Any, sql: str, params: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(series ids, unix microseconds, values) of a binary COPY of (series_id, time, value)."""
+    rows = copy_binary(cursor, sql, params, _ROW)
     return rows["sid"].astype(np.int32), rows["t"].astype(np.int64) + _PG_EPOCH_US, rows["v"].astype(np.float64)
 
 
@@ -221,11 +228,11 @@ def read_params(cursor: Any, lo: dt.datetime, hi: dt.datetime,
     t, s, v = np.concatenate(parts_t), np.concatenate(parts_s), np.concatenate(parts_v)
     if not t.size:
         return EMPTY_PARAMS
-    return {"ct": _literal(map(str, t.tolist())), "cs": _literal(map(str, s.tolist())),
-            "cv": _literal(map(repr, v.tolist()))}
+    return {"ct": array_literal(map(str, t.tolist())), "cs": array_literal(map(str, s.tolist())),
+            "cv": array_literal(map(repr, v.tolist()))}
 
 
-def _literal(items: Iterable[str]) -> str:
+def array_literal(items: Iterable[str]) -> str:
     """An array literal. Django binds parameters client-side, and psycopg quotes a list element by element
     in Python; one string costs a join. ``repr`` is the shortest text that parses back to the same
     float64, which PostgreSQL's float8in does for every finite value (the doors store no NaN or infinity;

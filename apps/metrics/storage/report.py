@@ -21,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection as default_connection
 
+from apps.metrics.rollups import compressed as rollup_compressed
 from apps.metrics.rollups.tiers import TIERS
 from apps.metrics.storage.common import TABLE
 from apps.metrics.storage.compressed import COMPRESSED_TABLE
@@ -35,6 +36,7 @@ class Source:
     time_column: str
     newest_column: str | None = None  # when the newest instant is another column (a chunk's last_time)
     values_column: str | None = None  # raw values a row stands for (None: one per row)
+    values_known: bool = True  # False: the rows do not say how many raw values they stand for ("-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +98,15 @@ class StorageReport:
 
 
 def metric_sources() -> list[Source]:
-    """Raw rows, compressed raw chunks (plain PostgreSQL), then the rollup tiers in order."""
+    """Raw rows, compressed raw chunks (plain PostgreSQL), then the rollup tiers in order, each followed by
+    its compressed closed partitions (plain PostgreSQL; their raw-value counts live inside the blobs)."""
     return [
         Source("raw rows", TABLE, "time"),
         Source("raw compressed chunks", COMPRESSED_TABLE, "first_time", "last_time", "count"),
-        *(Source(tier.name, tier.table, "bucket", values_column="count") for tier in TIERS),
+        *(source for tier in TIERS for source in (
+            Source(tier.name, tier.table, "bucket", values_column="count"),
+            Source(f"{tier.name} compressed chunks", rollup_compressed.table(tier), "first_bucket", "last_bucket",
+                   values_known=False))),
     ]
 
 
@@ -154,7 +160,9 @@ def _plain_size(cursor: Any, table: str) -> tuple[Bytes, int]:
 def _scan(cursor: Any, source: Source, where: str = "", params: list[Any] | None = None
           ) -> tuple[int, int | None, dt.datetime | None, dt.datetime | None]:
     """(rows, raw values, oldest, newest) in one pass over the table (or the part ``where`` selects)."""
-    if not source.values_column:
+    if not source.values_known:
+        values = "NULL"
+    elif not source.values_column:
         values = "count(*)"
     elif _has_column(cursor, source.table, source.values_column):
         values = f"coalesce(sum({source.values_column}), 0)::bigint"

@@ -1,7 +1,7 @@
-"""``manage.py compress_raw [--older-than 1d] [--limit N]``: compress due raw partitions now (plain
-PostgreSQL) or raw chunks natively (TimescaleDB: segment by series, order by time), with the same options
-on both. The beat task ``metrics.compress_chunks`` does the same every run; this is for catching up after an
-upgrade or measuring."""
+"""``manage.py compress_raw [--older-than 1d] [--limit N]``: compress due raw partitions now, then the due
+rollup partitions (plain PostgreSQL), or raw and rollup chunks natively (TimescaleDB: segment by series,
+order by time), with the same options on both. The beat task ``metrics.compress_chunks`` does the same every
+run; this is for catching up after an upgrade or measuring."""
 
 from __future__ import annotations
 
