@@ -8,9 +8,11 @@ template tag, so the hosts app stays free of imports from the floors above it.""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.cache import cache
 from django.utils import timezone
 
 from apps.metrics import read
@@ -18,6 +20,10 @@ from apps.metrics.models import Series
 
 SPARK_RANGE = dt.timedelta(hours=1)
 SPARK_STEP = 300
+# A page's sparklines are cached this long: a line of 5-minute steps barely moves in 15 s, while the page is
+# reloaded by every on-call screen (the window read is most of the host list's SQL time, bench/pages.py).
+# The current values beside them are never cached.
+SPARK_CACHE_SECONDS = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +72,7 @@ def key_metrics(organization: Any, hosts: list[Any], now: dt.datetime | None = N
         chosen[(host_id, name)] = sid
     ids = sorted(set(chosen.values()))
     latest = read.latest(organization, ids) if ids else {}
-    points: dict[int, list[list[float]]] = {}
-    if ids:
-        answer = read.window(organization, read.Selector(ids=tuple(ids)), now - SPARK_RANGE, now,
-                             step=SPARK_STEP, agg="avg", now=now)
-        points = answer.points
+    points = _spark_points(organization, ids, now) if ids else {}
     cells: dict[int, list[Cell]] = {}
     for host_id in host_ids:
         row = []
@@ -80,6 +82,18 @@ def key_metrics(organization: Any, hosts: list[Any], now: dt.datetime | None = N
             row.append(Cell(metric, value, tuple([(p[0], p[1]) for p in points.get(sid or 0, ()) if p[1] is not None])))
         cells[host_id] = row
     return cells
+
+
+def _spark_points(organization: Any, ids: list[int], now: dt.datetime) -> dict[int, list[list[float]]]:
+    """series id -> [[time, avg], …] over the last hour in 5-minute steps, cached per page of series."""
+    key = f"dashboards:spark:{organization.public_id.hex}:{hashlib.sha256(repr(ids).encode()).hexdigest()[:32]}"
+    found = cache.get(key)
+    if isinstance(found, dict):
+        return found
+    points = read.window(organization, read.Selector(ids=tuple(ids)), now - SPARK_RANGE, now,
+                         step=SPARK_STEP, agg="avg", now=now).points
+    cache.set(key, points, SPARK_CACHE_SECONDS)
+    return points
 
 
 def sparkline_points(points: tuple[tuple[float, float], ...], width: int = 60, height: int = 16) -> str:

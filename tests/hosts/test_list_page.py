@@ -139,3 +139,26 @@ def test_host_pages_work_from_postgresql_with_redis_unreachable(member_ro: Any, 
     page = detail.content.decode()
     assert 'data-chart-key="cpu"' in page and "<option>go_gc_duration_seconds</option>" in page
     assert "s ago</time>" in page
+
+
+def test_sparklines_are_cached_briefly_while_current_values_stay_live(member_ro: Any, org: Any, write_token: str,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from apps.dashboards import host_metrics
+
+    windows = []
+    real_window = host_metrics.read.window
+    monkeypatch.setattr(host_metrics.read, "window", lambda *a, **k: windows.append(1) or real_window(*a, **k))
+    _push_json(write_token, "web-1", {"cpu_usage_active": [10.0, 20.0, 42.5]})
+    client = _client(member_ro)
+    client.get(f"/{org.slug}/hosts/")
+    _push_json(write_token, "web-1", {"cpu_usage_active": [77.0]})
+    html = client.get(f"/{org.slug}/hosts/").content.decode()
+    assert len(windows) == 1  # the second page view drew the sparklines from the cache
+    cpu = _cell(html, "web-1", "cpu")
+    assert "77.0 %" in cpu  # the current value is never cached
+    assert len(re.search(r'<polyline points="([^"]+)"', cpu)[1].split()) == 3  # the cached line
+
+    host_metrics.cache.delete_pattern("dashboards:spark:*")  # what expiry does after SPARK_CACHE_SECONDS
+    assert host_metrics.SPARK_CACHE_SECONDS <= 30
+    client.get(f"/{org.slug}/hosts/")
+    assert len(windows) == 2
