@@ -294,8 +294,10 @@
       var last = l.points[l.points.length - 1];
       if (last && (newest === null || last[0] > newest)) { newest = last[0]; }
     });
-    var end = Math.floor(Date.now() / 1000);
-    var start = newest === null ? end - live.range : Math.floor(newest);
+    // A step past now: the notice can come within the second of the point it announces (or an agent's clock
+    // can run a little ahead), and a flooring "now" would leave that point out.
+    var now = Math.floor(Date.now() / 1000), end = now + Math.max(live.asked, 1);
+    var start = newest === null ? now - live.range : Math.floor(newest);
     var url = figure.dataset.api + "?" + figure.dataset.query + "&start=" + start + "&end=" + end +
               "&step=" + live.asked + "&agg=" + live.agg;
     figure._refreshing = true;
@@ -311,7 +313,7 @@
           if (last && p[0] === last[0]) { if (last[1] !== p[1]) { last[1] = p[1]; changed = true; } }
           else if (!last || p[0] > last[0]) { pts.push([p[0], p[1]]); changed = true; }
         });
-        var oldest = (line.points.length ? line.points[line.points.length - 1][0] : end) - live.range;
+        var oldest = (line.points.length ? line.points[line.points.length - 1][0] : now) - live.range;
         while (line.points.length && line.points[0][0] < oldest) { line.points.shift(); }
       });
       if (unknown) { loadChart(figure, live.range); return; }
@@ -335,7 +337,10 @@
       var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
       var socket = new WebSocket(scheme + window.location.host + path);
       socket.onopen = function () { delay = 1000; el.dataset.live = "on"; };
-      socket.onmessage = function (event) { onFrame(JSON.parse(event.data)); };
+      socket.onmessage = function (event) {
+        el.dataset.liveFrames = String(Number(el.dataset.liveFrames || 0) + 1); // for tests and tooling
+        onFrame(JSON.parse(event.data));
+      };
       socket.onclose = function (event) {
         el.dataset.live = "off";
         if (event.code === 4403) { return; } // not allowed (signed out, access ended): do not retry
