@@ -85,6 +85,11 @@ def _key(kind: str, ident: int) -> str:
     return THROTTLE.key(kind, ident)
 
 
+def _watch_key(organization_id: int) -> str:
+    # Through the cache's prefix, so test processes sharing one Redis never see each other's keys.
+    return cache.make_key(f"live:points:watched:{organization_id}")
+
+
 def watch_host(organization_id: int, host_id: int) -> None:
     """Mark a host as shown on a live page for WATCH_SECONDS (renewed by the socket while it is open)."""
     watch(organization_id, str(host_id))
@@ -94,7 +99,7 @@ def watch(organization_id: int, member: str) -> None:
     """Mark ``member`` (a host id, or DASHBOARDS_MEMBER) of the organization as shown on a live page for
     WATCH_SECONDS (renewed by the socket while it is open); expired members are dropped on the way."""
     now = time.time()
-    key = cache.make_key(f"live:points:watched:{organization_id}")
+    key = _watch_key(organization_id)
     pipe = redis.client().pipeline(transaction=False)
     pipe.zadd(key, {member: now + WATCH_SECONDS})
     pipe.zremrangebyscore(key, "-inf", now)
@@ -110,8 +115,7 @@ def watched(client: Any, organization_id: int) -> Watched:
     cached = _watched_cache.get(organization_id)
     if cached is not None and cached[0] > now:
         return cached[1]
-    members = [m.decode() for m in client.zrangebyscore(cache.make_key(f"live:points:watched:{organization_id}"),
-                                                         time.time(), "+inf")]
+    members = [m.decode() for m in client.zrangebyscore(_watch_key(organization_id), time.time(), "+inf")]
     state = Watched(frozenset(int(m) for m in members if m.isdigit()), DASHBOARDS_MEMBER in members)
     _watched_cache[organization_id] = (now + WATCHED_CACHE_SECONDS, state)
     return state
