@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.metrics.consumers import HostPointsConsumer
+from apps.metrics.consumers import DashboardNamesConsumer, HostPointsConsumer
 
 websocket_urlpatterns = [
     path("ws/<slug:org_slug>/hosts/<uuid:host_id>/points/", HostPointsConsumer.as_asgi()),
+    path("ws/<slug:org_slug>/dashboards/live/", DashboardNamesConsumer.as_asgi()),
 ]

@@ -298,12 +298,15 @@ FIBERSTACK_INGEST_RATE_WINDOW = env_int("FIBERSTACK_INGEST_RATE_WINDOW", 1)  # s
 FIBERSTACK_HOST_BROADCAST_INTERVAL = env_int("FIBERSTACK_HOST_BROADCAST_INTERVAL", 5)
 # Least time between two frames of new chart points for one host (apps/metrics/live.py).
 FIBERSTACK_LIVE_POINTS_INTERVAL_MS = env_int("FIBERSTACK_LIVE_POINTS_INTERVAL_MS", 1000)
+# Least time between two "new data for metric names" notices to an organization's open saved dashboards.
+FIBERSTACK_LIVE_DASHBOARD_INTERVAL_MS = env_int("FIBERSTACK_LIVE_DASHBOARD_INTERVAL_MS", 2000)
 # Called after every committed ingest request with one apps.metrics.hooks.IngestBatch, in this order; a
 # consumer that raises is logged and skipped. Metrics never imports them: a new consumer plugs in here.
 FIBERSTACK_INGEST_CONSUMERS = [
     "apps.metrics.hot.consume",  # latest value per series -> Redis hot tier
     "apps.hosts.seen.consume",  # hosts' last_seen + live "hosts.update" events (throttled per host)
     "apps.metrics.live.consume",  # new points for the charts of open host pages (throttled per host)
+    "apps.metrics.live_dashboards.consume",  # "new data for names" to open saved dashboards (per organization)
     "apps.alerts.evaluation.consumer.consume",  # rules the batch's series can answer, off the request path
 ]
 # Called with each apps.alerts.hooks.AlertTransition after commit; alerts never imports them.

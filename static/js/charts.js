@@ -10,6 +10,11 @@
 // mean, approximate until the next refetch; last/max/min as the aggregation says) -- and points older than
 // the selected range fall off. p95 lines are not extended (a percentile needs the whole bucket). The
 // figure's data-points is the number of x values drawn, for tests and tooling.
+// An element with data-live-names-path (a saved dashboard) opens that websocket instead: a "metrics.names"
+// frame (at most one every two seconds per organization) names metrics that got new data, and each figure
+// inside whose data-metric is one of them re-fetches only its newest part -- from its last bucket to now,
+// same query, step and aggregation -- replacing that bucket and appending newer ones as above (a series the
+// chart did not have yet reloads the whole chart).
 (function () {
   "use strict";
   var MAX_POINTS = 500;
@@ -223,7 +228,7 @@
       setMeta(figure, "tier " + first.tier + (first.step ? " · step " + first.step + " s" : "") + " · " +
               first.series.length + " series");
       figure._live = {lines: live, names: names, unit: unit, step: first.step || 0, agg: agg, rate: rate,
-                      range: rangeSeconds};
+                      range: rangeSeconds, asked: step};
       draw(figure, lines, names, unit);
     }).catch(function (error) {
       if (figure._token !== token) { return; }
@@ -278,18 +283,66 @@
     });
   }
 
-  function connectLive(group) {
+  // The newest part of a figure's range again (a saved dashboard's notice): from its last bucket to now.
+  // One fetch per figure at a time; a notice arriving meanwhile fetches once more afterwards.
+  function refreshNewest(figure) {
+    var live = figure._live;
+    if (!live || live.rate) { return; }
+    if (figure._refreshing) { figure._refreshAgain = true; return; }
+    var newest = null;
+    live.lines.forEach(function (l) {
+      var last = l.points[l.points.length - 1];
+      if (last && (newest === null || last[0] > newest)) { newest = last[0]; }
+    });
+    // A step past now: the notice can come within the second of the point it announces (or an agent's clock
+    // can run a little ahead), and a flooring "now" would leave that point out.
+    var now = Math.floor(Date.now() / 1000), end = now + Math.max(live.asked, 1);
+    var start = newest === null ? now - live.range : Math.floor(newest);
+    var url = figure.dataset.api + "?" + figure.dataset.query + "&start=" + start + "&end=" + end +
+              "&step=" + live.asked + "&agg=" + live.agg;
+    figure._refreshing = true;
+    getJSON(url).then(function (answer) {
+      if (figure._live !== live) { return; } // the range changed meanwhile: that load drew everything
+      var byId = {}, unknown = false, changed = false;
+      live.lines.forEach(function (l) { if (l.id) { byId[l.id] = l; } });
+      answer.series.forEach(function (s) {
+        var line = byId[s.id];
+        if (!line) { unknown = true; return; }
+        s.points.forEach(function (p) {
+          var pts = line.points, last = pts[pts.length - 1];
+          if (last && p[0] === last[0]) { if (last[1] !== p[1]) { last[1] = p[1]; changed = true; } }
+          else if (!last || p[0] > last[0]) { pts.push([p[0], p[1]]); changed = true; }
+        });
+        var oldest = (line.points.length ? line.points[line.points.length - 1][0] : now) - live.range;
+        while (line.points.length && line.points[0][0] < oldest) { line.points.shift(); }
+      });
+      if (unknown) { loadChart(figure, live.range); return; }
+      if (changed) { redraw(figure); }
+    }).catch(function () { /* the next notice or a reload tries again */ }).then(function () {
+      figure._refreshing = false;
+      if (figure._refreshAgain) { figure._refreshAgain = false; refreshNewest(figure); }
+    });
+  }
+
+  function refreshNames(root, names) {
+    root.querySelectorAll("[data-chart][data-metric]").forEach(function (figure) {
+      if (names.indexOf(figure.dataset.metric) >= 0) { refreshNewest(figure); }
+    });
+  }
+
+  // A live socket for `el` (data-live = on/off), reconnecting with backoff unless refused (4403).
+  function connectLive(el, path, onFrame) {
     var delay = 1000;
     function connect() {
       var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-      var socket = new WebSocket(scheme + window.location.host + group.dataset.livePath);
-      socket.onopen = function () { delay = 1000; group.dataset.live = "on"; };
+      var socket = new WebSocket(scheme + window.location.host + path);
+      socket.onopen = function () { delay = 1000; el.dataset.live = "on"; };
       socket.onmessage = function (event) {
-        var message = JSON.parse(event.data);
-        if (message.type === "metrics.points") { applyPoints(group, message.points || []); }
+        el.dataset.liveFrames = String(Number(el.dataset.liveFrames || 0) + 1); // for tests and tooling
+        onFrame(JSON.parse(event.data));
       };
       socket.onclose = function (event) {
-        group.dataset.live = "off";
+        el.dataset.live = "off";
         if (event.code === 4403) { return; } // not allowed (signed out, access ended): do not retry
         setTimeout(connect, delay);
         delay = Math.min(delay * 2, 30000);
@@ -320,7 +373,11 @@
       });
     });
     loadAll();
-    if (group.dataset.livePath && typeof window.WebSocket !== "undefined") { connectLive(group); }
+    if (group.dataset.livePath && typeof window.WebSocket !== "undefined") {
+      connectLive(group, group.dataset.livePath, function (message) {
+        if (message.type === "metrics.points") { applyPoints(group, message.points || []); }
+      });
+    }
   }
 
   var resizeTimer = null;
@@ -336,4 +393,11 @@
   });
 
   document.querySelectorAll("[data-chart-group]").forEach(initGroup);
+  if (typeof window.WebSocket !== "undefined") {
+    document.querySelectorAll("[data-live-names-path]").forEach(function (root) {
+      connectLive(root, root.dataset.liveNamesPath, function (message) {
+        if (message.type === "metrics.names") { refreshNames(root, message.names || []); }
+      });
+    });
+  }
 })();

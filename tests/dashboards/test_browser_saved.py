@@ -1,10 +1,12 @@
 """A saved dashboard in Chromium against the real ASGI server (tests/browser.py): samples pushed through the
 agent door, a dashboard of two widgets (one filtered by a label matcher), and both charts drawn by
-static/js/charts.js from GET /api/v1/metrics, the matcher applied; ``?range=`` reproduces the view."""
+static/js/charts.js from GET /api/v1/metrics, the matcher applied; ``?range=`` reproduces the view; a widget
+gets the points of a push made while the page is open, without a reload (ws/<org>/dashboards/live/)."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -81,3 +83,41 @@ def test_an_editor_reorders_removes_and_adds_widgets_in_the_browser(
     assert [w["metric"] for w in board.widgets] == ["b_metric", "a_metric", "d_metric"]
     assert board.widgets[2]["labels"] == 'job="node"' and board.widgets[2]["range"] == "7d"
     assert page.locator('figure[data-chart-key="w2"] figcaption').inner_text().startswith("d_metric")
+
+
+def test_a_saved_dashboard_widget_gets_new_points_without_a_reload(
+        signed_in_page: Any, asgi_server: LiveServer, org: Any, member_ro: Any, make_token: Any) -> None:
+    token = make_token(AgentToken.Scope.WRITE)[1]
+    past = time.time() - 120
+    status, reply = asgi_server.post_json("/api/v1/metrics", {"metrics": [
+        {"host": host, "name": "cpu_usage_active", "value": v, "time": past - 60 * i}
+        for i, v in enumerate((10.0, 30.0, 20.0)) for host in ("web-1", "web-2")]}, token)
+    assert status == 200, reply
+    board = SavedDashboardFactory(organization=org, name="Fleet", widgets=[
+        widget(title="CPU", metric="cpu_usage_active", agg="max", width=12)])
+
+    page = signed_in_page(member_ro, f"/{org.slug}/dashboards/{board.public_id}/")
+    cpu = 'figure[data-chart-key="w0"]'
+    page.wait_for_selector("#saved-dashboard[data-live=on]", timeout=10000)
+    page.wait_for_function(f"() => Number(document.querySelector('{cpu}').dataset.points) > 0", timeout=10000)
+    before = int(page.locator(cpu).get_attribute("data-points") or 0)
+    assert before == 3, before
+    page.evaluate("window.__notReloaded = true")
+    assert page.locator("#saved-dashboard").get_attribute("data-live-frames") is None
+
+    # An agent pushes for one of the widget's hosts from another thread through the server's HTTP door.
+    pushed: list[tuple[int, bytes]] = []
+    agent = threading.Thread(target=lambda: pushed.append(asgi_server.post_json("/api/v1/metrics", {
+        "metrics": [{"host": "web-2", "name": "cpu_usage_active", "value": 77.0, "time": time.time()}]}, token)))
+    agent.start()
+    agent.join(timeout=15)
+    assert pushed and pushed[0][0] == 200, pushed
+    page.wait_for_function(f"() => Number(document.querySelector('{cpu}').dataset.points) > {before}",
+                           timeout=15000)
+    assert int(page.locator(cpu).get_attribute("data-points") or 0) == before + 1  # a new bucket, appended
+    assert int(page.locator("#saved-dashboard").get_attribute("data-live-frames") or 0) >= 1  # a notice did it
+    newest = page.evaluate(f"""() => {{ const d = document.querySelector('{cpu}')._plot.data;
+        return d.slice(1).map(ys => ys[ys.length - 1]); }}""")
+    assert sorted(newest, key=lambda v: v is None) == [77.0, None], newest  # web-2's line only
+    assert page.evaluate("window.__notReloaded") is True
+    screenshot(page, "saved_dashboard_live")

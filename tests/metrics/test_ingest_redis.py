@@ -29,8 +29,8 @@ NOW_S = int(time.time()) - 60
 FIELDS = 10
 # Rate limits (request, samples), host ids, host attributes, series ids (lookup and store after
 # commit), hot tier, hosts seen (last_seen and live-event claims in one pipeline), alert evaluation (heartbeats
-# and per-rule coalescing in one pipeline), live chart points (the organization's watched hosts, read at most
-# once a second per process): at most one round trip each.
+# and per-rule coalescing in one pipeline), live chart points and saved dashboards' notices (one read of the
+# organization's watch set, at most once a second per process, shared by both): at most one round trip each.
 MAX_ROUND_TRIPS = 11
 
 
@@ -116,6 +116,32 @@ def test_round_trips_per_ingest_request_do_not_grow_with_hosts(org: Any, other_o
                      django_capture_on_commit_callbacks)
     assert one == many, (one, many)
     assert max(many) <= MAX_ROUND_TRIPS, many
+
+
+def test_the_watch_set_is_read_once_per_ingest_for_host_pages_and_saved_dashboards_together(
+        org: Any, make_token: Any, cold: None, monkeypatch: pytest.MonkeyPatch,
+        django_capture_on_commit_callbacks: Any) -> None:
+    """Both live consumers run on every ingest; the saved dashboards' mark rides in the host pages' watch
+    set, so a cold process reads it once, not once per consumer (and an open dashboard is seen)."""
+    import redis as redis_py
+
+    from apps.metrics import live_dashboards
+
+    reads: list[str] = []
+    zrangebyscore = redis_py.Redis.zrangebyscore
+
+    def counting(self: Any, name: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append(str(name))
+        return zrangebyscore(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(redis_py.Redis, "zrangebyscore", counting)
+    live_dashboards.watch_dashboards(org.pk)
+    live_points._watched_cache.clear()
+    queued: list[Any] = []
+    monkeypatch.setattr(live_dashboards.THROTTLE, "push", lambda client, org_id, pending: queued.append(pending))
+    ingest(make_token()[1], body(3), django_capture_on_commit_callbacks)
+    assert len(reads) == 1, reads
+    assert queued == [{org.pk: {f"cpu_usage_{i}": "1" for i in range(FIELDS)}}]  # names once, hosts coalesced
 
 
 def test_last_seen_claims_every_host_in_one_round_trip(org: Any, round_trips: RoundTrips) -> None:

@@ -2,7 +2,9 @@
 
 Viewers see, editors create and edit, admins delete; the buttons a role may not use are not shown and
 their POSTs are refused (403, nothing written). A dashboard's URL is its share link: members of the
-organization open it, ``?range=6h`` fixes the range of every chart so a link reproduces the view."""
+organization open it, ``?range=6h`` fixes the range of every chart so a link reproduces the view. The page's
+widgets refresh live: ``ws/<org>/dashboards/live/`` says which metric names got new data
+(apps/metrics/live_dashboards.py) and static/js/charts.js re-fetches the newest part of those widgets."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from apps.dashboards.saved import services
 from apps.dashboards.saved.forms import DashboardForm, widget_formset, widgets_of
 from apps.dashboards.saved.models import SavedDashboard
 from apps.dashboards.saved.widgets import RANGES
+from apps.metrics.live_dashboards import dashboards_live_path
 
 
 def _can(request: HttpRequest, role: str) -> bool:
@@ -64,6 +67,7 @@ def dashboard_detail(request: HttpRequest, org_slug: str, public_id: str) -> Htt
         "can_edit": _can(request, Role.EDITOR),
         "can_delete": _can(request, Role.ADMIN),
         "api_url": metrics_api_url(),
+        "live_path": dashboards_live_path(org_slug),
         **chart_assets(),
     })
 
