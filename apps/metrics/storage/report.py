@@ -110,6 +110,11 @@ def metric_sources() -> list[Source]:
     ]
 
 
+def _pcodec_chunk_tables() -> set[str]:
+    """Our own compressed-chunk tables (plain PostgreSQL's compression; unused on TimescaleDB)."""
+    return {COMPRESSED_TABLE, *(rollup_compressed.table(tier) for tier in TIERS)}
+
+
 def extra_sources() -> list[Source]:
     return [Source(label, table, column)
             for label, table, column in getattr(settings, "FIBERSTACK_STORAGE_REPORT_TABLES", ())]
@@ -233,8 +238,8 @@ def build_report(connection: Any = None) -> StorageReport:
                 continue
             if source.table == TABLE and timescale:
                 lines.extend(_timescale_raw(cursor, source))
-            elif source.table == COMPRESSED_TABLE and timescale:
-                continue  # stays empty there: compressed chunks are the line above
+            elif timescale and source.table in _pcodec_chunk_tables():
+                continue  # stay empty there: TimescaleDB compresses natively (raw's native chunks are above)
             else:
                 lines.append(_line(cursor, source))
     return StorageReport(backend="timescaledb" if timescale else "partitioned", lines=lines)
