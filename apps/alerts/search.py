@@ -40,7 +40,7 @@ class AlertDocument(es.DailyDocument):
 
     class Index:
         name = "fiber-alerts"
-        settings = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "5s"}
+        settings = es.DAILY_SETTINGS
 
     class Django:
         model = Alert

@@ -129,7 +129,8 @@ class DailyDocument(Document):
         return json.loads(value) if isinstance(value, str) else (value or {})
 
 
-_DAILY_SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "5s"}
+# Daily indices of every family (logs, events, alerts): one shard, no replica, searchable within 5 s.
+DAILY_SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "5s"}
 
 
 @registry.register_document
@@ -153,7 +154,7 @@ class LogEntryDocument(DailyDocument):
 
     class Index:
         name = "fiber-logs"  # the template's pattern decides; documents pick a daily index
-        settings = _DAILY_SETTINGS
+        settings = DAILY_SETTINGS
 
     class Django:
         model = LogEntry
@@ -177,7 +178,7 @@ class EventDocument(DailyDocument):
 
     class Index:
         name = "fiber-events"
-        settings = _DAILY_SETTINGS
+        settings = DAILY_SETTINGS
 
     class Django:
         model = LogEvent

@@ -184,11 +184,21 @@ def enable_raw_compression(connection: Any = None) -> bool:
     if is_partitioned(connection):
         return False
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"ALTER TABLE {raw_storage.TABLE} SET (timescaledb.compress, "
-            "timescaledb.compress_segmentby = 'series_id', timescaledb.compress_orderby = 'time DESC')"
-        )
+        _compress_by_series(cursor, raw_storage.TABLE, "time")
     return True
+
+
+def _compress_by_series(cursor: Any, table: str, time_column: str) -> None:
+    """Declare a hypertable's chunks compressible: one segment per series, newest first inside it (what
+    every reader filters and orders by)."""
+    cursor.execute(f"ALTER TABLE {table} SET (timescaledb.compress, timescaledb.compress_segmentby = 'series_id', "
+                   f"timescaledb.compress_orderby = '{time_column} DESC')")
+
+
+def _decompress_all(cursor: Any, table: str) -> None:
+    """Undo ``_compress_by_series``: decompress every chunk, then turn compression off."""
+    cursor.execute("SELECT decompress_chunk(c, if_compressed => true) FROM show_chunks(%s) c", [table])
+    cursor.execute(f"ALTER TABLE {table} SET (timescaledb.compress = false)")
 
 
 def disable_raw_compression(connection: Any = None) -> None:
@@ -196,10 +206,7 @@ def disable_raw_compression(connection: Any = None) -> None:
     if is_partitioned(connection):
         return
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT decompress_chunk(c, if_compressed => true) FROM show_chunks(%s) c", [raw_storage.TABLE]
-        )
-        cursor.execute(f"ALTER TABLE {raw_storage.TABLE} SET (timescaledb.compress = false)")
+        _decompress_all(cursor, raw_storage.TABLE)
 
 
 # -- TimescaleDB compression of rollup chunks --------------------------------------------------------------
@@ -213,10 +220,7 @@ def enable_rollup_compression(connection: Any = None) -> bool:
         return False
     with connection.cursor() as cursor:
         for tier in TIERS:
-            cursor.execute(
-                f"ALTER TABLE {tier.table} SET (timescaledb.compress, "
-                "timescaledb.compress_segmentby = 'series_id', timescaledb.compress_orderby = 'bucket DESC')"
-            )
+            _compress_by_series(cursor, tier.table, "bucket")
     return True
 
 
@@ -226,5 +230,4 @@ def disable_rollup_compression(connection: Any = None) -> None:
         return
     with connection.cursor() as cursor:
         for tier in TIERS:
-            cursor.execute("SELECT decompress_chunk(c, if_compressed => true) FROM show_chunks(%s) c", [tier.table])
-            cursor.execute(f"ALTER TABLE {tier.table} SET (timescaledb.compress = false)")
+            _decompress_all(cursor, tier.table)
