@@ -71,18 +71,32 @@ def is_database_unavailable(exc: BaseException | None) -> bool:
     return isinstance(exc, _UNAVAILABLE_ERRORS)
 
 
-def database_unavailable_response(request: HttpRequest) -> HttpResponse:
-    """503 + Retry-After: JSON for the API and for every client that is not a browser asking for a page
-    (agents retry a 5xx forever, so they must at least learn when), plain text for pages."""
+def _error_response(request: HttpRequest, status: int, message: str, body: dict[str, Any]) -> HttpResponse:
+    """``body`` as JSON for the API and for every client that is not a browser asking for a page, the
+    plain-text ``message`` for pages."""
     if request.path_info.startswith("/api/") or "text/html" not in request.headers.get("Accept", ""):
-        response: HttpResponse = JsonResponse(
-            {"error": DATABASE_UNAVAILABLE_MESSAGE, "code": "unavailable", "message": DATABASE_UNAVAILABLE_MESSAGE},
-            status=503,
-        )
-    else:
-        response = HttpResponse(DATABASE_UNAVAILABLE_MESSAGE, content_type="text/plain; charset=utf-8", status=503)
+        return JsonResponse(body, status=status)
+    return HttpResponse(message, content_type="text/plain; charset=utf-8", status=status)
+
+
+def database_unavailable_response(request: HttpRequest) -> HttpResponse:
+    """503 + Retry-After (agents retry a 5xx forever, so they must at least learn when)."""
+    message = DATABASE_UNAVAILABLE_MESSAGE
+    response = _error_response(request, 503, message, {"error": message, "code": "unavailable", "message": message})
     response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
     return response
+
+
+def nul_parameter(request: HttpRequest) -> str | None:
+    """The first query parameter whose name or value holds a NUL character (U+0000), or None. PostgreSQL's
+    text refuses NUL, so a filter carrying one would fail in the database as a 500 on any page or endpoint
+    that passes it to SQL; no parameter of ours can use it."""
+    if "%00" not in request.META.get("QUERY_STRING", "") and "\x00" not in request.META.get("QUERY_STRING", ""):
+        return None
+    for name, values in request.GET.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            return name.replace("\x00", "\\x00")
+    return None
 
 
 def not_found_response(request: HttpRequest) -> JsonResponse:
@@ -97,6 +111,7 @@ class ApiErrorMiddleware:
       view arrive in ``process_exception``. Errors raised before the view (a session loaded by another
       middleware's ``process_view``) have already become Django's 500 when they reach us; the
       ``got_request_exception`` receiver below marks the request so ``__call__`` can replace it.
+    * A query parameter holding a NUL character is a 400 before any view runs (``nul_parameter``).
     * A path under ``/api/`` that no route matches (``/api/v1/agents//metrics``) gets a JSON 404
       instead of Django's HTML page; 404s of the API views themselves are JSON already and pass through.
     """
@@ -105,6 +120,11 @@ class ApiErrorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        bad = nul_parameter(request)
+        if bad is not None:
+            # The shape of the query API's parameter errors: {"detail", "parameter"}.
+            message = f"{bad}: text may not contain the NUL character (U+0000)."
+            return _error_response(request, 400, message, {"detail": message, "parameter": bad})
         response = self.get_response(request)
         if response.status_code == 500 and getattr(request, "_database_unavailable", False):
             return database_unavailable_response(request)
