@@ -122,9 +122,11 @@ class ApiErrorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         bad = nul_parameter(request)
         if bad is not None:
-            # The shape of the query API's parameter errors: {"detail", "parameter"}.
+            # Both error shapes of the API: the doors' and generic {"error", "code", "message"} (InfluxDB
+            # clients read "error") and the query API's {"detail", "parameter"}.
             message = f"{bad}: text may not contain the NUL character (U+0000)."
-            return _error_response(request, 400, message, {"detail": message, "parameter": bad})
+            return _error_response(request, 400, message, {"error": message, "code": "invalid", "message": message,
+                                                           "detail": message, "parameter": bad})
         response = self.get_response(request)
         if response.status_code == 500 and getattr(request, "_database_unavailable", False):
             return database_unavailable_response(request)

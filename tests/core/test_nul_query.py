@@ -34,5 +34,6 @@ def test_the_same_pages_answer_without_the_nul(client: Client, owner: Any, org: 
 def test_an_api_client_gets_json_naming_the_parameter(api_client: Any, owner: Any, url: str) -> None:
     response = api_client(user=owner).get(url, {"ok": "1", "q\x00": "x"})
     assert response.status_code == 400
-    assert response.json() == {"detail": "q\\x00: text may not contain the NUL character (U+0000).",
+    message = "q\\x00: text may not contain the NUL character (U+0000)."
+    assert response.json() == {"error": message, "code": "invalid", "message": message, "detail": message,
                                "parameter": "q\\x00"}
