@@ -97,3 +97,13 @@ def record_event(
         user_agent=context.user_agent if context else "",
         **_actor_fields(actor),
     )
+
+
+def record_update(*, action: str, actor: Any, organization: Any, target: models.Model,
+                  before: Mapping[str, Any], after: Mapping[str, Any]) -> AuditEvent | None:
+    """The audit row of an edit, written only when the snapshots differ: saving a form unchanged is not an
+    event (every update service snapshots before and after and calls this)."""
+    if before == after:
+        return None
+    return record_event(action=action, actor=actor, organization=organization, target=target, before=before,
+                        after=after)

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from apps.alerts.choices import AlertState
 from apps.alerts.models import Alert, AlertGroup, AlertRule
 from apps.alerts.services.lifecycle import AlertStateError, acknowledge_alert, resolve_alert
-from apps.audit.services import record_event
+from apps.audit.services import record_event, record_update
 from apps.escalation.models import EscalationPolicy, GroupRoute
 from apps.organizations.models import Organization
 
@@ -101,9 +101,8 @@ def update_group_route(*, route: GroupRoute, actor: Any, name: str | None = None
     _check(route.organization_id, route.rule, route.policy)
     _save(route)
     after = route_snapshot(route)
-    if after != before:
-        record_event(action="escalation.group_route_updated", actor=actor, organization=route.organization_id,
-                     target=route, before=before, after=after)
+    record_update(action="escalation.group_route_updated", actor=actor, organization=route.organization_id,
+                  target=route, before=before, after=after)
     return route
 
 

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.alerts.models import AlertRule, NotificationChannel
-from apps.audit.services import record_event, snapshot
+from apps.audit.services import record_event, record_update, snapshot
 from apps.escalation import verification
 from apps.escalation.choices import ContactKind, StepAction
 from apps.escalation.models import ContactMethod, EscalationPolicy, EscalationStep, OnCallSchedule, RulePolicy
@@ -118,9 +118,8 @@ def update_policy(*, policy: EscalationPolicy, actor: Any, name: str | None = No
     if steps is not None:
         _write_steps(policy, steps)
     after = policy_snapshot(policy)
-    if after != before:
-        record_event(action="escalation.policy_updated", actor=actor, organization=policy.organization_id,
-                     target=policy, before=before, after=after)
+    record_update(action="escalation.policy_updated", actor=actor, organization=policy.organization_id,
+                  target=policy, before=before, after=after)
     return policy
 
 
@@ -154,9 +153,8 @@ def route_rule(*, rule: AlertRule, policy: EscalationPolicy, actor: Any) -> Rule
     before = _route_snapshot(route)
     route.policy = policy
     route.save(update_fields=["policy", "updated_at"])
-    if _route_snapshot(route) != before:
-        record_event(action="escalation.route_updated", actor=actor, organization=rule.organization_id,
-                     target=route, before=before, after=_route_snapshot(route))
+    record_update(action="escalation.route_updated", actor=actor, organization=rule.organization_id,
+                  target=route, before=before, after=_route_snapshot(route))
     return route
 
 
@@ -245,9 +243,8 @@ def update_contact_method(*, method: ContactMethod, actor: Any, **fields: Any) -
     _sync_channel(method)
     method.save()
     after = _contact_snapshot(method)
-    if after != before:
-        record_event(action="escalation.contact_updated", actor=actor, organization=method.organization_id,
-                     target=method, before=before, after=after)
+    record_update(action="escalation.contact_updated", actor=actor, organization=method.organization_id,
+                  target=method, before=before, after=after)
     _verify_or_ask(method, actor, destination_changed=moved, was_verified=before["verified"])
     return method
 

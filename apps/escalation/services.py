@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.audit.services import record_event, snapshot
+from apps.audit.services import record_event, record_update, snapshot
 from apps.escalation.models import (
     CalendarFeed,
     OnCallSchedule,
@@ -154,9 +154,8 @@ def update_schedule(*, schedule: OnCallSchedule, actor: Any, name: str | None = 
     if layers is not None:
         _write_layers(schedule, layers)
     after = schedule_snapshot(schedule)
-    if after != before:
-        record_event(action="schedule.updated", actor=actor, organization=schedule.organization_id,
-                     target=schedule, before=before, after=after)
+    record_update(action="schedule.updated", actor=actor, organization=schedule.organization_id,
+                  target=schedule, before=before, after=after)
     return schedule
 
 
@@ -205,9 +204,8 @@ def update_override(*, override: ScheduleOverride, actor: Any, user: Any = None,
     override.full_clean()
     override.save()
     after = {**snapshot(override), "user": override.user.get_username()}
-    if after != before:
-        record_event(action="schedule.override_updated", actor=actor, organization=override.organization_id,
-                     target=override, before=before, after=after)
+    record_update(action="schedule.override_updated", actor=actor, organization=override.organization_id,
+                  target=override, before=before, after=after)
     return override
 
 

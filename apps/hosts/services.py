@@ -18,7 +18,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
-from apps.audit.services import record_event, snapshot
+from apps.audit.services import record_event, record_update, snapshot
 from apps.core import redis
 from apps.hosts import cache_scope
 from apps.hosts.graph import cycle_error
@@ -175,9 +175,8 @@ def update_host(*, host: Host, actor: Any, **changes: Any) -> Host:
     locked.full_clean()
     locked.save()
     after = snapshot(locked)
-    if before != after:
-        record_event(action="host.updated", actor=actor, organization=locked.organization_id, target=locked,
-                     before=before, after=after)
+    record_update(action="host.updated", actor=actor, organization=locked.organization_id,
+                  target=locked, before=before, after=after)
     if locked.name != old_name:
         scope = _org_scope(locked.organization_id)
         transaction.on_commit(lambda: _forget_host(scope, old_name))
@@ -246,9 +245,8 @@ def update_service(*, service: Service, actor: Any, **changes: Any) -> Service:
     locked.full_clean()
     locked.save()
     after = snapshot(locked)
-    if before != after:
-        record_event(action="service.updated", actor=actor, organization=locked.organization_id, target=locked,
-                     before=before, after=after)
+    record_update(action="service.updated", actor=actor, organization=locked.organization_id,
+                  target=locked, before=before, after=after)
     service.__dict__.update(locked.__dict__)
     return service
 

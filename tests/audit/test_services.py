@@ -6,7 +6,7 @@ import pytest
 from django.db import transaction
 
 from apps.audit.models import AuditEvent
-from apps.audit.services import diff, record_event, snapshot
+from apps.audit.services import diff, record_event, record_update, snapshot
 from apps.core.middleware import RequestContext, current_request
 
 pytestmark = pytest.mark.django_db
@@ -69,3 +69,15 @@ def test_diff_keeps_only_changed_fields():
 def test_explicit_changes_are_stored_as_given(org):
     event = record_event(action="x.done", actor=None, organization=org, changes={"format": "csv"})
     assert event.changes == {"format": "csv"}
+
+
+def test_record_update_writes_a_row_only_when_the_snapshots_differ(org) -> None:
+    before = snapshot(org)
+    assert record_update(action="organization.updated", actor=None, organization=org, target=org,
+                         before=before, after=dict(before)) is None
+    assert not AuditEvent.objects.filter(action="organization.updated").exists()
+
+    event = record_update(action="organization.updated", actor=None, organization=org, target=org,
+                          before=before, after={**before, "name": "Renamed"})
+    assert event is not None and event.changes == {"name": [before["name"], "Renamed"]}
+    assert AuditEvent.objects.filter(action="organization.updated").count() == 1

@@ -24,7 +24,7 @@ from apps.alerts.models import Alert, AlertRule, Integration, NotificationChanne
 from apps.alerts.outcomes import Outcome
 from apps.alerts.services import config
 from apps.alerts.services.lifecycle import fingerprint, identity_labels, record_outcomes
-from apps.audit.services import record_event, snapshot
+from apps.audit.services import record_event, record_update, snapshot
 from apps.metrics.ingest.validation import forbidden_char
 from apps.organizations.tokens import generate_token, hash_token, split_prefix, token_matches
 
@@ -139,9 +139,8 @@ def update_integration(*, integration: Integration, actor: Any, **changes: Any) 
         raise _rule_errors(exc) from exc
     _save_integration(locked)
     after = integration_snapshot(locked)
-    if before != after:
-        record_event(action="integration.updated", actor=actor, organization=locked.organization_id,
-                     target=locked, before=before, after=after)
+    record_update(action="integration.updated", actor=actor, organization=locked.organization_id,
+                  target=locked, before=before, after=after)
     integration.__dict__.update(locked.__dict__)
     return integration
 

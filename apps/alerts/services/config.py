@@ -22,7 +22,7 @@ from apps.alerts.choices import ChannelKind, Comparator, RuleKind
 from apps.alerts.models import Alert, AlertRule, NotificationChannel
 from apps.alerts.models.channels import new_signing_secret
 from apps.alerts.services import lifecycle
-from apps.audit.services import record_event, snapshot
+from apps.audit.services import record_event, record_update, snapshot
 from apps.metrics.ingest.validation import forbidden_char, storable_text_problem
 from apps.metrics.read.params import QueryError
 from apps.metrics.read.select import parse_matchers
@@ -382,9 +382,8 @@ def update_rule(*, rule: AlertRule, actor: Any, channels: Iterable[NotificationC
     if before["enabled"] and not locked.enabled:
         _close_open_alerts(locked, actor=actor)
     after = rule_snapshot(locked)
-    if before != after:
-        record_event(action="alert_rule.updated", actor=actor, organization=locked.organization_id, target=locked,
-                     before=before, after=after)
+    record_update(action="alert_rule.updated", actor=actor, organization=locked.organization_id,
+                  target=locked, before=before, after=after)
     rule.__dict__.update(locked.__dict__)
     rule._prefetched_objects_cache = {}  # channels may have changed under a prefetch the caller holds
     return rule
@@ -452,9 +451,8 @@ def update_channel(*, channel: NotificationChannel, actor: Any, **changes: Any) 
     validate_channel(locked)
     _save(locked)
     after = channel_snapshot(locked)
-    if before != after:
-        record_event(action="notification_channel.updated", actor=actor, organization=locked.organization_id,
-                     target=locked, before=before, after=after)
+    record_update(action="notification_channel.updated", actor=actor, organization=locked.organization_id,
+                  target=locked, before=before, after=after)
     channel.__dict__.update(locked.__dict__)
     return channel
 

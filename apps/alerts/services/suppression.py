@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from apps.alerts.models import MaintenanceWindow, Silence
 from apps.alerts.suppression import clean_matchers, clean_schedule
-from apps.audit.services import record_event, snapshot
+from apps.audit.services import record_event, record_update, snapshot
 from apps.hosts.models import Host, Service
 from apps.organizations.models import Organization
 
@@ -162,9 +162,8 @@ def update_maintenance_window(*, window: MaintenanceWindow, actor: Any, **change
     if services is not None:
         locked.services.set(services)
     after = _window_snapshot(locked)
-    if before != after:
-        record_event(action="maintenance_window.updated", actor=actor, organization=locked.organization_id,
-                     target=locked, before=before, after=after)
+    record_update(action="maintenance_window.updated", actor=actor, organization=locked.organization_id,
+                  target=locked, before=before, after=after)
     window.__dict__.update(locked.__dict__)
     return window
 
