@@ -23,7 +23,16 @@ def opts(**kwargs: object) -> ParseOptions:
 
 
 def parse(body: str | bytes, **kwargs: object) -> ParseResult:
-    return parse_line_protocol(body, opts(**kwargs))
+    result = parse_line_protocol(body, opts(**kwargs))
+    assert_runs_are_the_keys(result)
+    return result
+
+
+def assert_runs_are_the_keys(result: ParseResult) -> None:
+    """The parser's per-line runs (what the ingest service maps series ids by) spell out the keys column."""
+    assert result.runs is not None
+    assert [key for run in result.runs for key in run] == result.keys
+    assert all(run for run in result.runs)
 
 
 def samples(result: ParseResult) -> list[tuple[str, dict[str, str], int, float]]:

@@ -82,6 +82,7 @@ def test_fast_path_agrees_with_the_careful_scanner(line: str) -> None:
         return
     assert not fast.errors, (line, fast.errors)
     assert (fast.keys, fast.times_us, fast.values) == (careful.keys, careful.times_us, careful.values), line
+    assert fast.runs == ([tuple(fast.keys)] if fast.keys else []), line
     assert fast.skipped == careful.skipped
 
 

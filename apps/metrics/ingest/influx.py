@@ -133,7 +133,7 @@ class _OutOfWindow(_LineError):
 
 def parse_line_protocol(body: bytes | str, options: ParseOptions) -> ParseResult:
     """Parse a line-protocol body; bad lines become errors, good lines are kept."""
-    result = ParseResult()
+    result = ParseResult(runs=[])
     use_limits(options.limits)
     limits = options.limits
     text, check_utf8 = _decode(body)
@@ -142,6 +142,9 @@ def parse_line_protocol(body: bytes | str, options: ParseOptions) -> ParseResult
     values = result.values
     keys_append = keys.append
     keys_extend = keys.extend
+    runs = result.runs
+    assert runs is not None
+    runs_append = runs.append
     values_append = values.append
     values_extend = values.extend
     times_extend = times.extend
@@ -232,10 +235,11 @@ def parse_line_protocol(body: bytes | str, options: ParseOptions) -> ParseResult
                     total = sum(floats)
                     if total - total == 0.0:  # else an overflow to inf: the careful path applies the NaN policy
                         keys_extend(layout)
+                        runs_append(layout)
                         values_extend(floats)
                         times_extend([t] * len(floats))
                         if len(values) > max_samples:
-                            del keys[n0:], values[n0:], times[n0:]
+                            del keys[n0:], values[n0:], times[n0:], runs[-1]
                             add_error(result, options, f"line {lineno}", TOO_MANY_SAMPLES.format(limit=max_samples))
                             full = True
                             break
@@ -288,6 +292,8 @@ def parse_line_protocol(body: bytes | str, options: ParseOptions) -> ParseResult
                     add_error(result, options, f"line {lineno}", TOO_MANY_SAMPLES.format(limit=max_samples))
                     full = True
                     break
+                if nf:
+                    runs_append(tuple(keys[n0:]))
                 continue
             # Irregular field: undo this line's partial output and let the careful path decide.
             del keys[n0:], values[n0:]
@@ -305,6 +311,8 @@ def parse_line_protocol(body: bytes | str, options: ParseOptions) -> ParseResult
             add_error(result, options, f"line {lineno}", TOO_MANY_SAMPLES.format(limit=max_samples))
             full = True
             break
+        if len(keys) > n0:
+            runs_append(tuple(keys[n0:]))
     if full:
         # The lines after the one that crossed the limit were not read: say how many, so that a client's
         # count of what was dropped is exact.
