@@ -229,3 +229,53 @@ def test_migration_0004_removes_duplicates_keeping_the_last_stored_and_reverses(
         executor.migrate(executor.loader.graph.leaf_nodes())
     assert all(unique_by_partition().values())
     assert samples_of(series) == [(stray.timestamp(), 8.0), (now.timestamp(), 4.0)]
+
+
+def copied_into(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The relations ``copy_samples``' COPY statements named, in order."""
+    from apps.metrics.storage import write
+
+    targets: list[str] = []
+    real = write._copy
+
+    def recording(cursor: Any, sql: str, data: bytes) -> None:
+        targets.append(sql.split()[1])
+        real(cursor, sql, data)
+
+    monkeypatch.setattr(write, "_copy", recording)
+    return targets
+
+
+def test_a_write_within_one_day_is_copied_straight_into_its_partition(monkeypatch: pytest.MonkeyPatch) -> None:
+    series = SeriesFactory()
+    day = timezone.now().replace(hour=12)
+    targets = copied_into(monkeypatch)
+    with connection.cursor() as cursor:
+        storage.copy_samples(cursor, [us(day), us(day) + 1], [series.id] * 2, [1.0, 2.0])
+        # A retry of the same points refuses in the partition and is merged: still one sample per time.
+        storage.copy_samples(cursor, [us(day), us(day) + 1], [series.id] * 2, [3.0, 4.0])
+        cursor.execute(f"SELECT value FROM {partitioned.partition_name(day.date())} WHERE series_id = %s "
+                       "ORDER BY time", [series.id])
+        assert [row[0] for row in cursor.fetchall()] == [3.0, 4.0]
+    assert targets == [partitioned.partition_name(day.date())] * 2
+
+
+def test_a_write_across_midnight_goes_through_the_parent(monkeypatch: pytest.MonkeyPatch) -> None:
+    series = SeriesFactory()
+    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    targets = copied_into(monkeypatch)
+    with connection.cursor() as cursor:
+        storage.copy_samples(cursor, [us(midnight) - 1, us(midnight)], [series.id] * 2, [1.0, 2.0])
+        for day, value in ((midnight.date() - dt.timedelta(days=1), 1.0), (midnight.date(), 2.0)):
+            cursor.execute(f"SELECT value FROM {partitioned.partition_name(day)} WHERE series_id = %s",
+                           [series.id])
+            assert cursor.fetchall() == [(value,)]
+    assert targets == [storage.TABLE]
+
+
+def test_copy_partition_is_the_utc_day_of_both_ends() -> None:
+    day_us = 86_400_000_000
+    start = us(dt.datetime(2026, 3, 29, tzinfo=dt.UTC))
+    assert partitioned.copy_partition(start, start + day_us - 1) == "metrics_sample_p20260329"
+    assert partitioned.copy_partition(start - 1, start) is None
+    assert partitioned.copy_partition(-1, -1) == "metrics_sample_p19691231"
