@@ -112,11 +112,11 @@ def _copy_rows(cursor: Any, sql: str, params: list[Any]) -> tuple[np.ndarray, np
 
 
 def _batches(cursor: Any, table: str) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """The table's rows ordered by (series_id, time DESC), in batches of whole series of about
+    """The table's rows ordered by (series_id, time), in batches of whole series of about
     ``BATCH_ROWS`` rows: each batch is a range of series ids, sized from the rows per id seen so far, and
     the next range starts at the next id present (one index probe), so sparse ids cost nothing."""
     sql = (f"SELECT series_id, time, value FROM {table} "  # noqa: S608 - names are ours
-           "WHERE series_id >= %s AND series_id < %s ORDER BY series_id, time DESC")
+           "WHERE series_id >= %s AND series_id < %s ORDER BY series_id, time")
     width = 64
     cursor.execute(f"SELECT min(series_id) FROM {table}")  # noqa: S608
     first = cursor.fetchone()[0]
@@ -158,7 +158,7 @@ def _chunks(sid: int, t: np.ndarray, v: np.ndarray) -> Iterator[tuple[Any, ...]]
 
 def _write_series(cursor: Any, sids: np.ndarray, ts: np.ndarray, vs: np.ndarray, lo: dt.datetime,
                   hi: dt.datetime) -> tuple[int, int]:
-    """Store the rows (sorted by series, time descending) as chunks, merged with the chunks the day already
+    """Store the rows (sorted by series, time) as chunks, merged with the chunks the day already
     has for those series; returns (series, chunks written)."""
     runs = list(_series_runs(sids))
     cursor.execute(
@@ -171,7 +171,7 @@ def _write_series(cursor: Any, sids: np.ndarray, ts: np.ndarray, vs: np.ndarray,
         earlier.setdefault(sid, []).append((codec.decode_times(times), codec.decode_values(values)))
     rows: list[tuple[Any, ...]] = []
     for sid, start, stop in runs:
-        t, v = ts[start:stop][::-1], vs[start:stop][::-1]  # the scan gives newest first
+        t, v = ts[start:stop], vs[start:stop]
         for old_t, old_v in earlier.get(sid, []):
             t, v = merge_later_wins(old_t, old_v, t, v)
         rows.extend(_chunks(sid, t, v))

@@ -26,9 +26,9 @@ from apps.metrics.storage.common import (
     COPY_SQL,
     binary_copy_buffer,
     copy_sql,
-    index_ordered,
     newest_per_series,
     sort_rows,
+    sorted_columns,
 )
 from apps.metrics.storage.merge import merge_rows
 
@@ -52,7 +52,7 @@ def copy_samples(
     backend's ``copy_partition``): the rows are then copied into it directly."""
     if not len(values):
         return 0
-    rows = index_ordered(times_us, series_ids, values)
+    rows = sorted_columns(times_us, series_ids, values)
     data = binary_copy_buffer(*rows)
     partition = partition_of(int(rows.times_us.min()), int(rows.times_us.max())) if partition_of else None
     alias = cursor.db.alias
