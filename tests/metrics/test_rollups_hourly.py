@@ -24,6 +24,7 @@ from apps.metrics.rollups import storage as rollup_storage
 from apps.metrics.rollups.models import RollupInvalidation
 from apps.metrics.rollups.tiers import BY_NAME
 from apps.metrics.storage.report import build_report
+from tests.core.test_database_roles import app_role, granted  # noqa: F401 - fixtures
 from tests.metrics.factories import SeriesFactory
 from tests.metrics.rollup_helpers import raw_stats, write
 from tests.metrics.test_rollups_compressed import (
@@ -270,7 +271,30 @@ def test_a_reader_between_its_chunk_lookup_and_its_rows_holds_the_hour_off_until
         assert len(report.rollup_hours) == 12 and row_count() == 0
     finally:
         reader.close()
-        with connection.cursor() as cursor:  # not model tables: the flush between tests leaves them
-            cursor.execute(f"DELETE FROM {compressed.table(M1)} WHERE series_id = ANY(%s)", [series])
-            cursor.execute(f"DELETE FROM {M1.table} WHERE series_id = ANY(%s)", [series])
-            cursor.execute("DELETE FROM metrics_sample WHERE series_id = ANY(%s)", [series])
+        forget(series)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("granted")
+def test_the_app_role_compresses_closed_hours(org: Any) -> None:
+    """The DML-only role (docs/database-roles.md) may take the tier's ACCESS EXCLUSIVE lock (it has DELETE)."""
+    from tests.core.test_database_roles import django_as_app_role
+
+    series = twelve_hours(org, series=1)
+    finalise_rollups(DAY_HI)
+    before = tier_rows(M1, series)
+    try:
+        with django_as_app_role():
+            report = compression.compress_rollups(now=NOW, older_than=dt.timedelta(days=1))
+            assert len(report.rollup_hours) == 12 and row_count() == 0 and len(chunks(series)) == 12
+            assert tier_rows(M1, series) == before
+    finally:
+        forget(series)
+
+
+def forget(series: list[int]) -> None:
+    """Delete what a transactional test committed to tables that are no models (the flush leaves them)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {compressed.table(M1)} WHERE series_id = ANY(%s)", [series])
+        cursor.execute(f"DELETE FROM {M1.table} WHERE series_id = ANY(%s)", [series])
+        cursor.execute("DELETE FROM metrics_sample WHERE series_id = ANY(%s)", [series])
