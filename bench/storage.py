@@ -35,6 +35,13 @@ It creates (drops first) the database ``--db-name`` on the server of ``DATABASE_
    partition is closed and final; ``metrics_rollup_<tier>_compressed`` with TOAST and indexes), and the
    read latency of q1's shape on the 1m tier (max per minute, one series, one hour) and q2's (mean per
    hour, all TSBS hosts' ``usage_user``, 12 hours, 1h tier) through ``read.fetch`` before and after.
+   Before the 1m partitions are compressed whole, the last day is first treated as the open day of a live
+   installation: its hours but the last ``--open-rows-hours`` compressed one transaction per hour
+   (``rollups.compressed.compress_range``, what the hourly pass does) and the partition compacted (``VACUUM
+   FULL``: a live partition reuses the space each hour's DELETE frees for the hours written after it), then
+   bytes per raw value of that day (rows left + hour chunks) and of the hour chunks alone; the reads (with a
+   dashboard's shape too: max per 5 min of ten series over the open day's last 12 hours, 1m tier) are timed
+   over rows, over the open day so compressed, and after every partition is compressed whole.
 """
 
 from __future__ import annotations
@@ -73,6 +80,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--rollup-days", type=int, default=2, help="days of both data sets for the rollup tiers")
     parser.add_argument("--rollups-only", action="store_true", help="only the rollup tiers section")
+    parser.add_argument("--open-rows-hours", type=int, default=3,
+                        help="hours of the open 1m day left as rows by the hourly compression figure")
     return parser.parse_args(argv)
 
 
@@ -381,6 +390,38 @@ def _time_reads(plans: dict[str, tuple[Any, list[int], str]], runs: int) -> dict
     return out
 
 
+def open_day(tier: Any, day: dt.date, rows_hours: int) -> dict[str, float] | None:
+    """The 1m partition of ``day`` as a live installation's open day: every hour but the last ``rows_hours``
+    compressed one transaction each (``compress_range``); its bytes per raw value then (None on code without
+    hourly compression)."""
+    from django.db import connection, transaction
+
+    from apps.metrics.rollups import compressed
+    from apps.metrics.rollups import storage as rollup_storage
+
+    if not hasattr(compressed, "compress_range"):
+        return None
+    name = rollup_storage.partition_name(tier, day)
+    lo = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    cut = lo + dt.timedelta(hours=24 - rows_hours)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT coalesce(sum(count), 0), coalesce(sum(count) FILTER (WHERE bucket < %s), 0) "
+                       f"FROM {name}", [cut])
+        day_values, hour_values = (int(v) for v in cursor.fetchone())
+    rows = 0
+    started = time.perf_counter()
+    for hour in range(24 - rows_hours):
+        with transaction.atomic(), connection.cursor() as cursor:
+            rows += compressed.compress_range(cursor, tier, name, lo + dt.timedelta(hours=hour),
+                                              lo + dt.timedelta(hours=hour + 1))["rows"]
+    spent = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM FULL {name}")
+    chunk_bytes, row_bytes = _tier_bytes(compressed.table(tier)), relation_bytes(name)
+    return {"hours": 24 - rows_hours, "rows": rows, "seconds": spent, "values": day_values,
+            "hour_values": hour_values, "chunk_bytes": chunk_bytes, "row_bytes": row_bytes}
+
+
 def rollup_tiers(args: argparse.Namespace, today: dt.date) -> None:
     """Section 4: rollups of ``--rollup-days`` days, bytes per raw value per tier as rows and compressed."""
     from django.db import connection, transaction
@@ -427,9 +468,14 @@ def rollup_tiers(args: argparse.Namespace, today: dt.date) -> None:
         f"q2 shape: 1h tier, mean per hour, {args.hosts} series, 12 h": (
             Plan(tier="1h", step=3600, start=noon - dt.timedelta(hours=12), end=noon - dt.timedelta(microseconds=1)),
             list(range(1, args.hosts * 10 + 1, 10)), "avg"),
+        "dashboard shape: 1m tier, max per 5 min, 10 series, 12 h": (
+            Plan(tier="1m", step=300, start=noon, end=noon + dt.timedelta(hours=12) - dt.timedelta(microseconds=1)),
+            list(range(1, 101, 10)), "max"),
     }
     before_reads = _time_reads(plans, args.runs)
     sizes: dict[str, dict[str, float]] = {}
+    opened: dict[str, float] | None = None
+    hour_reads: dict[str, tuple[float, float]] = {}
     try:
         from apps.metrics.rollups import compressed
     except ImportError:  # the code before compressed rollups: rows only
@@ -441,6 +487,9 @@ def rollup_tiers(args: argparse.Namespace, today: dt.date) -> None:
         sizes[tier.name] = {"buckets": buckets, "values": int(summarised), "rows": _tier_bytes(tier.table)}
         if compressed is None:
             continue
+        if tier.name == "1m":
+            opened = open_day(tier, last, args.open_rows_hours)
+            hour_reads = _time_reads(plans, args.runs) if opened is not None else {}
         started = time.perf_counter()
         with connection.cursor() as cursor:
             parts = rollup_storage.existing_partitions(cursor, tier.table)
@@ -450,6 +499,10 @@ def rollup_tiers(args: argparse.Namespace, today: dt.date) -> None:
                 if cursor.fetchone()[0]:
                     compressed.compress_partition(cursor, tier, name, *bounds)
         sizes[tier.name]["seconds"] = time.perf_counter() - started
+        if tier.name == "1m" and opened is not None:
+            # The fold deleted the open day's hour chunks: dead tuples, which autovacuum would make room of.
+            with connection.cursor() as cursor:
+                cursor.execute(f"VACUUM FULL {compressed.table(tier)}")
         # The chunks alone: what is left of the row table is the partitions ahead (empty, a few pages each).
         sizes[tier.name]["compressed"] = _tier_bytes(compressed.table(tier))
     print("\n| tier | buckets | raw values summarised | rows: bytes | rows: B/raw value | compressed: bytes | "
@@ -460,12 +513,27 @@ def rollup_tiers(args: argparse.Namespace, today: dt.date) -> None:
                  if "compressed" in info else "- | - | -")
         print(f"| {name} | {info['buckets']:,} | {info['values']:,} | {info['rows']:,} | "
               f"{info['rows'] / info['values']:.2f} | {after} |")
+    if opened is not None:
+        total = opened["chunk_bytes"] + opened["row_bytes"]
+        print(f"\n1m, open day with closed hours compressed ({last}: hours 0-{opened['hours'] - 1} as hour chunks, "
+              f"the last {24 - opened['hours']} as rows; {opened['values']:,} raw values summarised):\n")
+        print("| what | bytes | B/raw value |")
+        print("|---|---:|---:|")
+        print(f"| rows left (`VACUUM FULL`) | {opened['row_bytes']:,.0f} | "
+              f"{opened['row_bytes'] / (opened['values'] - opened['hour_values']):.2f} |")
+        print(f"| hour chunks ({opened['hours']} h) | {opened['chunk_bytes']:,.0f} | "
+              f"{opened['chunk_bytes'] / opened['hour_values']:.3f} |")
+        print(f"| **the open day** | {total:,.0f} | **{total / opened['values']:.2f}** |")
+        print(f"\nhourly pass: {opened['hours']} hours, {opened['rows']:,.0f} rows in {opened['seconds']:.1f} s "
+              f"({opened['rows'] / opened['seconds']:,.0f} rows/s)")
     if compressed is not None:
         after_reads = _time_reads(plans, args.runs)
-        print("\n| read (read.fetch) | rows: median / p95 ms | compressed: median / p95 ms |")
-        print("|---|---:|---:|")
+        print("\n| read (read.fetch) | rows: median / p95 ms | open day hours compressed: median / p95 ms | "
+              "compressed: median / p95 ms |")
+        print("|---|---:|---:|---:|")
         for label in plans:
-            print(f"| {label} | {before_reads[label][0]:.2f} / {before_reads[label][1]:.2f} | "
+            hourly = (f"{hour_reads[label][0]:.2f} / {hour_reads[label][1]:.2f}" if label in hour_reads else "-")
+            print(f"| {label} | {before_reads[label][0]:.2f} / {before_reads[label][1]:.2f} | {hourly} | "
                   f"{after_reads[label][0]:.2f} / {after_reads[label][1]:.2f} |", flush=True)
     else:
         for label, (median, p95) in before_reads.items():

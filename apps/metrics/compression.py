@@ -20,8 +20,16 @@ merges chunks with rows; waiting only avoids decoding what is about to be re-rea
 One transaction per partition, oldest first: a run that stops (crash, deploy) leaves every day either
 compressed or untouched, and the next run carries on. Runs from the beat task ``metrics.compress_chunks``
 and ``manage.py compress_raw``; both hold the retention lock (compressing a partition retention is
-dropping would fail) and, per partition, the rollup lock (a rollup step never waits on a day's rewrite
-half-way; readers are kept consistent by ``storage.compressed.read_params``)."""
+dropping would fail) and, per partition or hour, the rollup lock (a rollup step never waits on a day's
+rewrite half-way; readers are kept consistent by ``storage.compressed.read_params``).
+
+Closed hours of open rollup partitions (``HOURLY_TIERS``: the 1m tier, whose day partition would otherwise
+hold up to two days of ~32 B/value rows; a coarser tier's open partition is small per raw value already): an
+hour that ended ``FIBERSTACK_ROLLUP_COMPRESS_HOURS_AFTER`` ago (default 1 h, six times the 10-minute lateness
+re-roll) and whose rollups are final by the same rule as a day is compressed into per-series chunks and its
+rows deleted (``rollups.compressed.compress_range``), one transaction per hour, oldest first, after the
+whole partitions; the day's ``compress_partition`` folds those chunks into one per series later. A late
+re-roll into a compressed hour writes rows again (rows win), and the next run merges them."""
 
 from __future__ import annotations
 
@@ -33,7 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from apps.core.locks import ADVISORY_LOCK_KEYS, advisory_lock
@@ -42,14 +50,22 @@ from apps.metrics.rollups import compressed as rollup_compressed
 from apps.metrics.rollups import storage as rollup_storage
 from apps.metrics.rollups.invalidation import lateness
 from apps.metrics.rollups.models import RollupInvalidation, RollupState
-from apps.metrics.rollups.tiers import TIERS, TierSpec
+from apps.metrics.rollups.tiers import BY_NAME, TIERS, TierSpec, floor_time
 from apps.metrics.storage import compressed, ddl, partitioned, timescale
 
 logger = logging.getLogger(__name__)
 
+# The tiers whose open partitions get their closed hours compressed (``compress_rollup_hours``).
+HOURLY_TIERS: tuple[TierSpec, ...] = (BY_NAME["1m"],)
+HOUR = dt.timedelta(hours=1)
+
 
 def compress_after() -> dt.timedelta:
     return dt.timedelta(seconds=int(getattr(settings, "FIBERSTACK_COMPRESS_RAW_AFTER_SECONDS", 86_400)))
+
+
+def compress_hours_after() -> dt.timedelta:
+    return dt.timedelta(hours=float(getattr(settings, "FIBERSTACK_ROLLUP_COMPRESS_HOURS_AFTER", 1)))
 
 
 @dataclass
@@ -62,6 +78,9 @@ class CompressReport:
     seconds: float = 0.0
     unit: str = "raw partitions"
     rollup_partitions: dict[str, dict[str, int]] = field(default_factory=dict)
+    # "<partition> <hour>" -> rows, buckets and series of each closed hour compressed inside an open partition.
+    rollup_hours: dict[str, dict[str, int]] = field(default_factory=dict)
+    busy: list[str] = field(default_factory=list)  # hours left for the next run: a reader held the tier
 
     def summary(self) -> str:
         rows = sum(d["rows"] for d in self.days.values())
@@ -75,6 +94,11 @@ class CompressReport:
             chunks = sum(p.get("chunks", 0) for p in self.rollup_partitions.values())
             rolled = (f"; compressed {len(self.rollup_partitions)} rollup partitions, {buckets} buckets" if buckets
                       else f"; compressed {chunks} rollup chunks")
+        if self.rollup_hours:
+            hour_rows = sum(h["rows"] for h in self.rollup_hours.values())
+            rolled += f"; compressed {len(self.rollup_hours)} closed rollup hours, {hour_rows} rows"
+        if self.busy:
+            rolled += f"; tier busy, left for the next run: {', '.join(self.busy)}"
         return (f"compressed {len(self.days)} {self.unit}, {rows} values in {self.seconds:.1f} s{rate}{size}{wait}"
                 f"{rolled}")
 
@@ -189,4 +213,53 @@ def compress_rollups(*, now: dt.datetime | None = None, older_than: dt.timedelta
         with _rollups_paused(), transaction.atomic(), connection.cursor() as cursor:
             report.rollup_partitions[name] = rollup_compressed.compress_partition(cursor, tier, name, lo, hi)
         logger.info("compressed rollup partition %s: %s", name, report.rollup_partitions[name])
+    compress_rollup_hours(now=now, older_than=older_than, limit=limit, report=report)
+    return report
+
+
+def due_rollup_hours(now: dt.datetime, older_than: dt.timedelta,
+                     after: dt.timedelta | None = None) -> list[tuple[TierSpec, str, dt.datetime, dt.datetime]]:
+    """(tier, partition, lo, hi) of every hour holding rows in a partition of ``HOURLY_TIERS`` that the
+    whole-partition compression does not take yet (it ended less than ``older_than`` ago, or is open), the
+    hour ended ``after`` ago and its rollups are final; oldest first."""
+    after = compress_hours_after() if after is None else after
+    cutoff = floor_time(now - after, 3600)
+    due = []
+    with connection.cursor() as cursor:
+        for tier in HOURLY_TIERS:
+            for name, bounds in sorted(rollup_storage.existing_partitions(cursor, tier.table).items()):
+                if bounds is None or bounds[1] <= now - older_than or bounds[0] >= cutoff:
+                    continue
+                # One scan of what is left as rows (the last hours, and hours a late re-roll wrote again).
+                cursor.execute(f"SELECT DISTINCT date_bin(INTERVAL '1 hour', bucket, TIMESTAMPTZ 'epoch') "  # noqa: S608
+                               f"FROM {name} WHERE bucket < %s ORDER BY 1", [cutoff])
+                due.extend((tier, name, row[0], row[0] + HOUR) for row in cursor.fetchall())
+    return [d for d in due if rollups_final(d[2], d[3])]
+
+
+def compress_rollup_hours(*, now: dt.datetime | None = None, older_than: dt.timedelta | None = None,
+                          after: dt.timedelta | None = None, limit: int | None = None,
+                          report: CompressReport | None = None) -> CompressReport:
+    """Compress the due closed hours of open partitions (``due_rollup_hours``; plain PostgreSQL), one
+    transaction each. An hour whose readers did not let go in time (``rollups.compressed.READERS_WAIT``)
+    ends the pass: the next run takes it."""
+    now = now or timezone.now()
+    older_than = compress_after() if older_than is None else older_than
+    report = report or CompressReport()
+    if not rollup_storage.is_partitioned():
+        return report
+    for tier, name, lo, hi in due_rollup_hours(now, older_than, after)[:limit]:
+        key = f"{name} {lo:%H:%M}"
+        try:
+            with _rollups_paused(), transaction.atomic(), connection.cursor() as cursor:
+                done = rollup_compressed.compress_range(cursor, tier, name, lo, hi)
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
+                raise
+            logger.warning("rollup hour %s not compressed: readers held %s (%s)", key, tier.table, exc)
+            report.busy.append(key)
+            break
+        if done["rows"]:
+            report.rollup_hours[key] = done
+            logger.info("compressed rollup hour %s: %s", key, done)
     return report

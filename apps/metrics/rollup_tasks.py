@@ -46,8 +46,8 @@ def apply_retention() -> str:
 
 def run_compression(*, older_than: dt.timedelta | None = None, limit: int | None = None) -> str:
     """Compress what is due on either backend (the caller holds the retention lock): closed raw and rollup
-    partitions into chunks on plain PostgreSQL, native raw and rollup chunks on TimescaleDB
-    (``apps.metrics.compression``)."""
+    partitions and the open 1m partitions' closed hours into chunks on plain PostgreSQL, native raw and
+    rollup chunks on TimescaleDB (``apps.metrics.compression``)."""
     from apps.metrics import compression
 
     report = compression.compress_raw(older_than=older_than, limit=limit)

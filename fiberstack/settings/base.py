@@ -338,6 +338,8 @@ FIBERSTACK_ROLLUP_TIME_BUDGET_SECONDS = env_int("FIBERSTACK_ROLLUP_TIME_BUDGET_S
 FIBERSTACK_COMPRESS_AFTER_DAYS = env_int("FIBERSTACK_COMPRESS_AFTER_DAYS", 3)  # TimescaleDB raw chunks
 # Plain PostgreSQL: a raw day is compressed this long after it ends, once its rollups are final.
 FIBERSTACK_COMPRESS_RAW_AFTER_SECONDS = env_int("FIBERSTACK_COMPRESS_RAW_AFTER_SECONDS", 86_400)
+# Plain PostgreSQL: a closed hour of the open 1m partition is compressed this long after it ends, once final.
+FIBERSTACK_ROLLUP_COMPRESS_HOURS_AFTER = env_int("FIBERSTACK_ROLLUP_COMPRESS_HOURS_AFTER", 1)
 # manage.py storage_report and the admin's storage page: (label, table, time column) of the tables other than
 # the metric tiers, summed over their partitions or chunks like the tiers.
 FIBERSTACK_STORAGE_REPORT_TABLES = [("logs", "logs_entry", "time"), ("events", "logs_event", "time")]

@@ -17,9 +17,13 @@ Lossless: a decoded chunk gives back every column bit for bit and every sketch b
 keep exactly the error bound of ``apps.metrics.sketch`` (and merges into coarser tiers stay exact).
 
 * ``compress_partition`` rewrites one partition in the caller's transaction: locked against writes, read
-  with binary COPY a range of series at a time, merged with chunks already stored for it (a partition
-  re-created by a late re-roll after an earlier compression: the row -- the later write -- wins a bucket),
-  written as chunks, and dropped through the owner's function.
+  with binary COPY a range of series at a time, merged with every chunk already stored for it (the hour
+  chunks of ``compress_range``, or a partition re-created by a late re-roll after an earlier compression:
+  the row -- the later write -- wins a bucket), written as one chunk per series, and dropped through the
+  owner's function.
+* ``compress_range`` does the same for whole closed hours of a partition still open (the 1m tier's day):
+  chunks per series per range, merged likewise, and the range's rows DELETEd -- so a live installation
+  keeps only its last hours as rows. ``compress_partition`` folds those chunks into one per day later.
 * ``source_sql(tier)`` is the read side: the tier's rows UNION the decoded chunk buckets of the window
   (``read_params``, as array parameters) whose (series_id, bucket) the row side does not hold. Every reader
   of a tier -- the coarser tier's job, the query API, the quarantine helpers -- selects from it instead of
@@ -32,7 +36,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, reduce
 from typing import Any
 
 import numpy as np
@@ -48,6 +52,11 @@ BATCH_BUCKETS = 200_000
 # The longest partition of each width: a chunk never spans more (it comes from one partition).
 _SPAN = {"day": dt.timedelta(days=1), "week": dt.timedelta(days=7), "month": dt.timedelta(days=31),
          "year": dt.timedelta(days=366)}
+# Series whose chunks are folded into one at a time when their partition holds no rows of them any more.
+FOLD_SERIES = 200
+# How long compress_range waits for the readers in flight before giving the range up until the next run (new
+# readers queue behind the wait: it bounds how long they can stall).
+READERS_WAIT = "3s"
 _SCALAR_BLOBS = ("buckets", "counts", "sums", "mins", "maxs", "lasts")
 _BLOBS = (*_SCALAR_BLOBS, "bins", "sketch_keys", "sketch_counts")
 
@@ -197,21 +206,23 @@ def drop_tables(cursor: Any) -> None:
 
 # -- writing --------------------------------------------------------------------------------------------------
 
-def _read_batch(cursor: Any, part: str, first: int, after: int) -> tuple[np.ndarray, Buckets]:
-    """(series id per bucket, the buckets) of series ids [first, after) of partition ``part``, ordered by
-    (series_id, bucket)."""
-    where = "WHERE r.series_id >= %s AND r.series_id < %s"
+def _read_batch(cursor: Any, part: str, first: int, after: int, lo: dt.datetime,
+                hi: dt.datetime) -> tuple[np.ndarray, Buckets]:
+    """(series id per bucket, the buckets) of series ids [first, after) and buckets [lo, hi) of partition
+    ``part``, ordered by (series_id, bucket)."""
+    where = "WHERE r.series_id >= %s AND r.series_id < %s AND r.bucket >= %s AND r.bucket < %s"
+    params = [first, after, lo, hi]
     stats = copy_binary(
         cursor,
         f"SELECT r.series_id, r.bucket, r.count, r.sum, r.min, r.max, r.last, cardinality(r.sketch_keys) "  # noqa: S608
         f"FROM {part} AS r {where} ORDER BY r.series_id, r.bucket",
-        [first, after], _STATS_ROW,
+        params, _STATS_ROW,
     )
     bins = copy_binary(
         cursor,
         f"SELECT u.k, u.n FROM {part} AS r CROSS JOIN LATERAL unnest(r.sketch_keys, r.sketch_counts) AS u(k, n) "  # noqa: S608
         f"{where} ORDER BY r.series_id, r.bucket, u.k",
-        [first, after], _BIN_ROW,
+        params, _BIN_ROW,
     )
     buckets = Buckets(
         stats["b"].astype(np.int64) + _PG_EPOCH_US, stats["count"].astype(np.int64),
@@ -222,66 +233,141 @@ def _read_batch(cursor: Any, part: str, first: int, after: int) -> tuple[np.ndar
     return stats["sid"].astype(np.int64), buckets
 
 
-def _batches(cursor: Any, part: str) -> Iterator[tuple[np.ndarray, Buckets]]:
-    """The partition's buckets in batches of whole series of about ``BATCH_BUCKETS`` buckets (a range of
-    series ids sized from the buckets per id seen so far; the next range starts at the next id present)."""
+def _batches(cursor: Any, part: str, lo: dt.datetime, hi: dt.datetime) -> Iterator[tuple[np.ndarray, Buckets]]:
+    """The partition's buckets of [lo, hi) in batches of whole series of about ``BATCH_BUCKETS`` buckets (a
+    range of series ids sized from the buckets per id seen so far; the next range starts at the next id
+    present)."""
     width = 64
-    cursor.execute(f"SELECT min(series_id) FROM {part}")  # noqa: S608
+    in_range = "bucket >= %s AND bucket < %s"
+    cursor.execute(f"SELECT min(series_id) FROM {part} WHERE {in_range}", [lo, hi])  # noqa: S608
     first = cursor.fetchone()[0]
     while first is not None:
         after = first + width
-        sids, buckets = _read_batch(cursor, part, first, after)
+        sids, buckets = _read_batch(cursor, part, first, after, lo, hi)
         if sids.size:
             yield sids, buckets
             width = int(min(max(width * BATCH_BUCKETS / sids.size, 1), 1 << 20))
         else:
             width *= 4
-        cursor.execute(f"SELECT min(series_id) FROM {part} WHERE series_id >= %s", [after])  # noqa: S608
+        cursor.execute(f"SELECT min(series_id) FROM {part} WHERE series_id >= %s AND {in_range}",  # noqa: S608
+                       [after, lo, hi])
         first = cursor.fetchone()[0]
+
+
+def _take_chunks(cursor: Any, tier: TierSpec, ids: list[int], lo: dt.datetime,
+                 hi: dt.datetime) -> dict[int, Buckets]:
+    """DELETE the chunks of series ``ids`` holding buckets of [lo, hi) and return their buckets, every chunk
+    of a series merged into one ``Buckets`` (in ``first_bucket`` order: a later-starting chunk wins a bucket
+    two hold, which the writers never produce). A chunk never spans two partitions, so within [lo, hi)'s
+    partition "holds buckets of [lo, hi)" is "starts before ``hi`` and ends at or after ``lo``"."""
+    cursor.execute(
+        f"DELETE FROM {table(tier)} WHERE series_id = ANY(%s) AND first_bucket < %s AND first_bucket > %s "  # noqa: S608
+        f"AND last_bucket >= %s RETURNING series_id, first_bucket, {', '.join(_BLOBS)}",
+        [ids, hi, lo - _SPAN[tier.partition], lo],
+    )
+    found: dict[int, list[Buckets]] = {}
+    for row in sorted(cursor.fetchall(), key=lambda r: (r[0], r[1])):
+        found.setdefault(row[0], []).append(decode(tuple(bytes(b) for b in row[2:])))
+    return {sid: reduce(merge_later_wins, parts) for sid, parts in found.items()}
+
+
+def _insert_chunks(cursor: Any, tier: TierSpec, chunks: list[tuple[int, Buckets]]) -> int:
+    """Store one chunk per (series id, buckets); returns the buckets written."""
+    rows = []
+    for sid, chunk in chunks:
+        blobs = encode(chunk)
+        rows.append((sid, _ts(chunk.bucket[0]), _ts(chunk.bucket[-1]), chunk.size, *(blobs[c] for c in _BLOBS)))
+    cursor.executemany(
+        f"INSERT INTO {table(tier)} (series_id, first_bucket, last_bucket, buckets_count, {', '.join(_BLOBS)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * (4 + len(_BLOBS)))})",
+        rows,
+    )
+    return sum(chunk.size for _, chunk in chunks)
 
 
 def _write(cursor: Any, tier: TierSpec, sids: np.ndarray, buckets: Buckets, lo: dt.datetime,
            hi: dt.datetime) -> tuple[int, int]:
-    """Store a batch (sorted by series, bucket) as one chunk per series, merged with the chunks the
-    partition already has for those series; returns (series, buckets written)."""
+    """Store a batch (sorted by series, bucket) as one chunk per series, merged with all the chunks those
+    series already have in [lo, hi) (rows win); returns (series, buckets written)."""
     starts = np.concatenate(([0], np.flatnonzero(np.diff(sids)) + 1))
     stops = np.append(starts[1:], sids.size)
     ids = sids[starts].tolist()
-    name = table(tier)
-    cursor.execute(
-        f"DELETE FROM {name} WHERE series_id = ANY(%s) AND first_bucket >= %s AND first_bucket < %s "  # noqa: S608
-        f"RETURNING series_id, {', '.join(_BLOBS)}",
-        [ids, lo, hi],
-    )
-    earlier: dict[int, Buckets] = {row[0]: decode(tuple(bytes(b) for b in row[1:])) for row in cursor.fetchall()}
-    rows: list[tuple[Any, ...]] = []
-    written = 0
+    earlier = _take_chunks(cursor, tier, ids, lo, hi)
+    chunks = []
     for sid, start, stop in zip(ids, starts.tolist(), stops.tolist(), strict=True):
         chunk = buckets.take(np.arange(start, stop))
         if sid in earlier:
             chunk = merge_later_wins(earlier[sid], chunk)
-        blobs = encode(chunk)
-        rows.append((sid, _ts(chunk.bucket[0]), _ts(chunk.bucket[-1]), chunk.size, *(blobs[c] for c in _BLOBS)))
-        written += chunk.size
-    cursor.executemany(
-        f"INSERT INTO {name} (series_id, first_bucket, last_bucket, buckets_count, {', '.join(_BLOBS)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * (4 + len(_BLOBS)))})",
-        rows,
-    )
-    return len(rows), written
+        chunks.append((sid, chunk))
+    return len(chunks), _insert_chunks(cursor, tier, chunks)
+
+
+def _fold_chunks(cursor: Any, tier: TierSpec, lo: dt.datetime, hi: dt.datetime) -> tuple[int, int]:
+    """Merge the series that have several chunks in [lo, hi) but no rows left there (every hour of theirs
+    compressed by ``compress_range``) into one chunk each; returns (series, buckets written)."""
+    series = written = 0
+    while True:
+        cursor.execute(
+            f"SELECT series_id FROM {table(tier)} WHERE first_bucket >= %s AND first_bucket < %s "  # noqa: S608
+            "GROUP BY series_id HAVING count(*) > 1 ORDER BY series_id LIMIT %s",
+            [lo, hi, FOLD_SERIES],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        if not ids:
+            return series, written
+        merged = _take_chunks(cursor, tier, ids, lo, hi)
+        written += _insert_chunks(cursor, tier, sorted(merged.items()))
+        series += len(merged)
 
 
 def compress_partition(cursor: Any, tier: TierSpec, part: str, lo: dt.datetime, hi: dt.datetime) -> dict[str, int]:
-    """Rewrite partition ``part`` of ``tier`` (bounds [lo, hi)) into chunks and drop it, in the caller's
-    transaction; returns buckets and series. Rollup writes to it wait for the commit (and then re-create
-    the partition: ``storage.ensure_range``)."""
+    """Rewrite partition ``part`` of ``tier`` (bounds [lo, hi)) and the chunks stored for it into one chunk
+    per series, and drop it, in the caller's transaction; returns buckets and series. Rollup writes to it
+    wait for the commit (and then re-create the partition: ``storage.ensure_range``)."""
     cursor.execute(f"LOCK TABLE {part} IN EXCLUSIVE MODE")
     done = {"buckets": 0, "series": 0}
-    for sids, buckets in _batches(cursor, part):
+    for sids, buckets in _batches(cursor, part, lo, hi):
         series, written = _write(cursor, tier, sids, buckets, lo, hi)
         done["buckets"] += written
         done["series"] += series
+    series, written = _fold_chunks(cursor, tier, lo, hi)
+    done["buckets"] += written
+    done["series"] += series
     ddl.drop_partition(cursor, tier.table, part)
+    return done
+
+
+def compress_range(cursor: Any, tier: TierSpec, part: str, lo: dt.datetime, hi: dt.datetime) -> dict[str, int]:
+    """Compress the rows of [lo, hi) of partition ``part`` (still open: other buckets of it keep being
+    written) into one chunk per series -- merged with the chunks those series already have there, rows
+    winning -- and DELETE them, in the caller's transaction; returns rows, buckets and series. The caller
+    commits right after: the last statement makes every reader of the tier wait for that commit."""
+    cursor.execute(f"LOCK TABLE {part} IN EXCLUSIVE MODE")  # rollup writes wait (the job is paused anyway)
+    done = {"rows": 0, "buckets": 0, "series": 0}
+    for sids, buckets in _batches(cursor, part, lo, hi):
+        series, written = _write(cursor, tier, sids, buckets, lo, hi)
+        done["rows"] += int(sids.size)
+        done["buckets"] += written
+        done["series"] += series
+    if not done["rows"]:
+        return done
+    cursor.execute(f"DELETE FROM {part} WHERE bucket >= %s AND bucket < %s", [lo, hi])  # noqa: S608
+    if cursor.rowcount != done["rows"]:  # the partition is locked against writes: never expected
+        raise RuntimeError(f"{part} [{lo}, {hi}): read {done['rows']} rows, deleting {cursor.rowcount}")
+    # The race this closes: a reader looks chunks up (``read_params``) in one statement and reads rows in a
+    # later one. Were this transaction to commit between the two, that reader would see neither the new
+    # chunks (looked up before) nor the rows (deleted since) and miss the range. The lookup holds the
+    # parent's ACCESS SHARE lock until the reader's transaction ends, so taking ACCESS EXCLUSIVE on the
+    # parent here waits for every reader in flight to finish, and a reader starting now queues until this
+    # commit, then sees the chunks and not the rows. The rows were deleted before the lock (invisible to
+    # readers until the commit), so the exclusive section is the wait plus the commit; a reader holding on
+    # longer than ``READERS_WAIT`` makes this range wait for the next run (lock_timeout) rather than stall
+    # every new reader behind it.
+    cursor.execute("SELECT current_setting('lock_timeout')")
+    previous = cursor.fetchone()[0]
+    cursor.execute("SELECT set_config('lock_timeout', %s, true)", [READERS_WAIT])
+    cursor.execute(f"LOCK TABLE ONLY {tier.table} IN ACCESS EXCLUSIVE MODE")
+    cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
     return done
 
 

@@ -12,9 +12,9 @@ sketch as ``sketch_keys int[]``/``sketch_counts int[]`` (``apps.metrics.sketch``
 (series_id, bucket) is both the ON CONFLICT target of the idempotent upserts and the index every
 query uses ("these series over this time range").
 
-Closed partitions are compressed into per-series chunks on plain PostgreSQL (``rollups.compressed``, whose
-``source_sql`` every reader uses instead of the bare table) and natively on TimescaleDB
-(``enable_rollup_compression``)."""
+Closed partitions (and the closed hours of the open 1m day) are compressed into per-series chunks on plain
+PostgreSQL (``rollups.compressed``, whose ``source_sql`` every reader uses instead of the bare table) and
+natively on TimescaleDB (``enable_rollup_compression``)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """``manage.py compress_raw [--older-than 1d] [--limit N]``: compress due raw partitions now, then the due
-rollup partitions (plain PostgreSQL), or raw and rollup chunks natively (TimescaleDB: segment by series,
-order by time), with the same options on both. The beat task ``metrics.compress_chunks`` does the same every
-run; this is for catching up after an upgrade or measuring."""
+rollup partitions and the closed hours of the open 1m partitions (plain PostgreSQL), or raw and rollup chunks
+natively (TimescaleDB: segment by series, order by time), with the same options on both. The beat task
+``metrics.compress_chunks`` does the same every run; this is for catching up after an upgrade or measuring."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def parse_duration(text: str) -> dt.timedelta:
 
 
 class Command(BaseCommand):
-    help = "Compress closed raw partitions whose rollups are final (one transaction per partition)."
+    help = ("Compress closed raw and rollup partitions, and the closed hours of the open 1m partitions, whose "
+            "rollups are final (one transaction per partition or hour).")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--older-than", type=parse_duration, default=None,
