@@ -12,7 +12,7 @@ might not cover it. The 1m watermark never passes the wall clock, so any sample 
 and worker hosts). It deliberately does not read the watermark: a run in progress may be about to
 move it past a sample without having seen it (its step read raw before this transaction committed),
 and neither the committed watermark nor a cached one can tell -- only the wall clock bounds it. So an
-on-time batch pays one ``min()`` over its timestamps and one comparison; no query, no cache.
+on-time batch pays one ``min()`` over its timestamps (numpy) and one comparison; no query, no cache.
 
 **Consuming** (``claim``, by the 1m job under the ``metrics.rollup`` lock): the oldest logged ranges,
 merged while they overlap or lie within ``MERGE_GAP`` of each other, at most one step span at a time and
@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db import connection
 
@@ -58,21 +59,25 @@ def late_before_us(now_us: int) -> int:
     return now_us - int(lateness().total_seconds() * 1_000_000) // 2
 
 
-def record_late(cursor: Any, times_us: Sequence[int], now_us: int | None = None) -> int:
+def record_late(cursor: Any, times_us: Sequence[int] | np.ndarray, now_us: int | None = None) -> int:
     """Log the minutes of ``times_us`` the lateness re-roll may miss; returns the ranges written."""
-    if not times_us:
+    if len(times_us) == 0:
         return 0
     cutoff = late_before_us(time.time_ns() // 1000 if now_us is None else now_us)
-    first = min(times_us)
+    # One conversion, then C loops: min() and max() over a request's 50,000 Python ints cost three times
+    # as much (max walks a rising list replacing its candidate at every step).
+    times = np.asarray(times_us, dtype=np.int64)
+    first = int(times.min())
     if first >= cutoff:
         return 0
-    last = max(times_us)
+    last = int(times.max())
     if last < cutoff and last - first <= MERGE_GAP_US:
-        # All late and closer together than MERGE_GAP: what the minute set below would give, minus a
-        # Python step per sample (a backfill batch is usually one such span).
-        ranges = _minute_ranges([first // MINUTE_US, last // MINUTE_US])
+        # All late and closer together than MERGE_GAP: what the minute set below would give (a backfill
+        # batch is usually one such span).
+        minutes = [first // MINUTE_US, last // MINUTE_US]
     else:
-        ranges = _minute_ranges(sorted({t // MINUTE_US for t in times_us if t < cutoff}))
+        minutes = np.unique(times[times < cutoff] // MINUTE_US).tolist()
+    ranges = _minute_ranges(minutes)
     cursor.execute(
         f"INSERT INTO {TABLE} (lo, hi) SELECT * FROM unnest(%s::timestamptz[], %s::timestamptz[])",  # noqa: S608
         [[lo for lo, _ in ranges], [hi for _, hi in ranges]],
