@@ -174,3 +174,14 @@ def test_late_minutes_from_a_list_or_an_array_log_the_same_ranges(as_array: bool
         (origin - dt.timedelta(minutes=600), origin - dt.timedelta(minutes=598)),
         (origin - dt.timedelta(minutes=400), origin - dt.timedelta(minutes=399)),
     ]
+
+
+def test_a_late_sample_between_on_time_ones_is_logged() -> None:
+    """First and last samples on time make ingest take the cheap on-time check; it still sees the middle."""
+    now_us = int(timezone.now().timestamp()) // 60 * 60 * 1_000_000
+    late = now_us - 90 * 60_000_000
+    with connection.cursor() as cursor:
+        assert invalidation.record_late(cursor, [now_us, now_us - 1, now_us + 5], now_us=now_us) == 0
+        assert invalidation.record_late(cursor, [now_us, late, now_us - 1], now_us=now_us) == 1
+    origin = dt.datetime.fromtimestamp(late / 1e6, tz=dt.UTC)
+    assert list(RollupInvalidation.objects.values_list("lo", "hi")) == [(origin, origin + dt.timedelta(minutes=1))]

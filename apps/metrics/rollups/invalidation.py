@@ -64,8 +64,13 @@ def record_late(cursor: Any, times_us: Sequence[int] | np.ndarray, now_us: int |
     if len(times_us) == 0:
         return 0
     cutoff = late_before_us(time.time_ns() // 1000 if now_us is None else now_us)
-    # One conversion, then C loops: min() and max() over a request's 50,000 Python ints cost three times
-    # as much (max walks a rising list replacing its candidate at every step).
+    # Most likely an on-time batch (first and last sample on time): one min() over the Python ints settles
+    # it (~1 ms for a request's 50,000) without converting them.
+    likely_on_time = not isinstance(times_us, np.ndarray) and times_us[0] >= cutoff and times_us[-1] >= cutoff
+    if likely_on_time and min(times_us) >= cutoff:
+        return 0
+    # Late samples: one conversion (~1.3 ms), then C loops. min() and max() over the list cost three times
+    # as much (max walks a rising list replacing its candidate at every step), the minute set more still.
     times = np.asarray(times_us, dtype=np.int64)
     first = int(times.min())
     if first >= cutoff:
