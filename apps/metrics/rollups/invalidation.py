@@ -12,7 +12,7 @@ might not cover it. The 1m watermark never passes the wall clock, so any sample 
 and worker hosts). It deliberately does not read the watermark: a run in progress may be about to
 move it past a sample without having seen it (its step read raw before this transaction committed),
 and neither the committed watermark nor a cached one can tell -- only the wall clock bounds it. So an
-on-time batch pays one ``min()`` over its timestamps (numpy) and one comparison; no query, no cache.
+on-time batch pays one ``min()`` over its timestamps and one comparison; no query, no cache.
 
 **Consuming** (``claim``, by the 1m job under the ``metrics.rollup`` lock): the oldest logged ranges,
 merged while they overlap or lie within ``MERGE_GAP`` of each other, at most one step span at a time and
@@ -60,27 +60,24 @@ def late_before_us(now_us: int) -> int:
 
 
 def record_late(cursor: Any, times_us: Sequence[int] | np.ndarray, now_us: int | None = None) -> int:
-    """Log the minutes of ``times_us`` the lateness re-roll may miss; returns the ranges written."""
+    """Log the minutes of ``times_us`` the lateness re-roll may miss; returns the ranges written. Takes the
+    parser's list of Python ints or an int64 array (the COPY's column: then every pass below is numpy's)."""
     if len(times_us) == 0:
         return 0
     cutoff = late_before_us(time.time_ns() // 1000 if now_us is None else now_us)
-    # Most likely an on-time batch (first and last sample on time): one min() over the Python ints settles
-    # it (~1 ms for a request's 50,000) without converting them.
-    likely_on_time = not isinstance(times_us, np.ndarray) and times_us[0] >= cutoff and times_us[-1] >= cutoff
-    if likely_on_time and min(times_us) >= cutoff:
-        return 0
-    # Late samples: one conversion (~1.3 ms), then C loops. min() and max() over the list cost three times
-    # as much (max walks a rising list replacing its candidate at every step), the minute set more still.
-    times = np.asarray(times_us, dtype=np.int64)
-    first = int(times.min())
+    # On a list, min() and max() (~0.7 ms each for a request's 50,000 ints) beat converting it (~1.2 ms).
+    first = int(times_us.min()) if isinstance(times_us, np.ndarray) else min(times_us)
     if first >= cutoff:
         return 0
-    last = int(times.max())
+    last = int(times_us.max()) if isinstance(times_us, np.ndarray) else max(times_us)
     if last < cutoff and last - first <= MERGE_GAP_US:
         # All late and closer together than MERGE_GAP: what the minute set below would give (a backfill
         # batch is usually one such span).
         minutes = [first // MINUTE_US, last // MINUTE_US]
     else:
+        # Late and on-time samples mixed, or late ones far apart: numpy's unique (floor division, like
+        # Python's //) instead of a set of 50,000 Python quotients (~2.8 ms).
+        times = np.asarray(times_us, dtype=np.int64)
         minutes = np.unique(times[times < cutoff] // MINUTE_US).tolist()
     ranges = _minute_ranges(minutes)
     cursor.execute(
