@@ -521,7 +521,7 @@ def mark_hosts_seen(*, organization_id: int, host_ids: Iterable[int], when: date
                     broadcast: bool = False) -> None:
     """Set last_seen_at = greatest(last_seen_at, when) for the hosts, at most once per 30 s per host, in
     one UPDATE; with ``broadcast``, also send live pages a "hosts.update" for each host at most once per
-    ``broadcast_interval()``. Both throttles are Redis keys per host claimed in ONE pipeline, so a request
+    ``broadcast_interval()``. Both throttles are Redis keys per host claimed in ONE script call, so a request
     costs one round trip whatever the number of hosts (tests/metrics/test_ingest_redis.py). Redis down:
     every host is written (fail open) and no live event is sent. Not audited (telemetry, not a change)."""
     ids = sorted(set(host_ids))
