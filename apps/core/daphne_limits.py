@@ -13,28 +13,15 @@ body) into daphne's request object:
 * ``handleContentChunk`` -- each piece of body as it arrives: the piece that crosses the limit (a
   chunked body, or a client sending more than it declared) gets the same 413.
 
-Two costs of daphne's buffering go too (an ingest body is ~1.7 MB): Twisted keeps every body of 100 kB or
-more in a temporary *file*, here a body up to ``FILE_UPLOAD_MAX_MEMORY_SIZE`` (what Django itself keeps in
-memory) stays in memory; and daphne hands the body to the application in ``request_buffer_size`` pieces,
-8 KiB unless its ``Server`` is built otherwise (the CLI has no option), so one ingest request was ~210
-``http.request`` messages, each a queue hop, a pass through ``asgi_limits`` and a write into Django's
-spool: the first request raises the process's server to ``BODY_MESSAGE_BYTES``.
-
 A refused request never reaches the application. ``install()`` swaps daphne's request class; it is
 called by ``fiberstack.asgi`` (which every daphne worker imports before serving), and does nothing when
 daphne is not importable. The ASGI middleware stays as the second line for any other ASGI server."""
 
 from __future__ import annotations
 
-import io
 from urllib.parse import unquote
 
-from django.conf import settings
-
 from apps.core.asgi_limits import BodyLimit, body_limit_for, too_large_body
-
-#: Body bytes per ``http.request`` message daphne sends the application (see the module docstring).
-BODY_MESSAGE_BYTES = 1024 * 1024
 
 
 def _request_path(target: bytes) -> str:
@@ -73,10 +60,6 @@ def _limited_request_class(base: type) -> type:
             if self._body_rule is not None and length is not None and length > self._body_rule.limit:
                 self._refuse_body()
                 return
-            if length is not None and length <= settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
-                # What Twisted's gotLength does, minus the temporary file it opens from 100 kB on.
-                self.content = io.BytesIO()
-                return
             super().gotLength(length)
 
         def handleContentChunk(self, data: bytes) -> None:
@@ -91,12 +74,11 @@ def _limited_request_class(base: type) -> type:
         def process(self) -> None:
             if self._body_refused:
                 return  # answered already; the application never sees this request
-            server = getattr(self, "server", None)
-            if server is not None and getattr(server, "request_buffer_size", BODY_MESSAGE_BYTES) < BODY_MESSAGE_BYTES:
-                server.request_buffer_size = BODY_MESSAGE_BYTES
             super().process()
 
         def _refuse_body(self) -> None:
+            import io
+
             self._body_refused = True
             # No 100 Continue after the 413 (Twisted sends it right after gotLength), no body kept.
             self.requestHeaders.removeHeader(b"expect")
