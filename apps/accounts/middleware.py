@@ -99,13 +99,15 @@ class SessionActivityMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        user = getattr(request, "user", None)
+        # The session key first: it costs an attribute read, while ``user`` is lazy and resolving it is the
+        # work an agent's token request (no session) should not pay. After login() this is the new, cycled
+        # key; after logout() there is none.
         session = getattr(request, "session", None)
-        if user is None or session is None or not user.is_authenticated:
-            return response
-        # After login() this is the new, cycled key; after logout() the user is anonymous and we stopped above.
-        session_key = session.session_key
+        session_key = session.session_key if session is not None else None
         if not session_key:
+            return response
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
             return response
         gate = "accounts:seen:" + hashlib.sha256(session_key.encode()).hexdigest()[:32]
         if cache.add(gate, 1, timeout=SESSION_TOUCH_SECONDS) is False:

@@ -78,14 +78,15 @@ def _attrs_key(epoch: str, pk: int) -> str:
     return f"hosts:attrs:{epoch}:{pk}"
 
 
-def seen_key(pk: int) -> str:
-    """Cache key that throttles last_seen writes of one host (tests clear it to open the window)."""
-    return f"hosts:seen:{cache_scope.epoch()}:{pk}"
+def seen_key(pk: int, epoch: str | None = None) -> str:
+    """Cache key that throttles last_seen writes of one host (tests clear it to open the window);
+    ``epoch`` spares a caller naming many hosts a lookup per host."""
+    return f"hosts:seen:{epoch or cache_scope.epoch()}:{pk}"
 
 
-def live_key(pk: int) -> str:
+def live_key(pk: int, epoch: str | None = None) -> str:
     """Cache key that throttles the live "hosts.update" event of one host."""
-    return f"hosts:live:{cache_scope.epoch()}:{pk}"
+    return f"hosts:live:{epoch or cache_scope.epoch()}:{pk}"
 
 
 def broadcast_interval() -> int:
@@ -93,21 +94,38 @@ def broadcast_interval() -> int:
     return int(getattr(settings, "FIBERSTACK_HOST_BROADCAST_INTERVAL", 5))
 
 
-Window = tuple[Callable[[int], str], int]  # (cache key of a host, seconds the claim lasts)
+Window = tuple[Callable[[int, str], str], int]  # (cache key of a host in an epoch, seconds the claim lasts)
+
+# KEYS: the hosts' keys, window after window; ARGV[1]: hosts per window, ARGV[2..]: each window's seconds.
+# Per key 1 when this call claimed it (SET NX EX succeeded), else 0. One command with one array reply
+# instead of a pipeline of one SET per host and window (whose packing and per-reply parsing cost the web
+# worker about as much as the rest of the hosts consumer).
+_CLAIM = """
+local out = {}
+local n = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'EX', ARGV[math.floor((i - 1) / n) + 2], 'NX') then
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+"""
 
 
 def _claim(host_ids: list[int], windows: Sequence[Window]) -> list[list[int]] | None:
     """Per window, the hosts whose turn it is: ``SET NX EX`` of each host's key (the cache's key, so
-    ``cache.delete(seen_key(pk))`` reopens a window), every host and window in one pipeline -- one round
-    trip whatever their number. None when Redis is unavailable: each caller decides how to fail."""
+    ``cache.delete(seen_key(pk))`` reopens a window), every host and window in one script call -- one
+    round trip whatever their number (EVAL, not EVALSHA: a server that never saw the script costs no
+    NOSCRIPT retry). None when Redis is unavailable: each caller decides how to fail."""
     if not host_ids:
         return [[] for _ in windows]
+    epoch = cache_scope.epoch()
+    make_key = cache.make_key
+    keys = [make_key(key_of(pk, epoch)) for key_of, _ in windows for pk in host_ids]
     try:
-        pipe = redis.client().pipeline(transaction=False)
-        for key_of, seconds in windows:
-            for pk in host_ids:
-                pipe.set(cache.make_key(key_of(pk)), 1, nx=True, ex=seconds)
-        claimed = pipe.execute()
+        claimed = redis.client().eval(_CLAIM, len(keys), *keys, len(host_ids), *(seconds for _, seconds in windows))
     except redis.RedisError as exc:
         logger.warning("host throttles unavailable (last_seen written for every host, no live event): %s", exc)
         return None
@@ -320,21 +338,45 @@ def add_inventory_from_labels(into: dict[str, Any], labels: Iterable[tuple[str, 
             into[field] = value
 
 
-def _clean_attributes(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
-    """The inventory fields an agent's metadata may set, validated one by one. A bad value (an unknown
-    country, latitude 200) is dropped with a warning: metadata must never make a push fail."""
-    cleaned: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in AGENT_ATTRIBUTE_FIELDS or value is None:
-            continue
-        if key == "country" and isinstance(value, str):
-            value = value.strip().upper()
-        field = Host._meta.get_field(key)
-        try:
-            cleaned[key] = field.clean(value, None)
-        except ValidationError as exc:
-            logger.warning("Ignoring host attribute %s=%r for %s: %s", key, value, name, "; ".join(exc.messages))
-    return cleaned
+Cleaned = tuple[dict[str, Any], str]  # (the valid fields, their fingerprint)
+# raw attribute items -> what cleaning them gives (and the warnings it logs): agents send the same few
+# label values on every push, and validating them field by field was most of what a known host cost.
+# A pure function of the input (no ids, nothing read from the database), so not scoped by organization.
+# The key carries each value's type: 1, 1.0 and True are equal keys but may clean differently.
+_cleaned_memo: dict[tuple[tuple[str, type, Any], ...], tuple[Cleaned, tuple[tuple[str, Any, str], ...]]] = {}
+CLEANED_MEMO_MAX = 10_000
+
+
+def _cleaned(name: str, raw: Mapping[str, Any]) -> Cleaned:
+    """The inventory fields an agent's metadata may set, validated one by one, with their fingerprint. A
+    bad value (an unknown country, latitude 200) is dropped with a warning, logged on every call: metadata
+    must never make a push fail. Memoised for hashable inputs (label values always are)."""
+    memo_key: tuple[tuple[str, type, Any], ...] | None = tuple((k, v.__class__, v) for k, v in raw.items())
+    try:
+        hit = _cleaned_memo.get(memo_key)  # type: ignore[arg-type]
+    except TypeError:  # a list or dict value (tags, hardware_info): not memoised
+        memo_key, hit = None, None
+    if hit is None:
+        cleaned: dict[str, Any] = {}
+        problems: list[tuple[str, Any, str]] = []
+        for key, value in raw.items():
+            if key not in AGENT_ATTRIBUTE_FIELDS or value is None:
+                continue
+            if key == "country" and isinstance(value, str):
+                value = value.strip().upper()
+            field = Host._meta.get_field(key)
+            try:
+                cleaned[key] = field.clean(value, None)
+            except ValidationError as exc:
+                problems.append((key, value, "; ".join(exc.messages)))
+        hit = ((cleaned, _fingerprint(cleaned)), tuple(problems))
+        if memo_key is not None:
+            if len(_cleaned_memo) >= CLEANED_MEMO_MAX:
+                _cleaned_memo.clear()
+            _cleaned_memo[memo_key] = hit
+    for key, value, message in hit[1]:
+        logger.warning("Ignoring host attribute %s=%r for %s: %s", key, value, name, message)
+    return hit[0]
 
 
 def _fingerprint(attributes: Mapping[str, Any]) -> str:
@@ -409,11 +451,11 @@ def _register_unknown(organization: Organization, scope: str, names: list[str],
     return registered
 
 
-def _apply_attributes(organization: Organization, ids: Mapping[str, int], attributes: Mapping[str, dict[str, Any]],
+def _apply_attributes(organization: Organization, ids: Mapping[str, int], attributes: Mapping[str, Cleaned],
                       actor: Any) -> None:
     """Update hosts whose metadata changed since it was last applied; a fingerprint per host (local dict,
     then Redis) makes an unchanged payload cost no query."""
-    wanted = {ids[name]: (name, attrs, _fingerprint(attrs)) for name, attrs in attributes.items()
+    wanted = {ids[name]: (name, attrs, fingerprint) for name, (attrs, fingerprint) in attributes.items()
               if attrs and name in ids}
     if not wanted:
         return
@@ -457,20 +499,21 @@ def resolve_hosts(*, organization: Organization, names: Iterable[str],
     bad = sorted(name for name in wanted if not isinstance(name, str) or not name.strip() or len(name) > 200)
     if bad:
         raise ValueError(f"Invalid host names (empty or longer than 200 characters): {bad!r}")
-    cleaned = {name: _clean_attributes(name, attrs) for name, attrs in (attributes or {}).items() if name in wanted}
+    cleaned = {name: _cleaned(name, attrs) for name, attrs in (attributes or {}).items() if name in wanted}
     scope = cache_scope.org_scope(organization)
     found, unknown = _lookup_ids(organization, scope, wanted)
     registered: dict[str, int] = {}
     if unknown:
         if not organization.auto_register_hosts:
             raise UnknownHostsError(unknown)
-        registered = _register_unknown(organization, scope, unknown, cleaned, actor)
+        registered = _register_unknown(organization, scope, unknown,
+                                       {name: dict(attrs) for name, (attrs, _) in cleaned.items()}, actor)
         found.update(registered)
     _apply_attributes(organization, found, {n: a for n, a in cleaned.items() if n not in registered}, actor)
     if registered and cleaned:
         epoch = cache_scope.epoch()
         transaction.on_commit(lambda: _remember_fingerprints(
-            epoch, {registered[n]: _fingerprint(a) for n, a in cleaned.items() if n in registered and a}))
+            epoch, {registered[n]: fp for n, (a, fp) in cleaned.items() if n in registered and a}))
     return found
 
 
@@ -478,7 +521,7 @@ def mark_hosts_seen(*, organization_id: int, host_ids: Iterable[int], when: date
                     broadcast: bool = False) -> None:
     """Set last_seen_at = greatest(last_seen_at, when) for the hosts, at most once per 30 s per host, in
     one UPDATE; with ``broadcast``, also send live pages a "hosts.update" for each host at most once per
-    ``broadcast_interval()``. Both throttles are Redis keys per host claimed in ONE pipeline, so a request
+    ``broadcast_interval()``. Both throttles are Redis keys per host claimed in ONE script call, so a request
     costs one round trip whatever the number of hosts (tests/metrics/test_ingest_redis.py). Redis down:
     every host is written (fail open) and no live event is sent. Not audited (telemetry, not a change)."""
     ids = sorted(set(host_ids))

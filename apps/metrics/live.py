@@ -123,16 +123,21 @@ def watched(client: Any, organization_id: int) -> Watched:
 
 def consume(batch: IngestBatch) -> None:
     """Ingest consumer: queue the batch's newest point per series of each watched host and send what is due."""
-    by_host: dict[int, dict[int, tuple[int, float]]] = {}
-    for sid, point in batch.latest.items():
-        host_id = batch.host_of_series.get(sid)
-        if host_id is not None:
-            by_host.setdefault(host_id, {})[sid] = point
-    if not by_host:
+    batch_hosts = set(batch.host_of_series.values())
+    batch_hosts.discard(None)
+    if not batch_hosts or not batch.latest:
         return
     try:
         client = redis.client()
-        hosts = sorted(watched(client, batch.organization_id).hosts.intersection(by_host))
+        watched_hosts = watched(client, batch.organization_id).hosts.intersection(batch_hosts)
+        if not watched_hosts:
+            return  # the usual case: no page shows these hosts, so the batch's points are not even grouped
+        by_host: dict[int, dict[int, tuple[int, float]]] = {}
+        for sid, point in batch.latest.items():
+            host_id = batch.host_of_series.get(sid)
+            if host_id in watched_hosts:
+                by_host.setdefault(host_id, {})[sid] = point
+        hosts = sorted(by_host)
         if not hosts:
             return
         public = _public_ids(batch.organization_id, [sid for h in hosts for sid in by_host[h]])

@@ -99,3 +99,23 @@ def test_revoke_all_other_sessions_keeps_the_current_one(member_ro, other_org_us
 def test_revocation_requires_post(member_ro, signed_in):
     client = signed_in(member_ro)
     assert client.get(reverse("accounts:sessions_revoke_others")).status_code == 405
+
+
+def test_session_bookkeeping_leaves_a_request_without_a_session_alone(rf):
+    """An agent's token request carries no session cookie: the middleware returns before resolving the
+    (lazy) user, which would otherwise be loaded on every ingest request for nothing."""
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.http import HttpResponse
+    from django.utils.functional import SimpleLazyObject
+
+    from apps.accounts.middleware import SessionActivityMiddleware
+
+    def unexpected() -> None:
+        raise AssertionError("request.user was resolved")
+
+    request = rf.post("/api/v1/write")
+    request.session = SessionStore()
+    request.user = SimpleLazyObject(unexpected)
+    response = HttpResponse(status=204)
+    assert SessionActivityMiddleware(lambda r: response)(request) is response
+    assert not UserSession.objects.exists()

@@ -281,6 +281,21 @@ def test_a_push_queues_host_level_absence_rules_and_series_names_are_cached(
         assert consumer.metric_names(org.pk, [series_id]) == {"cpu"}
 
 
+def test_a_batchs_series_are_worked_out_once_per_set_and_per_organization(
+        org: Any, other_org: Any, at: dt.datetime, django_assert_num_queries: Any) -> None:
+    consumer._batches.clear()
+    cpu = series_with(org, "cpu", {"host": "web-1"}, at, [])
+    mem = series_with(org, "mem", {"host": "web-1"}, at, [])
+    names, seen = consumer.batch_series(org.pk, [cpu.id, mem.id])
+    assert names == {"cpu", "mem"}
+    assert sorted(seen) == [("cpu", frozenset({("host", "web-1")})), ("mem", frozenset({("host", "web-1")}))]
+    with django_assert_num_queries(0):
+        assert consumer.batch_series(org.pk, [mem.id, cpu.id]) == (names, seen)
+    # Another organization naming these ids sees none of them, and that answer is not memoised.
+    assert consumer.batch_series(other_org.pk, [cpu.id, mem.id]) == (frozenset(), ())
+    assert all(key[1] == org.pk for key in consumer._batches)
+
+
 def test_rules_that_keep_raising_are_left_to_the_tick(org: Any) -> None:
     rule = AlertRuleFactory(organization=org, metric="cpu", consecutive_errors=consumer.ERROR_CUTOFF)
     ok = AlertRuleFactory(organization=org, metric="cpu")

@@ -1,5 +1,5 @@
 """The hosts' ingest consumer (apps.hosts.seen): last_seen and the live "hosts.update" event, each
-throttled per host, both claims in one Redis pipeline."""
+throttled per host, both claims in one Redis script call."""
 
 from __future__ import annotations
 

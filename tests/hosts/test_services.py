@@ -252,6 +252,39 @@ def test_resolve_hosts_drops_invalid_attributes_instead_of_failing(org):
     assert (host.country, host.latitude, host.region) == ("", None, "eu")
 
 
+def test_resolve_hosts_warns_about_a_bad_attribute_on_every_push(org, caplog):
+    """Cleaning is memoised per attribute set; its warnings are not: each push names its own host."""
+    for name in ("p", "p", "q"):
+        resolve_hosts(organization=org, names=[name], attributes={name: {"country": "XX", "region": "eu"}})
+    warnings = [r.getMessage() for r in caplog.records if "Ignoring host attribute country" in r.getMessage()]
+    assert [w.split(" for ")[1].split(":")[0] for w in warnings] == ["p", "p", "q"]
+    assert Host.objects.get(name="q").region == "eu"
+
+
+def test_resolve_hosts_validates_a_repeated_attribute_set_once(org, monkeypatch):
+    field = Host._meta.get_field("region")
+    calls = []
+    clean = field.clean
+
+    def counting(value, instance):
+        calls.append(value)
+        return clean(value, instance)
+
+    monkeypatch.setattr(field, "clean", counting)
+    services._cleaned_memo.clear()
+    for i in range(3):
+        resolve_hosts(organization=org, names=[f"h{i}"], attributes={f"h{i}": {"region": "eu-central-1"}})
+    assert calls == ["eu-central-1"]
+    assert set(Host.objects.filter(organization=org).values_list("region", flat=True)) == {"eu-central-1"}
+
+
+def test_attribute_values_that_compare_equal_are_cleaned_apart():
+    """1 == True (and hash alike), yet a text field cleans them to "1" and "True": the memo keeps types."""
+    assert services._cleaned("a", {"city": 1})[0] == {"city": "1"}
+    assert services._cleaned("a", {"city": True})[0] == {"city": "True"}
+    assert services._cleaned("a", {"tags": {"team": "db"}, "city": "Oslo"})[0]["tags"] == {"team": "db"}  # not memoised
+
+
 def test_resolve_hosts_refuses_empty_names(org):
     with pytest.raises(ValueError, match="Invalid host names"):
         resolve_hosts(organization=org, names=[""])
@@ -310,6 +343,20 @@ def test_mark_hosts_seen_writes_at_most_once_per_window(org, django_assert_num_q
     mark_hosts_seen(organization_id=org.pk, host_ids=[host.pk], when=T0 + datetime.timedelta(seconds=40))
     host.refresh_from_db()
     assert host.last_seen_at == T0 + datetime.timedelta(seconds=40)
+
+
+def test_mark_hosts_seen_claims_each_window_for_its_own_time(org, settings):
+    """One script call claims both throttles; each key expires after its own window's seconds."""
+    from apps.core import redis
+
+    settings.FIBERSTACK_HOST_BROADCAST_INTERVAL = 7
+    hosts = HostFactory.create_batch(3, organization=org)
+    mark_hosts_seen(organization_id=org.pk, host_ids=[h.pk for h in hosts], when=T0, broadcast=True)
+    client = redis.client()
+    for host in hosts:
+        assert 25 < client.ttl(cache.make_key(services.seen_key(host.pk))) <= services.SEEN_RESOLUTION_SECONDS
+        assert 0 < client.ttl(cache.make_key(services.live_key(host.pk))) <= 7
+    assert Host.objects.filter(organization=org, last_seen_at=T0).count() == 3
 
 
 def test_mark_hosts_seen_ignores_other_organizations_hosts(org, other_org):

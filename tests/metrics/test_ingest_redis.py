@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db
 NOW_S = int(time.time()) - 60
 FIELDS = 10
 # Rate limits (request, samples), host ids, host attributes, series ids (lookup and store after
-# commit), hot tier, hosts seen (last_seen and live-event claims in one pipeline), alert evaluation (heartbeats
+# commit), hot tier, hosts seen (last_seen and live-event claims in one script call), alert evaluation (heartbeats
 # and per-rule coalescing in one pipeline), live chart points and saved dashboards' notices (one read of the
 # organization's watch set, at most once a second per process, shared by both): at most one round trip each.
 MAX_ROUND_TRIPS = 11

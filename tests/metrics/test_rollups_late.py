@@ -152,3 +152,36 @@ def test_a_compact_late_batch_is_one_range() -> None:
     origin = dt.datetime.fromtimestamp(now_us / 1e6, tz=dt.UTC)
     assert list(RollupInvalidation.objects.values_list("lo", "hi")) == [
         (origin - dt.timedelta(hours=3), origin - dt.timedelta(hours=3) + dt.timedelta(minutes=10))]
+
+
+@pytest.mark.parametrize("as_array", [False, True])
+def test_late_minutes_from_a_list_or_an_array_log_the_same_ranges(as_array: bool) -> None:
+    """Ingest hands over a list of Python ints today and may hand over the COPY's numpy column: both give
+    the same rows (the minute set path, with negative minutes floored like Python's //)."""
+    import numpy as np
+
+    now_us = int(timezone.now().timestamp()) // 60 * 60 * 1_000_000
+    minute = 60_000_000
+    times = [now_us - 600 * minute + 7, now_us - 599 * minute, now_us - 400 * minute, now_us, -minute - 1]
+    with connection.cursor() as cursor:
+        given = np.array(times, dtype=np.int64) if as_array else times
+        assert invalidation.record_late(cursor, given, now_us=now_us) == 3
+        assert invalidation.record_late(cursor, np.array([], dtype=np.int64) if as_array else [], now_us=now_us) == 0
+    origin = dt.datetime.fromtimestamp(now_us / 1e6, tz=dt.UTC)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    assert sorted(RollupInvalidation.objects.values_list("lo", "hi")) == [
+        (epoch - dt.timedelta(minutes=2), epoch - dt.timedelta(minutes=1)),
+        (origin - dt.timedelta(minutes=600), origin - dt.timedelta(minutes=598)),
+        (origin - dt.timedelta(minutes=400), origin - dt.timedelta(minutes=399)),
+    ]
+
+
+def test_a_late_sample_between_on_time_ones_is_logged() -> None:
+    """First and last samples on time make ingest take the cheap on-time check; it still sees the middle."""
+    now_us = int(timezone.now().timestamp()) // 60 * 60 * 1_000_000
+    late = now_us - 90 * 60_000_000
+    with connection.cursor() as cursor:
+        assert invalidation.record_late(cursor, [now_us, now_us - 1, now_us + 5], now_us=now_us) == 0
+        assert invalidation.record_late(cursor, [now_us, late, now_us - 1], now_us=now_us) == 1
+    origin = dt.datetime.fromtimestamp(late / 1e6, tz=dt.UTC)
+    assert list(RollupInvalidation.objects.values_list("lo", "hi")) == [(origin, origin + dt.timedelta(minutes=1))]

@@ -3,7 +3,8 @@ answer are queued for evaluation, so a sample reaches its alert in well under th
 waiting for the tick. It runs after commit in the request's thread, so it stays cheap:
 
 * series id -> (metric name, labels) from a per-process cache (neither ever changes, ids are never
-  reused; a miss is one statement for the missing ids);
+  reused; a miss is one statement for the missing ids), and the names of a batch memoised per set of
+  series ids (an agent's requests name the same series every time);
 * the organization's enabled rules on those metrics -- plus its host-level absence rules when the batch
   named hosts, which a push may resolve -- in one statement on ``alerts_rule_org_metric_idx``;
 * a conservative pre-filter: a rule whose positive equality matchers (``host="web-1"``) no series of the
@@ -67,7 +68,9 @@ return out
 """
 # What Redis names the script (EVALSHA); SHA-1 is its choice, not a security use.
 _COALESCE_SHA = hashlib.sha1(_COALESCE.encode(), usedforsecurity=False).hexdigest()
-_series: dict[str, dict[int, tuple[str, frozenset[tuple[str, str]]]]] = {}
+# database identity -> (organization, series id) -> (name, labels): keyed by organization too, so ids of
+# another organization's series never answer (ingest only hands over its own; this keeps it so).
+_series: dict[str, dict[tuple[int, int], tuple[str, frozenset[tuple[str, str]]]]] = {}
 _lock = threading.Lock()
 
 
@@ -79,17 +82,43 @@ def series_meta(org_id: int, series_ids: Iterable[int]) -> dict[int, tuple[str, 
         with _lock:
             cached = _series.setdefault(scope, {})
     ids = list(series_ids)
-    missing = [sid for sid in ids if sid not in cached]
+    missing = [sid for sid in ids if (org_id, sid) not in cached]
     if missing:
         with connection.cursor() as cursor:
             cursor.execute("SELECT id, name, labels::text FROM metrics_series "
                            "WHERE organization_id = %s AND id = ANY(%s)", [org_id, missing])
-            found = {sid: (name, frozenset(json.loads(labels).items())) for sid, name, labels in cursor.fetchall()}
+            found = {(org_id, sid): (name, frozenset(json.loads(labels).items()))
+                     for sid, name, labels in cursor.fetchall()}
         with _lock:
             if len(cached) + len(found) > _MAX_CACHED:
                 cached.clear()
             cached.update(found)
-    return {sid: cached[sid] for sid in ids if sid in cached}
+    return {sid: meta for sid in ids if (meta := cached.get((org_id, sid))) is not None}
+
+
+BatchSeries = tuple[frozenset[str], tuple[tuple[str, frozenset[tuple[str, str]]], ...]]
+# (database identity, organization, a batch's series ids) -> its metric names and (name, labels) per
+# series: an agent pushes the same set of series request after request, so that is worked out once per
+# set, not per request (a TSBS request names 1,000 series). Ids are never reused, so entries never go stale.
+_batches: dict[tuple[str, int, frozenset[int]], BatchSeries] = {}
+_MAX_BATCHES = 64
+
+
+def batch_series(org_id: int, series_ids: Iterable[int]) -> BatchSeries:
+    """The metric names of the batch's series and their (name, label items), memoised per set of ids."""
+    ids = frozenset(series_ids)
+    key = (epoch(), org_id, ids)
+    hit = _batches.get(key)
+    if hit is not None:
+        return hit
+    meta = series_meta(org_id, ids)
+    found: BatchSeries = (frozenset(name for name, _ in meta.values()), tuple(meta.values()))
+    if len(meta) == len(ids):  # an id this organization does not have is looked up again next time
+        with _lock:
+            if len(_batches) >= _MAX_BATCHES:
+                _batches.clear()
+            _batches[key] = found
+    return found
 
 
 def metric_names(org_id: int, series_ids: Iterable[int]) -> set[str]:
@@ -181,10 +210,8 @@ def enqueue(rule_ids: list[int], delay: float) -> None:
 
 def consume(batch: Any) -> None:
     """Ingest consumer: queue evaluation of the rules this batch can answer."""
-    meta = series_meta(batch.organization_id, batch.latest.keys()) if batch.latest else {}
-    names = {name for name, _ in meta.values()}
-    candidates = rules_for(batch.organization_id, names, bool(batch.hosts_seen))
-    seen = list(meta.values())
+    names, seen = batch_series(batch.organization_id, batch.latest.keys()) if batch.latest else (frozenset(), ())
+    candidates = rules_for(batch.organization_id, set(names), bool(batch.hosts_seen))
     rule_ids = [rid for rid, metric, matchers in candidates if may_see(metric, matchers, seen)]
     delays = coalesce(batch.organization_id, rule_ids, batch.hosts_seen, batch.received_at)
     now = [rid for rid, delay in delays if not delay]

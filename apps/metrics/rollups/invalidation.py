@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db import connection
 
@@ -58,21 +59,27 @@ def late_before_us(now_us: int) -> int:
     return now_us - int(lateness().total_seconds() * 1_000_000) // 2
 
 
-def record_late(cursor: Any, times_us: Sequence[int], now_us: int | None = None) -> int:
-    """Log the minutes of ``times_us`` the lateness re-roll may miss; returns the ranges written."""
-    if not times_us:
+def record_late(cursor: Any, times_us: Sequence[int] | np.ndarray, now_us: int | None = None) -> int:
+    """Log the minutes of ``times_us`` the lateness re-roll may miss; returns the ranges written. Takes the
+    parser's list of Python ints or an int64 array (the COPY's column: then every pass below is numpy's)."""
+    if len(times_us) == 0:
         return 0
     cutoff = late_before_us(time.time_ns() // 1000 if now_us is None else now_us)
-    first = min(times_us)
+    # On a list, min() and max() (~0.7 ms each for a request's 50,000 ints) beat converting it (~1.2 ms).
+    first = int(times_us.min()) if isinstance(times_us, np.ndarray) else min(times_us)
     if first >= cutoff:
         return 0
-    last = max(times_us)
+    last = int(times_us.max()) if isinstance(times_us, np.ndarray) else max(times_us)
     if last < cutoff and last - first <= MERGE_GAP_US:
-        # All late and closer together than MERGE_GAP: what the minute set below would give, minus a
-        # Python step per sample (a backfill batch is usually one such span).
-        ranges = _minute_ranges([first // MINUTE_US, last // MINUTE_US])
+        # All late and closer together than MERGE_GAP: what the minute set below would give (a backfill
+        # batch is usually one such span).
+        minutes = [first // MINUTE_US, last // MINUTE_US]
     else:
-        ranges = _minute_ranges(sorted({t // MINUTE_US for t in times_us if t < cutoff}))
+        # Late and on-time samples mixed, or late ones far apart: numpy's unique (floor division, like
+        # Python's //) instead of a set of 50,000 Python quotients (~2.8 ms).
+        times = np.asarray(times_us, dtype=np.int64)
+        minutes = np.unique(times[times < cutoff] // MINUTE_US).tolist()
+    ranges = _minute_ranges(minutes)
     cursor.execute(
         f"INSERT INTO {TABLE} (lo, hi) SELECT * FROM unnest(%s::timestamptz[], %s::timestamptz[])",  # noqa: S608
         [[lo for lo, _ in ranges], [hi for _, hi in ranges]],
