@@ -96,11 +96,12 @@ def ingest(*, token: Any, result: ParseResult, now: dt.datetime) -> IngestSummar
             _update_units(ids, result.units)
         ids_by_position = np.fromiter(map(ids.__getitem__, unique_keys), dtype=np.int32, count=len(unique_keys))
         series_ids = ids_by_position[sample_positions]
+        # One conversion of the time column for both the COPY and the late-data check.
+        times_us = np.asarray(result.times_us, dtype=np.int64)
         with connection.cursor() as cursor:
-            summary.accepted = storage.copy_samples(cursor, result.times_us, series_ids, result.values,
-                                                    latest=latest)
+            summary.accepted = storage.copy_samples(cursor, times_us, series_ids, result.values, latest=latest)
             # Late samples reach every rollup tier: logged in this transaction, so never lost (not a hook).
-            invalidation.record_late(cursor, result.times_us)
+            invalidation.record_late(cursor, times_us)
         host_of_series = {ids[key]: host_ids.get(name or "") for key, name in host_by_key.items()}
 
     hooks.dispatch_on_commit(hooks.IngestBatch.build(
