@@ -18,8 +18,9 @@ from django.conf import settings
 from django.db import connection as default_connection
 from django.utils import timezone
 
-from apps.metrics.storage import ddl, partitioned, timescale, write
+from apps.metrics.storage import ddl, partitioned, timescale
 from apps.metrics.storage.common import COPY_SQL, INDEX, TABLE, binary_copy_buffer
+from apps.metrics.storage.write import copy_samples
 
 __all__ = [
     "COPY_SQL",
@@ -111,11 +112,3 @@ def ensure_partitions(days_ahead: int | None = None, today: dt.date | None = Non
     today = today or timezone.now().date()
     with connection.cursor() as cursor:
         return backend(connection).ensure_partitions(cursor, today, days_ahead)
-
-
-def copy_samples(cursor: Any, times_us: Any, series_ids: Any, values: Any, *,
-                 latest: dict[int, tuple[int, float]] | None = None) -> int:
-    """``write.copy_samples`` through ``cursor`` (a Django cursor), into the one partition the rows share
-    when the database's backend has such partitions."""
-    return write.copy_samples(cursor, times_us, series_ids, values, latest=latest,
-                              partition_of=backend(cursor.db).copy_partition)

@@ -43,12 +43,7 @@ def drop_raw_index(cursor: Any) -> None:
 
 def drop_raw_table(cursor: Any) -> None:
     cursor.execute(f"DROP TABLE IF EXISTS {TABLE} CASCADE")
-def copy_sql(relation: str = TABLE) -> str:
-    """The binary COPY of the three columns into the raw table or one of its partitions."""
-    return f"COPY {relation} (time, series_id, value) FROM STDIN (FORMAT BINARY)"
-
-
-COPY_SQL = copy_sql()
+COPY_SQL = f"COPY {TABLE} (time, series_id, value) FROM STDIN (FORMAT BINARY)"
 
 # PostgreSQL's binary COPY: 11-byte signature, int32 flags, int32 header-extension length; each tuple is
 # int16 field count then (int32 length, bytes) per field; int16 -1 ends the stream.

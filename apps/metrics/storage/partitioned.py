@@ -25,19 +25,6 @@ def partition_name(day: dt.date) -> str:
     return f"{TABLE}_p{day:%Y%m%d}"
 
 
-_DAY_US = 86_400_000_000
-_EPOCH = dt.date(1970, 1, 1)
-
-
-def copy_partition(first_us: int, last_us: int) -> str | None:
-    """The daily partition holding every time in [first_us, last_us] (Unix microseconds), or None when
-    they span days: the COPY target that spares PostgreSQL routing each row (``write.copy_samples``)."""
-    day = first_us // _DAY_US
-    if last_us // _DAY_US != day:
-        return None
-    return partition_name(_EPOCH + dt.timedelta(days=day))
-
-
 def install(cursor: Any, today: dt.date) -> None:
     """Create the parent table, its index, the DEFAULT partition and today-1 ... today+3."""
     create_raw_table(cursor, partition_clause="PARTITION BY RANGE (time)")

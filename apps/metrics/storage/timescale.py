@@ -20,11 +20,6 @@ NAME = "timescaledb"
 KEEP_OF_DUPLICATES = "(array_agg(value))[count(*)]"
 
 
-def copy_partition(first_us: int, last_us: int) -> str | None:
-    """Always the hypertable: TimescaleDB routes rows to its chunks itself."""
-    return None
-
-
 def install(cursor: Any, today: dt.date) -> None:
     create_raw_table(cursor)
     # create_default_indexes would add (time DESC); every read filters by series first instead.

@@ -6,30 +6,17 @@ point once.
 The unique index on (series_id, time) enforces it. Nearly every request carries only new points, so the
 rows first go in with one plain binary COPY inside a savepoint, which costs what COPY cost before the index
 was unique; only when the index refuses a row does the request take the upsert path of ``merge.py``
-(measured in bench/README.md, "Retried batches count once").
-
-On native partitions a request whose rows all fall on one UTC day (nearly all of them) is copied straight
-into that day's partition: PostgreSQL 15 routes every row of a COPY into a partitioned table separately,
-~12 % of the backend's CPU per row (bench/README.md, "Faster doors"). The partition enforces its own bounds
-and has the same unique index, so nothing else changes; a day without its partition (not created yet, or
-compressed and dropped) falls back to the parent, which routes to DEFAULT as before."""
+(measured in bench/README.md, "Retried batches count once")."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
-from psycopg.errors import InsufficientPrivilege, UndefinedTable, UniqueViolation
+from psycopg.errors import UniqueViolation
 
-from apps.metrics.storage.common import (
-    COPY_SQL,
-    binary_copy_buffer,
-    copy_sql,
-    newest_per_series,
-    sort_rows,
-    sorted_columns,
-)
+from apps.metrics.storage.common import COPY_SQL, binary_copy_buffer, newest_per_series, sort_rows, sorted_columns
 from apps.metrics.storage.merge import merge_rows
 
 
@@ -40,32 +27,22 @@ def copy_samples(
     values: Sequence[float],
     *,
     latest: dict[int, tuple[int, float]] | None = None,
-    partition_of: Callable[[int, int], str | None] | None = None,
 ) -> int:
     """Write the samples through ``cursor`` (a Django cursor on the psycopg 3 connection) inside the
     caller's transaction (or one of its own); returns how many values the request carried. A value that a
     later one with the same series and time replaced (later in this request, or in a later request) still
     counts: it was accepted, then overwritten, so a client comparing the doors' ``accepted`` with what it
     sent sees no loss. When ``latest`` is given it is filled with the newest ``(time_us, value)`` of each
-    series id (the later one of equal times), from the sorted rows at C speed. ``partition_of(first_us,
-    last_us)`` names the one partition rows of that time span all belong to, if there is one (the storage
-    backend's ``copy_partition``): the rows are then copied into it directly."""
+    series id (the later one of equal times), from the sorted rows at C speed."""
     if not len(values):
         return 0
     rows = sorted_columns(times_us, series_ids, values)
     data = binary_copy_buffer(*rows)
-    partition = partition_of(int(rows.times_us.min()), int(rows.times_us.max())) if partition_of else None
     alias = cursor.db.alias
     with transaction.atomic(using=alias, savepoint=False):
         try:
-            try:
-                _copy(cursor, copy_sql(partition) if partition else COPY_SQL, data)
-            except (UndefinedTable, InsufficientPrivilege):
-                # The day has no partition (yet, or any more), or a database role set up by hand may
-                # write the parent only: the parent takes the rows either way.
-                if not partition:
-                    raise
-                _copy(cursor, COPY_SQL, data)
+            with transaction.atomic(using=alias), cursor.copy(COPY_SQL) as copy:
+                copy.write(data)
         except UniqueViolation:
             # The savepoint is rolled back: none of the COPY's rows stay; all of them go in as upserts,
             # sorted by (series, time) with the request's order kept among equal keys (merge_rows' input).
@@ -73,9 +50,3 @@ def copy_samples(
     if latest is not None:
         latest.update(newest_per_series(rows))
     return len(rows.values)
-
-
-def _copy(cursor: Any, sql: str, data: bytes) -> None:
-    """One binary COPY in a savepoint: a refused row rolls back only this COPY, not the caller's transaction."""
-    with transaction.atomic(using=cursor.db.alias), cursor.copy(sql) as copy:
-        copy.write(data)
