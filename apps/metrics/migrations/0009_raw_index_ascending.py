@@ -1,6 +1,6 @@
 """The raw samples' unique (series_id, time) index in ascending time order instead of ``time DESC``: ingest
 copies each request's rows sorted by (series, time), so every row lands just after the previous one and the
-B-tree's pages stay full (32 instead of 48 bytes of index per row, ~10 % less PostgreSQL CPU per row:
+B-tree's pages stay full (32 instead of 48 bytes of index per row, slightly less PostgreSQL CPU per row:
 ``common.create_raw_index``). The index is rebuilt on every partition (or chunk), which takes a while on a
 large raw table and blocks ingest meanwhile; going back rebuilds the descending form."""
 
