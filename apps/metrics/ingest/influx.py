@@ -203,7 +203,7 @@ def parse_line_protocol(body: bytes | str, options: ParseOptions) -> ParseResult
                 elif ts == last_ts:
                     t = last_t
                     fast = True
-                elif ts.isascii() and ts.isdigit() and (len(ts) < 19 or ts <= _INT64_MAX_TEXT):
+                elif ts.isascii() and ts.isdigit() and (len(ts) < 19 or (len(ts) == 19 and ts <= _INT64_MAX_TEXT)):
                     # Equal-length digit strings compare like numbers: this is the int64 range check.
                     t = last_t = int(ts) * mul // div
                     last_ts = ts
