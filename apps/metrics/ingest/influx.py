@@ -162,7 +162,7 @@ def parse_line_protocol(body: bytes | str, options: ParseOptions) -> ParseResult
     plain_body = "\\" not in text and '"' not in text and "\t" not in text
     ascii_body = text.isascii()
     # Lines come in runs with the same timestamp (every series of one scrape): convert it once per run.
-    last_ts = ""
+    last_ts: str | None = None  # not "": a line ending in a space has an empty timestamp text
     last_t = 0
 
     lineno = 0
