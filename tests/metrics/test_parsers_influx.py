@@ -259,6 +259,25 @@ def test_invalid_tags_reject_the_line(line: str, reason: str) -> None:
     assert reason in result.errors[0].reason
 
 
+@pytest.mark.parametrize("timestamp", ["10000000000000000000", "99999999999999999999", "9223372036854775808"])
+def test_timestamps_beyond_int64_are_bad_timestamps_on_the_fast_path_too(timestamp: str) -> None:
+    # 20 digits starting with 1-8 compare below int64's maximum as text; they are out of range all the same.
+    result = parse(f"m v=1 {timestamp}")
+    assert len(result) == 0
+    assert result.errors[0].reason == f"unable to parse 'm v=1 {timestamp}': bad timestamp: out of range"
+
+
+def test_a_first_line_ending_in_a_space_is_stamped_now_not_1970() -> None:
+    # Its timestamp text is empty; the fast path once took it for "the previous line's timestamp" (time 0).
+    result = parse(f"m v=1 \nm v=2 {NOW_NS}", max_past_s=10**12)
+    assert not result.errors
+    assert result.times_us == [NOW_US, NOW_US]
+
+
+def test_zero_padded_timestamps_are_read_as_numbers() -> None:
+    assert parse(f"m v=1 000{NOW_NS}").times_us == [NOW_US]
+
+
 def test_timestamps_outside_the_window_are_rejected_naming_the_line() -> None:
     future = NOW_NS + 601 * 10**9
     past = NOW_NS - 7 * 86400 * 10**9 - 10**9
