@@ -161,14 +161,20 @@ def tsbs_body(lines: int, hosts: int = 7) -> list[str]:
     ]
 
 
-def test_a_plain_body_is_read_in_bulk_with_one_cached_key_tuple_per_series(monkeypatch: pytest.MonkeyPatch) -> None:
-    per_line: list[tuple[int, int]] = []
+@pytest.fixture
+def per_line(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The (start, stop) line ranges handed to the per-line reader, in order."""
+    ranges: list[tuple[int, int]] = []
     read_lines = influx._read_lines
     monkeypatch.setattr(
         influx,
         "_read_lines",
-        lambda lines, start, stop, *args: per_line.append((start, stop)) or read_lines(lines, start, stop, *args),
+        lambda lines, start, stop, *args: ranges.append((start, stop)) or read_lines(lines, start, stop, *args),
     )
+    return ranges
+
+
+def test_a_plain_body_is_read_in_bulk_with_one_cached_key_tuple_per_series(per_line: list[tuple[int, int]]) -> None:
     body = "\n".join(tsbs_body(1200)) + "\n"
     result = influx.parse_line_protocol(body, ParseOptions(now_us=NOW_US))
     assert per_line == []
@@ -176,14 +182,7 @@ def test_a_plain_body_is_read_in_bulk_with_one_cached_key_tuple_per_series(monke
     assert result.runs is not None and result.runs[0] is result.runs[7] is result.runs[1197]
 
 
-def test_a_bad_line_costs_only_its_small_block_and_keeps_its_number(monkeypatch: pytest.MonkeyPatch) -> None:
-    per_line: list[tuple[int, int]] = []
-    read_lines = influx._read_lines
-    monkeypatch.setattr(
-        influx,
-        "_read_lines",
-        lambda lines, start, stop, *args: per_line.append((start, stop)) or read_lines(lines, start, stop, *args),
-    )
+def test_a_bad_line_costs_only_its_small_block_and_keeps_its_number(per_line: list[tuple[int, int]]) -> None:
     lines = tsbs_body(1200)
     lines[700] = lines[700].replace("usage_idle=", "usage_idle=1.5i,x=")
     result = influx.parse_line_protocol("\n".join(lines), ParseOptions(now_us=NOW_US))
