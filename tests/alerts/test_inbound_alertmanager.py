@@ -134,6 +134,18 @@ def _wait_until(agents: AgentProcesses, check: Callable[[], bool], what: str) ->
     agents.wait_for(safe, what, timeout=60)
 
 
+def wait_for_alert(agents: AgentProcesses, integration: Any, state: str) -> Alert:
+    """The integration's alert once it is in ``state`` (Prometheus and Alertmanager take their time)."""
+    def alert() -> Alert | None:
+        return Alert.objects.filter(rule=integration.rule).first()
+
+    _wait_until(agents, lambda: (a := alert()) is not None and a.state == state,
+                f"alert {state} through Alertmanager")
+    found = alert()
+    assert found is not None
+    return found
+
+
 @pytest.mark.parametrize("token_in", ["header", "url"])
 @override_settings(FIBERSTACK_ALERT_CONSUMERS=[f"{__name__}.record_transition"])
 def test_prometheus_and_alertmanager_open_notify_and_resolve_an_alert_through_the_integration_url(
@@ -150,13 +162,7 @@ def test_prometheus_and_alertmanager_open_notify_and_resolve_an_alert_through_th
         am_port = start_alertmanager(agent_processes, tmp_path, alertmanager, url, token)
     prom_port = start_prometheus(agent_processes, tmp_path, prometheus, am_port)
 
-    def alert() -> Alert | None:
-        return Alert.objects.filter(rule=integration.rule).first()
-
-    _wait_until(agent_processes, lambda: (a := alert()) is not None and a.state == AlertState.FIRING,
-                "alert opened through Alertmanager")
-    opened = alert()
-    assert opened is not None
+    opened = wait_for_alert(agent_processes, integration, AlertState.FIRING)
     assert opened.labels == {"alertname": ALERT, "severity": "warning", "team": "storage"}
     assert opened.severity == "warning"
     assert opened.summary == "Inbound test alert is firing"
@@ -170,11 +176,8 @@ def test_prometheus_and_alertmanager_open_notify_and_resolve_an_alert_through_th
 
     rules_yml(tmp_path / "rules.yml", firing=False)
     reload_prometheus(prom_port)
-    _wait_until(agent_processes, lambda: (a := alert()) is not None and a.state == AlertState.RESOLVED,
-                "alert resolved through Alertmanager")
-
-    resolved = alert()
-    assert resolved is not None and resolved.pk == opened.pk and resolved.resolved_at is not None
+    resolved = wait_for_alert(agent_processes, integration, AlertState.RESOLVED)
+    assert resolved.pk == opened.pk and resolved.resolved_at is not None
     assert Notification.objects.filter(channel=channel, kind="resolved", alert=resolved).count() == 1
     _wait_until(agent_processes, lambda: len(TRANSITIONS) >= 2, "the resolved transition")
     assert [t.to_state for t in TRANSITIONS] == [AlertState.FIRING, AlertState.RESOLVED]

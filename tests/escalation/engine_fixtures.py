@@ -1,5 +1,6 @@
-"""Fixtures of the in-process engine tests (alert and group escalation): a fake clock and a runner of
-after-commit callbacks. Import them by their function names; they register as ``clock`` and ``commit``."""
+"""Fixtures of the in-process engine tests (alert and group escalation): a fake clock, a runner of
+after-commit callbacks and a recorder of the alert engine's scheduled steps. Import them by their function
+names; they register as ``clock``, ``commit`` and ``steps``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
+
+from apps.escalation import engine
+from tests.escalation.factories_policies import StepRecorder
 
 T0 = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -38,3 +42,11 @@ def commit_fixture(django_capture_on_commit_callbacks: Any) -> Callable[[Callabl
         with django_capture_on_commit_callbacks(execute=True):
             return fn()
     return run
+
+
+@pytest.fixture(name="steps")
+def steps_fixture(monkeypatch: pytest.MonkeyPatch) -> StepRecorder:
+    """The alert engine's step scheduling, recorded instead of sent to Celery."""
+    recorder = StepRecorder()
+    monkeypatch.setattr(engine, "_enqueue", recorder)
+    return recorder

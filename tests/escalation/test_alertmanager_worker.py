@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from apps.alerts.choices import AlertState
-from apps.alerts.models import Alert
 from apps.escalation.choices import RunStatus
 from apps.escalation.group_services import create_group_route
 from apps.escalation.models import EscalationRun, GroupEscalationRun, OnCallAssignment, RulePolicy
@@ -32,6 +31,7 @@ from tests.alerts.test_inbound_alertmanager import (
     rules_yml,
     start_alertmanager,
     start_prometheus,
+    wait_for_alert,
 )
 from tests.celery_worker import CeleryWorker, worker_factory_fixture  # noqa: F401 (fixtures)
 from tests.conftest import AgentProcesses
@@ -71,11 +71,7 @@ def test_alertmanager_alert_pages_through_a_real_worker_and_resolving_ends_the_e
     am_port = start_alertmanager(agent_processes, tmp_path, alertmanager, url, token)
     prom_port = start_prometheus(agent_processes, tmp_path, prometheus, am_port)
 
-    def alert() -> Alert | None:
-        return Alert.objects.filter(rule=integration.rule).first()
-
-    _wait_until(agent_processes, lambda: (a := alert()) is not None and a.state == AlertState.FIRING,
-                "alert opened through Alertmanager")
+    opened = wait_for_alert(agent_processes, integration, AlertState.FIRING)
     receiver.wait_for(1, timeout=60)  # the worker ran step 1 and delivered its page
     [page] = receiver.requests
     body = page.json()
@@ -85,8 +81,6 @@ def test_alertmanager_alert_pages_through_a_real_worker_and_resolving_ends_the_e
     assert entry["labels"]["alertname"] == ALERT and entry["labels"]["team"] == "storage"
     assert entry["annotations"]["escalation"] == "step 1 of 2, pass 1"
     assert "/api/v1/escalation/links/" in entry["annotations"]["acknowledge_url"]
-    opened = alert()
-    assert opened is not None
     [assignment] = OnCallAssignment.objects.filter(alert=opened)
     assert (assignment.username, assignment.step_index, assignment.reason) == ("alice", 0, "notify_user")
     assert assignment.group_id == (opened.group_id if routed_by == "group-route" else None)
@@ -94,8 +88,7 @@ def test_alertmanager_alert_pages_through_a_real_worker_and_resolving_ends_the_e
 
     rules_yml(tmp_path / "rules.yml", firing=False)
     reload_prometheus(prom_port)
-    _wait_until(agent_processes, lambda: (a := alert()) is not None and a.state == AlertState.RESOLVED,
-                "alert resolved through Alertmanager")
+    wait_for_alert(agent_processes, integration, AlertState.RESOLVED)
     def ended() -> bool:
         if routed_by == "rule":
             return EscalationRun.objects.get(alert=opened).status == RunStatus.ENDED

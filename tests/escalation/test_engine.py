@@ -19,17 +19,18 @@ from apps.escalation.models import EscalationRun, OnCallAssignment
 from apps.escalation.policy_services import StepData
 from tests.alerts.factories import NotificationChannelFactory, SilenceFactory
 from tests.alerts.factories_lifecycle import breach, clear
-from tests.escalation.engine_fixtures import T0, Clock, clock_fixture, commit_fixture  # noqa: F401 (fixtures)
+from tests.escalation.engine_fixtures import (  # noqa: F401 (fixtures)
+    T0,
+    Clock,
+    clock_fixture,
+    commit_fixture,
+    steps_fixture,
+)
 from tests.escalation.factories import OnCallScheduleFactory, ScheduleLayerFactory, ScheduleOverrideFactory
 from tests.escalation.factories_policies import StepRecorder, contact, policy_with_steps, routed_rule
 
 pytestmark = pytest.mark.django_db
 
-@pytest.fixture
-def steps(monkeypatch: pytest.MonkeyPatch) -> StepRecorder:
-    recorder = StepRecorder()
-    monkeypatch.setattr(engine, "_enqueue", recorder)
-    return recorder
 
 
 def fire(rule: Any, commit: Callable, clock: Clock, host: str = "web-1") -> Any:

@@ -20,17 +20,17 @@ from apps.escalation.models import EscalationRun, GroupEscalationRun, OnCallAssi
 from apps.escalation.policy_services import StepData
 from tests.alerts.factories import AlertRuleFactory
 from tests.alerts.factories_lifecycle import breach, clear
-from tests.escalation.engine_fixtures import Clock, clock_fixture, commit_fixture  # noqa: F401 (fixtures)
+from tests.escalation.engine_fixtures import (  # noqa: F401 (fixtures)
+    Clock,
+    clock_fixture,
+    commit_fixture,
+    steps_fixture,
+)
 from tests.escalation.factories_policies import StepRecorder, contact, policy_with_steps
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def steps(monkeypatch: pytest.MonkeyPatch) -> StepRecorder:
-    recorder = StepRecorder()
-    monkeypatch.setattr(engine, "_enqueue", recorder)
-    return recorder
 
 
 @pytest.fixture
