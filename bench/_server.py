@@ -1,8 +1,9 @@
 """A throw-away FiberStack server for benchmarks: production settings, a fresh database, N daphne workers.
 
 Production scales daphne across cores the way this does: one listening socket, bound once by a parent
-(here the bench; in production systemd or a supervisor), inherited by several daphne processes started
-with ``--fd``; the kernel hands each new connection to whichever worker calls ``accept()`` first.
+(here the bench; in production ``python -m fiberstack.webserver`` or ``make run``), inherited by several
+workers started with ``webserver.daphne_command`` (daphne with accepts spread by load,
+``fiberstack/webworker.py``).
 
 The database is created next to the one ``DATABASE_URL`` names (same server, name ``fiberstack_bench``
 unless told otherwise), dropped and re-created first so every run starts empty, migrated with
@@ -35,6 +36,9 @@ import psycopg
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from fiberstack.webserver import daphne_command, listen  # noqa: E402 - standard library only, no Django
+
 # fiberstack.celery_routes.QUEUES, read without importing the project (benchmarks run outside Django).
 CELERY_QUEUES = ("celery", "maintenance")
 ORG_SLUG = "bench"
@@ -162,18 +166,13 @@ class BenchServer:
             self.processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
 
     def start(self, timeout: float = 60.0) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
-        sock.listen(1024)
-        sock.set_inheritable(True)
+        sock = listen("127.0.0.1", self.port)
         self._sock = sock
         self.port = sock.getsockname()[1]
         env = self.env()
         for index in range(self.workers):
             log = open(self.log_dir / f"daphne-{index}.log", "wb")  # noqa: SIM115 - lives as long as the worker
-            command = [sys.executable, "-m", "daphne", "--fd", str(sock.fileno()), "-v", "1",
-                       "fiberstack.asgi:application"]
+            command = daphne_command(sys.executable, sock.fileno())
             self.processes.append(subprocess.Popen(command, cwd=ROOT, env=env, pass_fds=[sock.fileno()],
                                                    stdout=log, stderr=subprocess.STDOUT))
         self._wait_ready(timeout)

@@ -56,7 +56,7 @@ def listen(host: str, port: int, backlog: int = 1024) -> socket.socket:
 
 def daphne_command(python: str, fd: int, *, proxy_headers: bool = False, verbosity: int = 1) -> list[str]:
     """One worker, serving the already-listening descriptor ``fd``."""
-    command = [python, "-m", "daphne", "--fd", str(fd), "-v", str(verbosity)]
+    command = [python, "-m", "fiberstack.webworker", "--fd", str(fd), "-v", str(verbosity)]
     if proxy_headers:
         command.append("--proxy-headers")  # behind a load balancer, client IPs come from X-Forwarded-For
     return [*command, APPLICATION]
