@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.metrics.ingest import influx
+from apps.metrics.ingest import influx, influx_bulk
 from apps.metrics.ingest.types import ParseOptions, ParseResult
 
 NOW_US = 1_795_305_600_000_000
@@ -54,6 +54,9 @@ BAD_NAMES = ["", "__y", "é", "a\\,b", "#"]
 GOOD_VALUES = ["58i", "0i", "-5i", "-0i", "123456789012345678i", "-12345678901234567i", "1.5", "-0.25", "1e3",
                "1E-3", "+1", ".5", "5.", "7", "-0", "-0.0", "45.1234", "12u", "0u", "1e308", "007",
                "1234567890123456789012"]  # fmt: skip
+# Bodies of integers only take numpy's integer reader (influx_bulk._integers): rounding above 2**53 included.
+INTEGER_VALUES = ["58i", "0i", "-5i", "-0i", "007i", "123456789012345678i", "-12345678901234567i",
+                  "999999999999999999i", "9007199254740993i", "-9007199254740993i", "36028797018963971i"]  # fmt: skip
 ODD_VALUES = ["t", "FALSE", '"s"', '"a b,c=d"', "1.5i", "1_0", "inf", "-inf", "nan", "NaN", "Infinity", "1e400",
               "-1e400", "1234567890123456789i", "9223372036854775807i", "9223372036854775808i",
               "-000000000000000000i", "0000000000000000001i", "18446744073709551615u", "18446744073709551616u",
@@ -77,7 +80,7 @@ def times_for(precision: str) -> list[str | None]:
 
 
 @st.composite
-def bodies(draw: st.DrawFn) -> tuple[bytes | str, ParseOptions, tuple[int, int]]:
+def bodies(draw: st.DrawFn, good_values: list[str] = GOOD_VALUES) -> tuple[bytes | str, ParseOptions, tuple[int, int]]:
     precision = draw(st.sampled_from(["ns", "ns", "us", "ms", "s"]))
     times = times_for(precision)
     # A few series (prefix + field names) that most lines repeat, as an agent's scrape does.
@@ -104,7 +107,7 @@ def bodies(draw: st.DrawFn) -> tuple[bytes | str, ParseOptions, tuple[int, int]]
             prefix = draw(st.sampled_from(BAD_PREFIXES))
         if kind == "odd name":
             names = [*names[:-1], draw(st.sampled_from(BAD_NAMES + GOOD_NAMES))]
-        values = [draw(st.sampled_from(GOOD_VALUES)) for _ in names]
+        values = [draw(st.sampled_from(good_values)) for _ in names]
         if kind == "odd value":
             values[draw(st.integers(0, len(values) - 1))] = draw(st.sampled_from(ODD_VALUES))
         # Mostly time-major runs of one timestamp, like a scrape; sometimes anything.
@@ -150,6 +153,34 @@ def test_bulk_reading_gives_what_the_per_line_reader_gives(
     assert bulk.runs is not None
     assert [key for run in bulk.runs for key in run] == bulk.keys
     assert all(bulk.runs)
+
+
+@FUZZ
+@given(bodies(good_values=INTEGER_VALUES))
+def test_bodies_of_integers_read_in_bulk_give_what_the_per_line_reader_gives(
+    case: tuple[bytes | str, ParseOptions, tuple[int, int]],
+) -> None:
+    body, options, blocks = case
+    assert snapshot(influx._parse(body, options, blocks=blocks)) == snapshot(influx._parse(body, options, bulk=False))
+
+
+def test_integer_values_are_read_by_numpy_rounded_as_float_of_int() -> None:
+    texts = ["9007199254740993i", "-0i", "007i", "999999999999999999i", "-12345678901234567i"]
+    assert influx_bulk._values(texts) == [float(int(text[:-1])) for text in texts]
+    assert [value.hex() for value in influx_bulk._values(texts)][:2] == [float(2**53).hex(), "0x0.0p+0"]
+    assert influx_bulk._values(["1i", "1234567890123456789i"]) is None  # 19 digits: the per-line reader's
+
+
+@pytest.mark.parametrize("bulk", [True, False])
+@pytest.mark.parametrize(
+    "line",
+    ["m v=-0i,w=-0.0,x=-00i", "m v=-0i,w=-0.0,x=-00i,y=t", "m,h=a\\ b v=-0i,w=-0.0,x=-00i"],
+    ids=["plain", "medium path", "careful scanner"],
+)
+def test_the_integer_minus_zero_is_zero_and_the_float_keeps_its_sign(line: str, bulk: bool) -> None:
+    result = influx._parse(line, ParseOptions(now_us=NOW_US), bulk=bulk)
+    values = {key[0]: value.hex() for key, value in zip(result.keys, result.values, strict=True)}
+    assert (values["m_v"], values["m_w"], values["m_x"]) == ("0x0.0p+0", "-0x0.0p+0", "0x0.0p+0")
 
 
 def tsbs_body(lines: int, hosts: int = 7) -> list[str]:

@@ -45,7 +45,7 @@ import re
 from itertools import islice
 from typing import NamedTuple
 
-from apps.metrics.ingest.influx_bulk import NUMBER, BulkReader
+from apps.metrics.ingest.influx_bulk import NUMBER, BulkReader, without_integer_minus_zero
 from apps.metrics.ingest.naming import NamingError, intern_key, make_labels, make_metric_name
 from apps.metrics.ingest.types import (
     TOO_MANY_SAMPLES,
@@ -89,7 +89,7 @@ _EXCERPT_LEN = 120
 
 # A whole field set of plain numbers (names without ``=``/``,``): such a line takes the per-line reader's
 # bulk branch, a handful of C calls for the whole line instead of a few Python statements per field.
-_NUMERIC_FIELDS = re.compile(rf"[^=,]+={NUMBER}(?:,[^=,]+={NUMBER})*").fullmatch
+_NUMERIC_FIELDS = re.compile(rf"[^=,]++={NUMBER}(?:,[^=,]++={NUMBER})*+").fullmatch
 # Bodies shorter than this are read line by line: the bulk reader's fixed cost would not pay off.
 _BULK_MIN_LINES = 8
 _LAYOUTS_PER_PREFIX_MAX = 64
@@ -309,7 +309,7 @@ def _read_lines(
                 if layout is not None:
                     numbers = ",".join(parts[1::2])
                     if "i" in numbers or "u" in numbers:
-                        numbers = numbers.replace("i", "").replace("u", "")
+                        numbers = without_integer_minus_zero(numbers).replace("i", "").replace("u", "")
                     floats = list(map(float, numbers.split(",")))
                     total = sum(floats)
                     if total - total == 0.0:  # else an overflow to inf: the careful path applies the NaN policy
@@ -337,8 +337,9 @@ def _read_lines(
                 if last == "i":
                     s = v[:-1]
                     if len(s) < 19 and (s.isdigit() or (s[:1] == "-" and s[1:].isdigit())):
-                        # float(s) is the correctly rounded value of the integer s, same as float(int(s)).
-                        values_append(float(s))
+                        # float(s) is the correctly rounded value of the integer s, same as float(int(s)),
+                        # except that of "-0": adding +0.0 turns -0.0 into the integer's 0.
+                        values_append(float(s) + 0.0)
                     else:
                         break
                 elif last == "u":

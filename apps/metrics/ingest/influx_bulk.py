@@ -28,14 +28,24 @@ from collections.abc import Callable
 from itertools import chain, repeat
 from typing import Protocol
 
+import numpy as np
+
 from apps.metrics.ingest.types import ParseOptions, ParseResult, SeriesKey
 
-__all__ = ["NUMBER", "BulkReader"]
+__all__ = ["NUMBER", "BulkReader", "without_integer_minus_zero"]
 
 # A plain number as the per-line reader takes it in one go: ints (``12i``, <= 18 characters with the
 # sign), unsigned ints (``12u``, <= 19 digits) and floats. Longer integers go to the careful scanner.
-NUMBER = r"(?:(?:[0-9]{1,18}|-[0-9]{1,17})i|[0-9]{1,19}u|-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
-_NUMBERS = re.compile(rf"{NUMBER}(?:,{NUMBER})*").fullmatch
+# Atomic (``(?>...)``): the first way a value matches is its only one -- "1234" can also be read as "12"
+# then "34" by the float branch, and without the group a list of such values that fails at its end was
+# retried every way: 8 ten-digit values then ",x" took 38 s (a body that stopped a worker).
+NUMBER = r"(?>(?:[0-9]{1,18}|-[0-9]{1,17})i|[0-9]{1,19}u|-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
+_NUMBERS = re.compile(rf"{NUMBER}(?:,{NUMBER})*+").fullmatch
+# Only signed integers (``12i``), each of at most 18 characters: what numpy reads in one C call below.
+_INTEGER = r"(?:[0-9]{1,18}|-[0-9]{1,17})i"
+_INTEGERS = re.compile(rf"{_INTEGER}(?:,{_INTEGER})*+").fullmatch
+# "-0i" (or "-000i") at the start of a comma-separated value: the integer 0, whose text float() reads as -0.0.
+_INTEGER_MINUS_ZERO = re.compile(r"(?<![^,])-(?=0+i(?:,|$))")
 _FLOAT_CHARS = re.compile(r"[-+.0-9eE,]*").fullmatch
 _INT64_MAX = str(2**63 - 1)
 # A block with at most this many distinct timestamps builds its times column a run at a time.
@@ -207,6 +217,8 @@ def _values(texts: list[str]) -> list[float] | None:
     """The values as floats, or None unless every one is a plain finite number as the per-line reader reads
     it in one go."""
     numbers = ",".join(texts)
+    if "u" not in numbers and "." not in numbers and _INTEGERS(numbers):
+        return _integers(numbers, len(texts))
     if "i" not in numbers and "u" not in numbers and _FLOAT_CHARS(numbers):
         # No integer suffix: over these characters float() accepts exactly the float syntax of NUMBER (plus
         # a leading "+", which the careful scanner accepts with the same value), so converting is checking.
@@ -216,6 +228,7 @@ def _values(texts: list[str]) -> list[float] | None:
             return None
     elif _NUMBERS(numbers):
         # After the regex, "i" and "u" occur only as integer suffixes.
+        numbers = without_integer_minus_zero(numbers)
         values = list(map(float, numbers.replace("i", "").replace("u", "").split(",")))
     else:
         return None
@@ -223,6 +236,24 @@ def _values(texts: list[str]) -> list[float] | None:
     if total - total != 0.0:  # an overflow to inf (1e400): the per-line reader applies the NaN policy
         return None
     return values
+
+
+def without_integer_minus_zero(numbers: str) -> str:
+    """``numbers`` (comma-separated field values) with the sign dropped from integer zeros: ``-0i`` is the
+    integer 0 (InfluxDB stores 0), but the fast readers convert integer texts with ``float``, which gives -0.0
+    for "-0". A substring test first: nearly no body has one."""
+    return _INTEGER_MINUS_ZERO.sub("", numbers) if "-0" in numbers else numbers
+
+
+def _integers(numbers: str, count: int) -> list[float] | None:
+    """``12i,-3i,...`` (already checked by ``_INTEGERS``) as floats. numpy reads decimal integers in C, about
+    13 ns each against ~80 for ``int()`` and ~180 for ``float()`` of a str: a TSBS request's 50,000 values
+    in 4 instead of 13 ms. Converting int64 to float64 rounds to nearest, as ``float(int(text))`` does;
+    18 characters cannot overflow int64."""
+    parsed = np.fromstring(numbers.replace("i", ""), sep=",", dtype=np.int64)
+    if len(parsed) != count:  # cannot happen after the check; never store a misaligned column
+        return None
+    return parsed.astype(np.float64).tolist()
 
 
 def _times_by_run(by_text: dict[str, int], time_texts: list[str], counts: list[int]) -> list[int] | None:
