@@ -9,14 +9,17 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
 import pytest
 from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apps.metrics import storage
 from apps.metrics.storage import partitioned
-from apps.metrics.storage.common import copy_samples_write_row
+from apps.metrics.storage.common import copy_samples_write_row, sorted_columns, stable_order
 from tests.metrics.factories import SeriesFactory, samples_of
 from tests.metrics.migration_helpers import migration_and_parent
 
@@ -229,3 +232,18 @@ def test_migration_0004_removes_duplicates_keeping_the_last_stored_and_reverses(
         executor.migrate(executor.loader.graph.leaf_nodes())
     assert all(unique_by_partition().values())
     assert samples_of(series) == [(stray.timestamp(), 8.0), (now.timestamp(), 4.0)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(ids=st.lists(st.integers(1, 2**31 - 1), max_size=300), narrow=st.booleans())
+def test_rows_are_ordered_by_series_keeping_the_request_order_among_equal_ids(ids: list[int], narrow: bool) -> None:
+    if narrow:  # the radix path: ids within 65,536 of each other, repeated as a scrape repeats them
+        ids = [1_000_000 + i % 70_000 for i in ids] + [1_000_000 + i % 97 for i in ids]
+    array = np.asarray(ids, dtype=np.int32)
+    assert stable_order(array).tolist() == sorted(range(len(ids)), key=ids.__getitem__)
+    # In time order: each series' rows keep the body's order, so the later of two equal times stays last.
+    times = sorted(i % 7 for i in range(len(ids)))
+    rows = sorted_columns(times, ids, [float(i) for i in range(len(ids))])
+    expected = sorted(range(len(ids)), key=ids.__getitem__)
+    assert rows.values.tolist() == [float(i) for i in expected]
+    assert rows.series_ids.tolist() == [ids[i] for i in expected]

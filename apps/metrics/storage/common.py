@@ -107,8 +107,19 @@ def sorted_columns(times_us: Sequence[int], series_ids: Sequence[int], values: S
         return cols
     in_time_order = bool((times[1:] >= times[:-1]).all())
     # lexsort: the last key is the primary one; both sorts are stable.
-    order = np.argsort(ids, kind="stable") if in_time_order else np.lexsort((times, ids))
+    order = stable_order(ids) if in_time_order else np.lexsort((times, ids))
     return Columns(times[order], ids[order], cols.values[order])
+
+
+def stable_order(ids: np.ndarray) -> np.ndarray:
+    """``np.argsort(ids, kind="stable")``, faster when the ids span fewer than 65,536 values (a request's
+    series nearly always do): numpy sorts 16-bit keys with a radix sort, linear whatever the order, where
+    32-bit keys take timsort -- 0.7 against 2.6 ms for a TSBS request's 50,000 rows when its series ids do
+    not follow the body's order."""
+    lo = int(ids.min()) if len(ids) else 0
+    if len(ids) and int(ids.max()) - lo < 65_536:
+        return np.argsort((ids - lo).astype(np.uint16), kind="stable")
+    return np.argsort(ids, kind="stable")
 
 
 def sort_rows(
