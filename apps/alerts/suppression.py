@@ -4,9 +4,9 @@ dependency inhibition. Suppression concerns notifications only -- evaluation and
 Pure parts, shared by the services, the API, the admin and the pages:
 
 * silence matchers (``[{"name", "op", "value"}]``, ops ``= != =~ !~``) in the query API's semantics: a
-  missing label is the empty string and regexes are fully anchored, as in Prometheus; matcher strings
-  are parsed by the metrics read side's parser (``apps.metrics.read.select.parse_matchers``), never a
-  second one;
+  missing label is the empty string and regexes are fully anchored RE2, as in Prometheus
+  (``apps.core.user_regex``: linear time, whatever the pattern); matcher strings are parsed by the metrics
+  read side's parser (``apps.metrics.read.select.parse_matchers``), never a second one;
 * maintenance recurrence: one-off (``starts_at`` for ``duration_seconds``) or an RFC 5545 RRULE expanded
   with python-dateutil from ``starts_at`` in ``time_zone`` on naive local wall times, so "Sundays 02:00"
   stays 02:00 local across DST. A local start that does not exist (the spring gap) is read with the
@@ -30,6 +30,7 @@ from django.db.models import DurationField, ExpressionWrapper, F, Q
 
 from apps.alerts.choices import NOTIFIABLE_STATES
 from apps.alerts.models import Alert, MaintenanceWindow, Silence
+from apps.core.user_regex import UserRegexError, compile_user_regex, user_regex_matches
 from apps.hosts.graph import upstream_closures
 from apps.hosts.models import Host, NodeRef, Service
 from apps.metrics.read.params import QueryError
@@ -52,25 +53,26 @@ MATCHER_OPS = ("=", "!=", "=~", "!~")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
-@lru_cache(maxsize=1024)
-def _anchored(pattern: str) -> re.Pattern[str]:
-    return re.compile(f"(?:{pattern})", re.DOTALL)
-
-
 def matcher_matches(matcher: Mapping[str, str], labels: Mapping[str, Any]) -> bool:
-    """One matcher against a label set; a missing label is "" (so ``x=""`` matches alerts without x)."""
+    """One matcher against a label set; a missing label is "" (so ``x=""`` matches alerts without x).
+    UserRegexError when RE2 refuses the regex (``clean_matchers`` refuses it first)."""
     value = str(labels.get(matcher["name"], ""))
     op = matcher["op"]
     if op == "=":
         return value == matcher["value"]
     if op == "!=":
         return value != matcher["value"]
-    matched = _anchored(matcher["value"]).fullmatch(value) is not None
+    matched = user_regex_matches(matcher["value"], value)
     return matched if op == "=~" else not matched
 
 
 def matchers_match(matchers: Iterable[Mapping[str, str]], labels: Mapping[str, Any]) -> bool:
-    return all(matcher_matches(m, labels) for m in matchers)
+    """Every matcher matches. A silence stored before regexes were RE2 may hold one RE2 refuses
+    (a lookahead): it matches nothing, so it cannot silence more than its author meant."""
+    try:
+        return all(matcher_matches(m, labels) for m in matchers)
+    except UserRegexError:
+        return False
 
 
 def _describe(matcher: Mapping[str, Any]) -> str:
@@ -104,8 +106,8 @@ def clean_matchers(raw: Any, field: str = "matchers") -> list[dict[str, str]]:
                 raise ValidationError({field: f"{where} ({name}): value must be a string"})
             if op in ("=~", "!~"):
                 try:
-                    re.compile(value)
-                except re.error as exc:
+                    compile_user_regex(value)
+                except UserRegexError as exc:
                     raise ValidationError({field: f"{where} ({name}{op}{value!r:.60}): invalid regular "
                                                   f"expression: {exc}"}) from None
             matchers.append({"name": name, "op": op, "value": value})

@@ -118,6 +118,7 @@ def test_rule_extras_round_trip_under_their_api_names(api_client, editor):
 @pytest.mark.parametrize(("overrides", "field", "says"), [
     ({"labels": 'cpu="total",mode!~'}, "labels", "cannot parse label matcher"),
     ({"labels": 'x=~"a++"'}, "labels", "invalid regular expression"),
+    ({"labels": 'x=~"(?=a)a"'}, "labels", "lookarounds"),  # PostgreSQL takes it, RE2 and Prometheus do not
     ({"window": 0}, "window", ""),
     ({"window": 8 * 86400}, "window", ""),
     ({"for": -1}, "for", ""),

@@ -7,12 +7,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 
 from apps.alerts.choices import AlertState
 from apps.alerts.suppression import suppression_for
 from apps.hosts.models import ServiceDependency
 from tests.alerts.factories import AlertFactory, SilenceFactory
 from tests.alerts.factories_suppression import MaintenanceWindowFactory
+from tests.forked import finishes_in_a_child
 from tests.hosts.factories import HostFactory, ServiceFactory
 
 pytestmark = pytest.mark.django_db
@@ -64,6 +66,36 @@ def test_silence_needs_every_matcher_and_anchors_regexes(org):
     assert suppression_for(alert(org, host), at=AT) is None
     silence(org, [{"name": "severity", "op": "!=", "value": "warning"}, {"name": "host", "op": "=~", "value": "db-1."}])
     assert suppression_for(alert(org, host), at=AT).kind == "silence"
+
+
+def _expect_the_silence(alert_, silence_id):
+    result = suppression_for(alert_, at=timezone.now())
+    assert result is not None and result.kind == "silence" and result.ref == silence_id, result
+
+
+def test_patterns_that_backtrack_exponentially_are_matched_at_once(org, api_client, editor):
+    """Silences are matched in the alert engine's process: with Python's re, the first silence below took
+    hours against the alert's labels, holding the GIL -- every organization's evaluation stopped."""
+    client = api_client(user=editor)
+
+    def post(matchers):
+        response = client.post("/api/v1/silences", {"matchers": matchers, "duration": 3600}, format="json")
+        assert response.status_code == 201, response.json()
+        return response.json()["id"]
+
+    post([{"name": "path", "op": "=~", "value": "(a|a)*b"}])
+    post('alertname="cpu",path=~"(a+)+$"')
+    expected = post('alertname="cpu",path!~"(.*a){12}"')
+    finishes_in_a_child(_expect_the_silence, alert(org, path="a" * 40 + "!"), expected)
+
+
+def test_a_stored_pattern_re2_refuses_silences_nothing(org):
+    """A silence stored before matchers were RE2 may hold a lookahead: it matches no alert (its ``!~``
+    would otherwise silence nearly everything) and the check goes on to the other silences."""
+    silence(org, [{"name": "alertname", "op": "=", "value": "cpu"}, {"name": "host", "op": "!~", "value": "(?=x)"}])
+    assert suppression_for(alert(org), at=AT) is None
+    later = silence(org, [{"name": "alertname", "op": "=", "value": "cpu"}], starts=AT - HOUR / 2)
+    assert suppression_for(alert(org), at=AT).ref == str(later.public_id)
 
 
 def test_another_organizations_silence_does_not_apply(org, other_org):

@@ -74,6 +74,10 @@ def test_state_filter(api_client, member_ro, org):
      "matchers[1] (host=~"),
     ({"matchers": 'alertname="cpu",host=~"db-(1"', "duration": 60}, "matchers", "host"),
     ({"matchers": [{"name": "host", "op": "=~", "value": ".*"}], "duration": 60}, "matchers", "empty string"),
+    # RE2, as in Prometheus: no backreferences or lookarounds (Python's re took both)
+    ({"matchers": [*CPU, {"name": "host", "op": "=~", "value": "(db)-\\1"}], "duration": 60}, "matchers",
+     "backreferences"),
+    ({"matchers": 'alertname="cpu",host!~"(?=db)db-.*"', "duration": 60}, "matchers", "lookarounds"),
     ({"matchers": CPU}, "ends_at", "duration"),
     ({"matchers": CPU, "duration": 60, "ends_at": "2030-01-01T00:00:00Z"}, "duration", "not both"),
     ({"matchers": CPU, "ends_at": "2020-01-01T00:00:00Z"}, "ends_at", "after"),

@@ -119,6 +119,9 @@ def test_silence_form_shows_validation_messages(editor, org):
     url = reverse("alerts:silence-create", args=[org.slug])
     unparsable = client.post(url, {"matchers": "host", "duration": "3600"})
     assert "matchers" in unparsable.context["form"].errors
+    lookahead = client.post(url, {"matchers": 'alertname="cpu",host=~"(?!web)db.*"', "duration": "3600"})
+    assert lookahead.status_code == 400
+    assert "lookarounds" in " ".join(lookahead.context["form"].errors["matchers"])
     no_end = client.post(reverse("alerts:silence-create", args=[org.slug]), {"matchers": 'host="a"', "duration": ""})
     assert "Choose a duration or an end." in no_end.content.decode()
     assert not Silence.objects.exists()

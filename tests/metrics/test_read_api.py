@@ -98,6 +98,21 @@ def test_bad_matcher_is_400_naming_the_parameter(api_client: Any, read_token: st
         assert response.json()["parameter"] == "labels"
 
 
+@pytest.mark.parametrize(("labels", "says"), [
+    ('job=~"(node)-\\1"', "backreferences"),
+    ('job!~"(?=no)node"', "lookarounds"),
+    ('job=~"no(?<!x)de"', "lookarounds"),
+])
+def test_regexes_re2_refuses_are_400_naming_the_parameter(labels: str, says: str, node_series: Any, api_client: Any,
+                                                           read_token: str) -> None:
+    """Matchers are RE2, as in Prometheus; PostgreSQL alone would have run these."""
+    for path in ("/api/v1/series", "/api/v1/metrics"):
+        response = api_client(token=read_token).get(path, {"labels": labels})
+        assert response.status_code == 400, response.content
+        assert response.json()["parameter"] == "labels"
+        assert says in response.json()["detail"] and "job" in response.json()["detail"]
+
+
 def test_other_org_series_are_invisible(node_series: Any, api_client: Any, make_token: Any,
                                         other_org: Any, other_org_user: Any) -> None:
     _, theirs = make_token(AgentToken.Scope.READ, organization=other_org)

@@ -139,7 +139,7 @@ def _check_string_map(problems: _Problems, field: str, value: Any) -> None:
 
 def _check_matchers(problems: _Problems, text: str) -> None:
     """Parse with the query API's own parser (one syntax everywhere); regexes also go past PostgreSQL,
-    which the evaluator runs them on and which refuses some that Python accepts (``a++``)."""
+    which the evaluator runs them on and which refuses some that RE2 accepts (``(?P<name>x)``)."""
     if not text:
         return
     bad = storable_text_problem(text)

@@ -46,7 +46,7 @@ def read_endpoint(handler: Handler) -> Handler:
             return bounded(*args, **kwargs)
         except query.QueryError as exc:
             return _bad_parameter(exc)
-        except DataError as exc:  # a regex PostgreSQL rejects although Python accepted it
+        except DataError as exc:  # a regex PostgreSQL rejects although RE2 accepted it
             return Response({"detail": f"invalid label matcher: {exc}".strip(), "parameter": "labels"},
                             status=status.HTTP_400_BAD_REQUEST)
 

@@ -2,9 +2,10 @@
 starts from.
 
 Label matchers follow PromQL: ``name="v"``, ``name!="v"``, ``name=~"re"``, ``name!~"re"``; regexes are
-fully anchored, a missing label counts as the empty string (so ``x=""`` matches series without ``x``),
-and ``__name__`` addresses the metric name. Backslashes that are not escapes (``"10\\..*"`` and
-``"10\\\\..*"`` alike) reach the regex unchanged, as users type them.
+fully anchored, and checked here by RE2 (``apps.core.user_regex``: Prometheus's syntax, and the engine
+silences match with) before PostgreSQL's ``~`` runs them. A missing label counts as the empty string (so
+``x=""`` matches series without ``x``), and ``__name__`` addresses the metric name. Backslashes that are
+not escapes (``"10\\..*"`` and ``"10\\\\..*"`` alike) reach the regex unchanged, as users type them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.db.models import Q, QuerySet, TextField, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce
 
+from apps.core.user_regex import UserRegexError, compile_user_regex
 from apps.metrics.read.params import QueryError
 
 _MATCHER_RE = re.compile(
@@ -61,8 +63,8 @@ def parse_matchers(text: str, parameter: str = "labels") -> list[Matcher]:
         value = _unquote(raw)
         if op in ("=~", "!~"):
             try:
-                re.compile(value)
-            except re.error as exc:
+                compile_user_regex(value)
+            except UserRegexError as exc:
                 raise QueryError(parameter, f"invalid regular expression for {label}: {exc}") from None
         matchers.append(Matcher(label, op, value))
         pos = match.end()
