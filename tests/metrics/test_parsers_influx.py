@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-
 import pytest
 
 from apps.metrics.ingest.influx import parse_line_protocol
 from apps.metrics.ingest.types import ParseOptions, ParseResult
+from tests.forked import finishes_in_a_child
 
 NOW_US = 1_700_000_000_000_000  # 2023-11-14T22:13:20Z
 NOW_NS = NOW_US * 1000
@@ -404,24 +402,16 @@ def test_bulk_numeric_path_agrees_with_the_careful_scanner(line: str) -> None:
     assert len(fast) > 0 or "1e400" in line
 
 
-def _parse_and_check_the_hostile_body(lines: int) -> None:
+def _refuse_the_hostile_body(lines: int) -> None:
     line = "m " + ",".join(f"f{i}=1234567890" for i in range(40)) + ",z=x"
     result = parse("\n".join([line] * lines))
-    ok = len(result.errors) == lines and not result.values and result.errors[0].reason.endswith("invalid boolean 'x'")
-    os._exit(0 if ok else 1)
+    assert len(result.errors) == lines and not result.values
+    assert result.errors[0].reason.endswith("invalid boolean 'x'")
 
 
 @pytest.mark.parametrize("lines", [1, 20], ids=["per-line reader", "bulk reader"])
 def test_values_that_fail_at_the_end_of_a_long_field_set_are_refused_at_once(lines: int) -> None:
     """A number can be matched in more than one way ("1234" as "12" and "34"); a field set that failed only
     at its end used to be retried every way, and 8 ten-digit values took 38 s (a hostile body stopped a
-    worker). Now each value matches one way; this body's 40 values would never finish. In a forked child:
-    a regular expression holds the GIL, so a thread could not be waited for."""
-    child = multiprocessing.get_context("fork").Process(target=_parse_and_check_the_hostile_body, args=(lines,))
-    child.start()
-    child.join(timeout=30)
-    if child.is_alive():
-        child.kill()
-        child.join()
-        pytest.fail("the parser was still running after 30 s")
-    assert child.exitcode == 0
+    worker). Now each value matches one way; this body's 40 values would never finish."""
+    finishes_in_a_child(_refuse_the_hostile_body, lines)
