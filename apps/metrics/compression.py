@@ -36,9 +36,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
@@ -54,6 +56,7 @@ from apps.metrics.rollups.tiers import BY_NAME, TIERS, TierSpec, floor_time
 from apps.metrics.storage import compressed, ddl, partitioned, timescale
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # The tiers whose open partitions get their closed hours compressed (``compress_rollup_hours``).
 HOURLY_TIERS: tuple[TierSpec, ...] = (BY_NAME["1m"],)
@@ -80,7 +83,8 @@ class CompressReport:
     rollup_partitions: dict[str, dict[str, int]] = field(default_factory=dict)
     # "<partition> <hour>" -> rows, buckets and series of each closed hour compressed inside an open partition.
     rollup_hours: dict[str, dict[str, int]] = field(default_factory=dict)
-    busy: list[str] = field(default_factory=list)  # hours left for the next run: a reader held the tier
+    # Partitions, days or hours left for the next run: a reader held their table past ddl.READERS_WAIT.
+    busy: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         rows = sum(d["rows"] for d in self.days.values())
@@ -98,7 +102,7 @@ class CompressReport:
             hour_rows = sum(h["rows"] for h in self.rollup_hours.values())
             rolled += f"; compressed {len(self.rollup_hours)} closed rollup hours, {hour_rows} rows"
         if self.busy:
-            rolled += f"; tier busy, left for the next run: {', '.join(self.busy)}"
+            rolled += f"; tables busy, left for the next run: {', '.join(self.busy)}"
         return (f"compressed {len(self.days)} {self.unit}, {rows} values in {self.seconds:.1f} s{rate}{size}{wait}"
                 f"{rolled}")
 
@@ -178,9 +182,11 @@ def compress_raw(*, now: dt.datetime | None = None, older_than: dt.timedelta | N
     due, report.waiting = due_days(now, older_than)
     started = time.monotonic()
     for day in due[:limit]:
-        with _rollups_paused(), transaction.atomic(), connection.cursor() as cursor:
-            report.days[day] = compressed.compress_partition(cursor, day)
-        logger.info("compressed raw partition %s: %s", day, report.days[day])
+        done = _unless_readers_hold(report, str(day), partial(compressed.compress_partition, day=day))
+        if done is None:
+            break
+        report.days[day] = done
+        logger.info("compressed raw partition %s: %s", day, done)
     compress_rollups(now=now, older_than=older_than, limit=limit, report=report)
     report.seconds = time.monotonic() - started
     return report
@@ -210,9 +216,12 @@ def compress_rollups(*, now: dt.datetime | None = None, older_than: dt.timedelta
     if not rollup_storage.is_partitioned():
         return report
     for tier, name, lo, hi in due_rollup_partitions(now, older_than)[:limit]:
-        with _rollups_paused(), transaction.atomic(), connection.cursor() as cursor:
-            report.rollup_partitions[name] = rollup_compressed.compress_partition(cursor, tier, name, lo, hi)
-        logger.info("compressed rollup partition %s: %s", name, report.rollup_partitions[name])
+        done = _unless_readers_hold(report, name, partial(rollup_compressed.compress_partition, tier=tier, part=name,
+                                                          lo=lo, hi=hi))
+        if done is None:
+            break
+        report.rollup_partitions[name] = done
+        logger.info("compressed rollup partition %s: %s", name, done)
     compress_rollup_hours(now=now, older_than=older_than, limit=limit, report=report)
     return report
 
@@ -237,12 +246,27 @@ def due_rollup_hours(now: dt.datetime, older_than: dt.timedelta,
     return [d for d in due if rollups_final(d[2], d[3])]
 
 
+def _unless_readers_hold(report: CompressReport, key: str, work: Callable[[Any], T]) -> T | None:
+    """``work(cursor)`` in a transaction of its own, with the rollup job paused; None, with ``key`` added to
+    ``report.busy``, when readers held the table past ``ddl.READERS_WAIT`` (the transaction is rolled back and
+    the next run takes the work: a pass never stalls the readers queued behind it for longer)."""
+    try:
+        with _rollups_paused(), transaction.atomic(), connection.cursor() as cursor:
+            return work(cursor)
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != ddl.LOCK_NOT_AVAILABLE:
+            raise
+        logger.warning("%s not compressed, left for the next run: readers held its table (%s)", key, exc)
+        report.busy.append(key)
+        return None
+
+
 def compress_rollup_hours(*, now: dt.datetime | None = None, older_than: dt.timedelta | None = None,
                           after: dt.timedelta | None = None, limit: int | None = None,
                           report: CompressReport | None = None) -> CompressReport:
     """Compress the due closed hours of open partitions (``due_rollup_hours``; plain PostgreSQL), one
-    transaction each. An hour whose readers did not let go in time (``rollups.compressed.READERS_WAIT``)
-    ends the pass: the next run takes it."""
+    transaction each. An hour whose readers did not let go in time (``ddl.READERS_WAIT``) ends the pass: the
+    next run takes it."""
     now = now or timezone.now()
     older_than = compress_after() if older_than is None else older_than
     report = report or CompressReport()
@@ -250,14 +274,9 @@ def compress_rollup_hours(*, now: dt.datetime | None = None, older_than: dt.time
         return report
     for tier, name, lo, hi in due_rollup_hours(now, older_than, after)[:limit]:
         key = f"{name} {lo:%H:%M}"
-        try:
-            with _rollups_paused(), transaction.atomic(), connection.cursor() as cursor:
-                done = rollup_compressed.compress_range(cursor, tier, name, lo, hi)
-        except OperationalError as exc:
-            if getattr(exc.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
-                raise
-            logger.warning("rollup hour %s not compressed: readers held %s (%s)", key, tier.table, exc)
-            report.busy.append(key)
+        done = _unless_readers_hold(report, key, partial(rollup_compressed.compress_range, tier=tier, part=name,
+                                                         lo=lo, hi=hi))
+        if done is None:
             break
         if done["rows"]:
             report.rollup_hours[key] = done

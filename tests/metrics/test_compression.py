@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import struct
+import time
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from apps.metrics.rollups import jobs
 from apps.metrics.rollups import storage as rollup_storage
 from apps.metrics.rollups.models import RollupInvalidation, RollupState
 from apps.metrics.rollups.tiers import TIERS
-from apps.metrics.storage import codec, compressed
+from apps.metrics.storage import codec, compressed, ddl
 from apps.metrics.storage.partitioned import existing_days
 from tests.core.test_database_roles import app_role, granted  # noqa: F401 - fixtures
 from tests.metrics.factories import SeriesFactory
@@ -407,3 +408,39 @@ def test_a_reader_between_its_chunk_lookup_and_its_rows_holds_off_the_partition_
     finally:
         other.execute("DELETE FROM metrics_sample WHERE series_id = %s", [series])  # not flushed: no model
         other.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reader_holding_the_table_makes_the_day_wait_for_the_next_run_not_stall(
+        org: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dropping the compressed partition needs the parent to itself; new readers queue behind that wait.
+    So the pass waits at most ``ddl.READERS_WAIT`` for a reader in flight, leaves the day as it was
+    (rolled back: rows, no chunk) and reports it busy; the next run does it. It used to wait without end."""
+    import psycopg
+
+    monkeypatch.setattr(ddl, "READERS_WAIT", "300ms")
+    series = SeriesFactory(organization=org).id
+    make_day(DAY)
+    write(series, [DAY_US + 1, DAY_US + 2], [1.0, 2.0])
+    finalise_rollups(timezone.now())
+    before = stored([series], DAY_US, DAY_US + 10)
+    s = connection.settings_dict
+    reader = psycopg.connect(host=s["HOST"], port=s["PORT"] or 5432, dbname=s["NAME"], user=s["USER"],
+                             password=s["PASSWORD"])
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '30s'")  # a pass that waited without end fails, not hangs
+    try:
+        reader.execute("SELECT count(*) FROM metrics_sample WHERE series_id = %s", [series])  # its transaction
+        started = time.monotonic()
+        report = compression.compress_raw(older_than=dt.timedelta(days=1))
+        assert time.monotonic() - started < 10  # READERS_WAIT (300 ms) plus the work, not the session's 30 s
+        assert report.days == {} and report.busy == [str(DAY)]
+        assert "tables busy, left for the next run: " + str(DAY) in report.summary()
+        assert DAY in existing_days(connection.cursor()) and chunk_days(series) == []
+        reader.commit()
+        assert compression.compress_raw(older_than=dt.timedelta(days=1)).days[DAY]["rows"] == 2
+        assert stored([series], DAY_US, DAY_US + 10) == before
+    finally:
+        reader.close()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")

@@ -23,6 +23,7 @@ from apps.metrics.rollups import compressed
 from apps.metrics.rollups import storage as rollup_storage
 from apps.metrics.rollups.models import RollupInvalidation
 from apps.metrics.rollups.tiers import BY_NAME
+from apps.metrics.storage import ddl
 from apps.metrics.storage.report import build_report
 from tests.core.test_database_roles import app_role, granted  # noqa: F401 - fixtures
 from tests.metrics.factories import SeriesFactory
@@ -247,11 +248,11 @@ def test_the_beat_task_and_the_command_compress_closed_hours(org: Any, capsys: p
 def test_a_reader_between_its_chunk_lookup_and_its_rows_holds_the_hour_off_until_it_is_done(
         org: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """A reader that looked chunks up (none yet) and has not read the rows keeps the parent's lock: the pass
-    cannot commit the DELETE under it, gives up after ``READERS_WAIT`` (the hour stays rows, no chunk
+    cannot commit the DELETE under it, gives up after ``ddl.READERS_WAIT`` (the hour stays rows, no chunk
     committed) and does the hour once the reader is done."""
     series = twelve_hours(org, series=1)
     finalise_rollups(DAY_HI)
-    monkeypatch.setattr(compressed, "READERS_WAIT", "300ms")
+    monkeypatch.setattr(ddl, "READERS_WAIT", "300ms")
     s = connection.settings_dict
     reader = psycopg.connect(host=s["HOST"], port=s["PORT"] or 5432, dbname=s["NAME"], user=s["USER"],
                              password=s["PASSWORD"])
@@ -260,8 +261,9 @@ def test_a_reader_between_its_chunk_lookup_and_its_rows_holds_the_hour_off_until
             sql, params, _ = compressed._chunk_query(M1, at(0), at(2), series, True)
             assert cursor.execute(sql, params).fetchall() == []  # the reader's lookup, in its transaction
             report = compression.compress_rollups(now=NOW, older_than=dt.timedelta(days=1))
-            assert report.rollup_hours == {} and report.busy == [f"{PART} 00:00"]
-            assert "tier busy" in report.summary()
+            # (A due partition another test left behind may be busy too: the reader holds the whole tier.)
+            assert report.rollup_hours == {} and f"{PART} 00:00" in report.busy
+            assert "tables busy, left for the next run" in report.summary()
             # What the reader reads next is still there: the rows, as no chunk was committed.
             cursor.execute(f"SELECT count(*) FROM {M1.table} WHERE bucket < %s", [at(2)])
             assert cursor.fetchone()[0] == 120

@@ -54,9 +54,6 @@ _SPAN = {"day": dt.timedelta(days=1), "week": dt.timedelta(days=7), "month": dt.
          "year": dt.timedelta(days=366)}
 # Series whose chunks are folded into one at a time when their partition holds no rows of them any more.
 FOLD_SERIES = 200
-# How long compress_range waits for the readers in flight before giving the range up until the next run (new
-# readers queue behind the wait: it bounds how long they can stall).
-READERS_WAIT = "3s"
 _SCALAR_BLOBS = ("buckets", "counts", "sums", "mins", "maxs", "lasts")
 _BLOBS = (*_SCALAR_BLOBS, "bins", "sketch_keys", "sketch_counts")
 
@@ -333,7 +330,8 @@ def compress_partition(cursor: Any, tier: TierSpec, part: str, lo: dt.datetime, 
     series, written = _fold_chunks(cursor, tier, lo, hi)
     done["buckets"] += written
     done["series"] += series
-    ddl.drop_partition(cursor, tier.table, part)
+    with ddl.waiting_for_readers_at_most(cursor):  # the drop needs the parent to itself
+        ddl.drop_partition(cursor, tier.table, part)
     return done
 
 
@@ -361,13 +359,10 @@ def compress_range(cursor: Any, tier: TierSpec, part: str, lo: dt.datetime, hi: 
     # parent here waits for every reader in flight to finish, and a reader starting now queues until this
     # commit, then sees the chunks and not the rows. The rows were deleted before the lock (invisible to
     # readers until the commit), so the exclusive section is the wait plus the commit; a reader holding on
-    # longer than ``READERS_WAIT`` makes this range wait for the next run (lock_timeout) rather than stall
+    # longer than ``ddl.READERS_WAIT`` makes this range wait for the next run (lock_timeout) rather than stall
     # every new reader behind it.
-    cursor.execute("SELECT current_setting('lock_timeout')")
-    previous = cursor.fetchone()[0]
-    cursor.execute("SELECT set_config('lock_timeout', %s, true)", [READERS_WAIT])
-    cursor.execute(f"LOCK TABLE ONLY {tier.table} IN ACCESS EXCLUSIVE MODE")
-    cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
+    with ddl.waiting_for_readers_at_most(cursor):
+        cursor.execute(f"LOCK TABLE ONLY {tier.table} IN ACCESS EXCLUSIVE MODE")
     return done
 
 

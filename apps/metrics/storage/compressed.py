@@ -196,7 +196,8 @@ def compress_partition(cursor: Any, day: dt.date) -> dict[str, int]:
         done["rows"] += int(sids.size)
         done["series"] += series
         done["chunks"] += chunks
-    ddl.drop_partition(cursor, TABLE, name)
+    with ddl.waiting_for_readers_at_most(cursor):  # the drop needs the parent to itself
+        ddl.drop_partition(cursor, TABLE, name)
     return done
 
 

@@ -14,6 +14,8 @@ before the first partition, and by migration 0006 on databases installed before 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 Bound = str | dt.datetime  # a partition bound: a timestamptz literal or an aware datetime
@@ -156,6 +158,25 @@ def fill_partition_from_default(cursor: Any, parent: str, name: str, lo: Bound, 
 def drop_partition(cursor: Any, parent: str, name: str) -> None:
     """Detach and drop partition ``name`` of ``parent`` (never its DEFAULT partition)."""
     cursor.execute("SELECT fiberstack_drop_partition(%s::regclass, %s)", [parent, name])
+
+
+# How long compression waits for the readers in flight when it needs the parent table to itself (dropping a
+# compressed partition, committing a compressed range) before giving that work up until its next run: new
+# readers queue behind the wait, so it bounds how long they can stall.
+READERS_WAIT = "3s"
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+@contextmanager
+def waiting_for_readers_at_most(cursor: Any) -> Iterator[None]:
+    """The statements inside wait at most ``READERS_WAIT`` for a lock (a transaction-local ``lock_timeout``,
+    restored afterwards); past it they raise ``lock_not_available`` (``LOCK_NOT_AVAILABLE``), which aborts the
+    caller's transaction: the caller reports the work as busy and leaves it for the next run."""
+    cursor.execute("SELECT current_setting('lock_timeout')")
+    previous = cursor.fetchone()[0]
+    cursor.execute("SELECT set_config('lock_timeout', %s, true)", [READERS_WAIT])
+    yield
+    cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
 
 
 def drop_chunks(cursor: Any, hypertable: str, cutoff: dt.datetime) -> list[str]:
