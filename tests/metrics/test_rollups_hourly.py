@@ -214,6 +214,27 @@ def test_a_late_sample_into_a_compressed_hour_re_rolls_wins_and_the_next_pass_me
     assert tier_rows(M1, series) == one_m
 
 
+def test_late_re_rolled_rows_win_over_their_chunk_buckets_in_the_read_api_up_to_the_chunks_edges(org: Any) -> None:
+    # Rows win inside the chunks' own bucket range (what the anti-join looks rows up in), its first and last
+    # buckets included, for one series of two: the read API answers what raw says, each bucket once.
+    series = twelve_hours(org)
+    finalise_rollups(DAY_HI)
+    compression.compress_rollups(now=NOW, older_than=dt.timedelta(days=1))
+    assert row_count() == 0 and {c[1] for c in chunks(series)} == {at(h) for h in range(12)}
+    late = [at(0) + dt.timedelta(seconds=5), at(2.5) + dt.timedelta(seconds=5), at(12) - dt.timedelta(seconds=5)]
+    write(series[0], [(t, 5000.0 + k) for k, t in enumerate(late)])
+    for hour in (0, 2, 11):
+        roll(M1, at(hour), at(hour + 1))
+    plan = Plan(tier="1m", step=60, start=at(0), end=at(12) - dt.timedelta(microseconds=1))
+    for agg, column in (("max", 5), ("count", 2), ("sum", 3)):
+        answer = fetch(plan, series, agg, [])
+        for sid in series:
+            expected = [[int(r[0].timestamp()), float(r[column])] for r in raw_stats("1m", [sid])]
+            assert [[int(t), float(v)] for t, v in answer.points[sid]] == expected, (agg, sid)
+    points = dict(fetch(plan, series, "max", []).points[series[0]])
+    assert [points[int(t.replace(second=0).timestamp())] for t in late] == [5000.0, 5001.0, 5002.0]
+
+
 def test_the_storage_report_counts_the_rows_left_and_the_hour_chunks(org: Any) -> None:
     series = twelve_hours(org)
     for hour in range(4):

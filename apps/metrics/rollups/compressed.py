@@ -371,18 +371,29 @@ def compress_range(cursor: Any, tier: TierSpec, part: str, lo: dt.datetime, hi: 
 @cache
 def source_sql(tier: TierSpec) -> str:
     """The tier's rows (``COLUMNS``) plus the chunk buckets of ``read_params``'s window that the row side
-    does not hold (a row there is a later re-roll). Conditions on the whole reach both branches, so the
-    row side keeps its partition pruning and primary key."""
+    does not hold (a row there is a later re-roll). Conditions on the whole reach the row side, which keeps
+    its partition pruning and primary key.
+
+    Rows win through an anti-join against only the rows of the chunks' series and bucket range (``zids``,
+    ``zlo``, ``zhi`` from ``read_params``: constants, so that lookup is pruned to the partitions the range
+    overlaps; it normally finds nothing, a row sits in a compressed range only after a late re-roll). The
+    chunk side is fenced (``OFFSET 0``) so the caller's conditions stay above it (its buckets are within the
+    window already): pushed down onto the ``unnest`` they had the planner estimate it at a row or two and
+    probe every partition's index once per chunk bucket in a nested loop (``bench/README.md``, "Rollup
+    tiers"); unfiltered, its estimate is the arrays' length and the planner hashes the few rows instead.
+    """
     rows = tier.table
     return (
-        f"(SELECT {COLUMNS} FROM {rows} UNION ALL "  # noqa: S608 - names are ours
+        f"(SELECT {COLUMNS} FROM {rows} UNION ALL SELECT * FROM ("  # noqa: S608 - names are ours
         "SELECT cb.bucket, c.sid, c.n, c.su, c.lo, c.hi, c.la, "
         "(%(zk)s::integer[])[c.o + 1:c.o + c.l], (%(zn)s::integer[])[c.o + 1:c.o + c.l] "
         "FROM unnest(%(zb)s::bigint[], %(zs)s::integer[], %(zc)s::bigint[], %(zsum)s::double precision[], "
         "%(zmin)s::double precision[], %(zmax)s::double precision[], %(zlast)s::double precision[], "
         "%(zo)s::integer[], %(zl)s::integer[]) AS c(b, sid, n, su, lo, hi, la, o, l) "
         "CROSS JOIN LATERAL (SELECT timestamptz 'epoch' + c.b * interval '1 microsecond' AS bucket) AS cb "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {rows} AS r WHERE r.series_id = c.sid AND r.bucket = cb.bucket))"
+        f"WHERE NOT EXISTS (SELECT FROM {rows} AS r WHERE r.series_id = ANY(%(zids)s::integer[]) "
+        "AND r.bucket >= %(zlo)s::timestamptz AND r.bucket <= %(zhi)s::timestamptz "
+        "AND r.series_id = c.sid AND r.bucket = cb.bucket) OFFSET 0) AS z)"
     )
 
 
@@ -395,7 +406,7 @@ def source_for(tier: TierSpec, params: dict[str, Any]) -> str:
 
 
 EMPTY_PARAMS: dict[str, Any] = dict.fromkeys(("zb", "zs", "zc", "zsum", "zmin", "zmax", "zlast", "zo", "zl", "zk",
-                                              "zn"), "{}")
+                                              "zn", "zids"), "{}") | {"zlo": None, "zhi": None}
 
 
 def read_params(cursor: Any, tier: TierSpec, lo: dt.datetime, hi: dt.datetime,
@@ -442,7 +453,8 @@ def _chunk_query(tier: TierSpec, lo: dt.datetime, hi: dt.datetime, series_ids: l
 
 def _params_from(found: list[tuple[Any, ...]], blobs: tuple[str, ...], lo: dt.datetime, hi: dt.datetime,
                  sketches: bool) -> dict[str, Any]:
-    """``source_sql``'s parameters from the chunk rows (series_id, *blobs): their buckets in [lo, hi]."""
+    """``source_sql``'s parameters from the chunk rows (series_id, *blobs): their buckets in [lo, hi], and
+    those buckets' series and first and last bucket (what the row-wins anti-join looks rows up in)."""
     if not found:
         return EMPTY_PARAMS
     parts = [decode(dict(zip(blobs, (bytes(b) for b in row[1:]), strict=True))) for row in found]
@@ -459,9 +471,11 @@ def _params_from(found: list[tuple[Any, ...]], blobs: tuple[str, ...], lo: dt.da
     def floats(a: np.ndarray) -> str:
         return array_literal(map(repr, a.tolist()))
 
+    # The row-wins anti-join looks rows up within these bounds only (constants: partitions pruned).
+    bounds = {"zids": ints(np.unique(series)), "zlo": _ts(b.bucket.min()), "zhi": _ts(b.bucket.max())}
     found_params = {"zb": ints(b.bucket), "zs": ints(series), "zc": ints(b.count),
                     "zsum": floats(b.sum), "zmin": floats(b.min), "zmax": floats(b.max), "zlast": floats(b.last),
-                    "zo": "{}", "zl": "{}", "zk": "{}", "zn": "{}"}
+                    "zo": "{}", "zl": "{}", "zk": "{}", "zn": "{}", **bounds}
     if sketches:
         found_params.update(zo=ints(b.offsets()), zl=ints(b.bins), zk=ints(b.keys), zn=ints(b.counts))
     return found_params
