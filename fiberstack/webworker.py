@@ -10,8 +10,9 @@ held both connections (6 s of CPU against 1 s for the other), and ingest ran at 
 So when the socket becomes readable, a worker that already holds connections waits before it accepts:
 ``ACCEPT_DELAY_PER_CONNECTION`` per connection, at most ``ACCEPT_DELAY_MAX``. The least loaded worker,
 woken by the same readiness, waits least (not at all when it holds none) and takes the connection, one
-per readiness: a burst of 8 connections to 2 workers is dealt out 4 and 4 (plain daphne: anything from
-1/7 to 4/4), and workers stay within about one connection of each other. No shared state between
+per readiness: on an idle machine a burst of 8 connections to 2 workers is dealt out 4 and 4 (plain
+daphne: anything from 1/7 to 4/4), and workers stay within about one connection of each other; on a
+loaded one a worker that wakes late may get one fewer (3/5 seen under the test suite's load). No shared state between
 processes (nginx's ``accept_mutex`` heuristic is local too). The price: when every worker holds
 connections, a new one waits up to ``ACCEPT_DELAY_MAX`` (5 ms) to be accepted, and a worker accepts at
 least 200 connections a second; agents keep their connections open, so that is not a limit they meet.
