@@ -117,11 +117,15 @@ def _read_text_frame(sock: socket.socket) -> dict:
     return json.loads(sock.recv(length, socket.MSG_WAITALL))
 
 
+def _connections_per_worker(process: subprocess.Popen[bytes], port: int) -> dict[int, int]:
+    """Worker pid -> established connections it holds on ``port``."""
+    return {worker.pid: sum(1 for conn in worker.net_connections("tcp")
+                            if conn.status == psutil.CONN_ESTABLISHED and conn.laddr.port == port)
+            for worker in psutil.Process(process.pid).children()}
+
+
 def _workers_holding(process: subprocess.Popen[bytes], port: int) -> set[int]:
-    workers = psutil.Process(process.pid).children()
-    return {worker.pid for worker in workers
-            for conn in worker.net_connections("tcp")
-            if conn.status == psutil.CONN_ESTABLISHED and conn.laddr.port == port}
+    return {pid for pid, held in _connections_per_worker(process, port).items() if held}
 
 
 def test_several_workers_serve_http_and_websockets_on_one_port(
@@ -175,7 +179,9 @@ def test_a_burst_of_connections_is_dealt_out_over_the_workers(
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         ready.wait()
         conn.request("GET", "/healthz")
-        assert conn.getresponse().read() is not None
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 200
         connections.append(conn)  # kept open: an agent's keep-alive connection
 
     threads = [threading.Thread(target=connect) for _ in range(burst)]
@@ -185,9 +191,7 @@ def test_a_burst_of_connections_is_dealt_out_over_the_workers(
         thread.join()
     try:
         assert len(connections) == burst
-        held = [sum(1 for conn in worker.net_connections("tcp")
-                    if conn.status == psutil.CONN_ESTABLISHED and conn.laddr.port == port)
-                for worker in psutil.Process(process.pid).children()]
+        held = list(_connections_per_worker(process, port).values())
         # 4 and 4 on an idle machine; a loaded one (the suite's other worker) may wake a worker late, so one
         # connection either way is allowed. Plain daphne often gave 1/7 or 2/6.
         assert sum(held) == burst and max(held) - min(held) <= 2, held
