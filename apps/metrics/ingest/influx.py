@@ -27,7 +27,7 @@ Speed: the ingest target is >= 300k values/s end to end on 2 cores, so plain bod
 line. ``influx_bulk`` reads blocks of 512 lines (no backslash, quote, tab or comment line; fields of plain
 numbers) as columns: one ``bytes.translate`` and one regex check the shape of every line, a few splits cut
 the block into prefixes, field names, values and timestamps, one regex (or ``float`` itself, for floats)
-checks all the values and one ``map(float, ...)`` converts them; prefixes, field-name layouts and
+checks all the values and one ``map(float, ...)`` (numpy, for integers) converts them; prefixes, field-name layouts and
 timestamps are looked up per line in caches. A block is read in bulk only when every line is certain to
 give what the per-line reader gives; otherwise it is retried in blocks of 64 lines, and a small block that
 still fails is read line by line. The per-line reader (``_read_lines``) has a fast path for the usual line

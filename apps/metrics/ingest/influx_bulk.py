@@ -9,7 +9,8 @@ line and a few per value on them. This module reads a block of such lines as col
    every line is ``prefix fields timestamp`` (or ``prefix fields``) with fields ``name=value(,name=value)*``;
 2. one split of the block gives the prefix, fields and timestamp columns; one split of the fields column
    gives each line's field names and all the values;
-3. values: one regex over all of them, or, when none has an integer suffix, ``float`` itself (over the
+3. values: when all are integers (``12i``, as TSBS sends), one regex check and one numpy conversion;
+   otherwise one regex over all of them, or, when none has an integer suffix, ``float`` itself (over the
    characters ``-+.0-9eE`` it accepts exactly InfluxDB's float syntax), then one ``map(float, ...)``;
 4. the prefix, the field-name layout and the timestamp of each line come from the caches the per-line
    reader uses too (timestamps converted once per distinct text), so the keys of a line are the same
