@@ -7,7 +7,7 @@ import datetime
 import decimal
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from django.db import models
 
@@ -65,38 +65,59 @@ def _actor_fields(actor: Any) -> dict[str, Any]:
     return {"actor_type": AuditEvent.ActorType.SYSTEM, "actor_repr": str(actor)[:200] or "anonymous"}
 
 
-def record_event(
-    *,
-    action: str,
-    actor: Any,
-    organization: Any = None,
-    target: models.Model | None = None,
-    object_type: str = "",
-    object_id: str = "",
-    object_repr: str = "",
-    before: Mapping[str, Any] | None = None,
-    after: Mapping[str, Any] | None = None,
-    changes: Mapping[str, Any] | None = None,
-) -> AuditEvent:
-    """Append one audit row. `target` fills the object fields; `before`/`after` snapshots become the
-    diff (or pass `changes` directly, e.g. for a login with no object)."""
+class AuditFields(TypedDict, total=False):
+    """What one audit row is made of. `target` fills the object fields; `before`/`after` snapshots become
+    the diff (or pass `changes` directly, e.g. for a login with no object)."""
+
+    action: Required[str]
+    actor: Required[Any]
+    organization: Any
+    target: models.Model | None
+    object_type: str
+    object_id: str
+    object_repr: str
+    before: Mapping[str, Any] | None
+    after: Mapping[str, Any] | None
+    changes: Mapping[str, Any] | None
+
+
+def _event(fields: AuditFields) -> AuditEvent:
+    target = fields.get("target")
+    object_type = fields.get("object_type", "")
+    object_id = fields.get("object_id", "")
+    object_repr = fields.get("object_repr", "")
     if target is not None:
         object_type = object_type or target._meta.label_lower
         object_id = object_id or str(getattr(target, "public_id", target.pk))
         object_repr = object_repr or str(target)[:200]
+    organization = fields.get("organization")
+    changes = fields.get("changes")
     context = current_request.get()
-    return AuditEvent.objects.create(
+    return AuditEvent(
         organization_id=organization if isinstance(organization, int) else getattr(organization, "pk", None),
-        action=action,
+        action=fields["action"],
         object_type=object_type,
         object_id=object_id,
         object_repr=object_repr[:200],
-        changes=_jsonable(dict(changes)) if changes is not None else diff(before, after),
+        changes=_jsonable(dict(changes)) if changes is not None else diff(fields.get("before"), fields.get("after")),
         request_id=context.request_id if context else "",
         ip=context.ip if context else None,
         user_agent=context.user_agent if context else "",
-        **_actor_fields(actor),
+        **_actor_fields(fields["actor"]),
     )
+
+
+def record_event(**fields: Unpack[AuditFields]) -> AuditEvent:
+    """Append one audit row."""
+    event = _event(fields)
+    event.save(force_insert=True)
+    return event
+
+
+def record_events(events: Iterable[AuditFields]) -> list[AuditEvent]:
+    """Append several audit rows in one INSERT: a push that registers a fleet of hosts writes one
+    statement, not one per host."""
+    return AuditEvent.objects.bulk_create([_event(fields) for fields in events])
 
 
 def record_update(*, action: str, actor: Any, organization: Any, target: models.Model,

@@ -18,7 +18,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
-from apps.audit.services import record_event, record_update, snapshot
+from apps.audit.services import record_event, record_events, record_update, snapshot
 from apps.core import redis
 from apps.hosts import cache_scope
 from apps.hosts.graph import cycle_error
@@ -434,18 +434,28 @@ def _lookup_ids(organization: Organization, scope: str, names: set[str]) -> tupl
 
 def _register_unknown(organization: Organization, scope: str, names: list[str],
                       attributes: Mapping[str, dict[str, Any]], actor: Any) -> dict[str, int]:
-    registered: dict[str, int] = {}
+    """Insert the unknown hosts in one statement, audit and broadcast the ones this push created.
+
+    A concurrent push may register some of the same names first: ``ON CONFLICT DO NOTHING`` waits for
+    it and skips them, and they are then read back like the rest. What this push inserted is told apart
+    by ``public_id``, which each new instance draws itself. Names go in sorted, so two pushes with
+    overlapping fleets take their row locks in the same order and cannot deadlock."""
+    hosts = [Host(organization=organization, name=name, **attributes.get(name, {})) for name in sorted(names)]
     with transaction.atomic():
-        for name in sorted(names):
-            # get_or_create runs the INSERT in a savepoint: a concurrent push that registered the same
-            # name first makes it fail on the unique constraint and fall back to reading that row.
-            host, created = Host.objects.get_or_create(organization=organization, name=name,
-                                                       defaults=attributes.get(name, {}))
-            registered[name] = host.pk
-            if created:
-                record_event(action="host.registered", actor=actor, organization=organization, target=host,
-                             after=snapshot(host))
-                _broadcast_on_commit(organization.pk, {"hosts": [host_payload(host)]})
+        Host.objects.bulk_create(hosts, ignore_conflicts=True)
+        ours = {host.public_id: host for host in hosts}
+        registered: dict[str, int] = {}
+        created: list[Host] = []
+        rows = Host.objects.filter(organization=organization, name__in=names).values_list("name", "pk", "public_id")
+        for name, pk, public_id in rows:
+            registered[name] = pk
+            if (host := ours.get(public_id)) is not None:
+                host.pk = pk
+                created.append(host)
+        record_events({"action": "host.registered", "actor": actor, "organization": organization,
+                       "target": host, "after": snapshot(host)} for host in created)
+        if created:
+            _broadcast_on_commit(organization.pk, {"hosts": [host_payload(host) for host in created]})
         # Cache only what committed: an id from a rolled-back push would point at nothing.
         transaction.on_commit(lambda: _remember_ids(scope, registered, redis=True))
     return registered

@@ -9,8 +9,9 @@ import threading
 import pytest
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from apps.audit.models import AuditEvent
 from apps.hosts import cache_scope, services
@@ -191,6 +192,30 @@ def test_resolve_hosts_registers_unknown_hosts_and_audits_the_token(org, make_to
     events = AuditEvent.objects.filter(action="host.registered", organization=org)
     assert sorted(events.values_list("object_repr", flat=True)) == ["new-1", "new-2"]
     assert {e.actor_token_id for e in events} == {token.pk}
+
+
+@pytest.mark.parametrize("fleet", [2, 60])
+def test_a_push_registers_its_new_fleet_in_a_fixed_number_of_statements_and_one_broadcast(
+        org, make_token, monkeypatch, django_capture_on_commit_callbacks, fleet):
+    token, _ = make_token()
+    HostFactory(organization=org, name="known")
+    sent: list[tuple[int, dict]] = []
+    monkeypatch.setattr(services, "broadcast_hosts_update", lambda org_id, payload: sent.append((org_id, payload)))
+    names = ["known", *(f"new-{i}" for i in range(fleet))]
+    cache_scope.epoch()  # read once a minute per process; not part of the statement count
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+        ids = resolve_hosts(organization=org, names=names, actor=token)
+    assert set(ids) == set(names)
+    # the lookup, then SAVEPOINT, the INSERT, reading the ids back, the audit INSERT, RELEASE: for any fleet
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == [
+        "SELECT", "SAVEPOINT", "INSERT", "SELECT", "INSERT", "RELEASE"]
+    new = Host.objects.filter(organization=org, name__startswith="new-")
+    assert dict(new.values_list("name", "pk")) == {name: ids[name] for name in names if name != "known"}
+    events = AuditEvent.objects.filter(action="host.registered", organization=org)
+    assert sorted(events.values_list("object_id", flat=True)) == sorted(str(h.public_id) for h in new)
+    assert {e.actor_token_id for e in events} == {token.pk}
+    assert [(org_id, sorted(h["name"] for h in payload["hosts"])) for org_id, payload in sent] == [
+        (org.pk, sorted(name for name in names if name != "known"))]
 
 
 def test_resolve_hosts_without_auto_registration_names_the_unknown_hosts(org):
