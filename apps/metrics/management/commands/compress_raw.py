@@ -6,22 +6,12 @@ natively (TimescaleDB: segment by series, order by time), with the same options 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.core.cli import duration, whole_number
 from apps.core.locks import advisory_lock
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
-
-
-def parse_duration(text: str) -> dt.timedelta:
-    """``90s``, ``30m``, ``36h``, ``2d`` or plain seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
-    if not match:
-        raise CommandError(f"--older-than: expected e.g. 1d, 36h, 90m or seconds, not {text!r}")
-    return dt.timedelta(seconds=float(match[1]) * _UNITS[match[2] or "s"])
 
 
 class Command(BaseCommand):
@@ -29,10 +19,11 @@ class Command(BaseCommand):
             "rollups are final (one transaction per partition or hour).")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--older-than", type=parse_duration, default=None,
+        parser.add_argument("--older-than", type=duration, default=None,
                             help="age after a day's end (default FIBERSTACK_COMPRESS_RAW_AFTER_SECONDS, 1d; "
                                  "on TimescaleDB FIBERSTACK_COMPRESS_AFTER_DAYS, 3d)")
-        parser.add_argument("--limit", type=int, default=None, help="compress at most this many partitions or chunks")
+        parser.add_argument("--limit", type=whole_number(1, 1_000_000), default=None,
+                            help="compress at most this many partitions or chunks")
 
     def handle(self, *args: Any, older_than: dt.timedelta | None, limit: int | None, **options: Any) -> None:
         from apps.metrics.rollup_tasks import run_compression
