@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -99,6 +100,12 @@ class AgentToken(OrgOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    def clean(self) -> None:
+        # A new token that has already expired could never be used: refused wherever tokens are issued
+        # (the service calls this; the admin's form does too). An existing token may be set to expire now.
+        if self._state.adding and self.is_expired():
+            raise ValidationError({"expires_at": "A new token's expiry must be in the future."})
 
     def audit_actor(self) -> str:
         """How the audit log names this token as an actor."""

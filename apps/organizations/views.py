@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -29,7 +30,10 @@ def token_list(request: HttpRequest, org_slug: str) -> HttpResponse:
         messages.success(request, f"Revoked {token.name}.")
         return redirect("organizations:tokens", org_slug=org_slug)
     if request.method == "POST" and form.is_valid():
-        _, new_token = issue_token(organization=organization, actor=request.user, **form.cleaned_data)
+        try:
+            _, new_token = issue_token(organization=organization, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
     tokens = AgentToken.objects.for_org(organization).select_related("created_by")
     return render(request, "organizations/tokens.html",
                   {"organization": organization, "tokens": tokens, "form": form, "new_token": new_token})

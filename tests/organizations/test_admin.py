@@ -94,6 +94,15 @@ def test_superuser_deletes_a_membership_and_it_is_audited(staff_client, org):
     assert (event.action, event.changes["role"]) == ("membership.deleted", [Role.VIEWER, None])
 
 
+def test_the_admin_refuses_a_new_token_that_has_already_expired(staff_client, org, superuser):
+    response = staff_client.post(reverse("admin:organizations_agenttoken_add"),
+                                 {"organization": str(org.pk), "name": "late", "scope": "read",
+                                  "expires_at_0": "2020-01-01", "expires_at_1": "00:00"})
+    assert response.status_code == 200
+    assert response.context["adminform"].errors["expires_at"] == ["A new token's expiry must be in the future."]
+    assert not AgentToken.objects.filter(organization=org).exists()
+
+
 def test_superuser_issues_a_token_shown_once_and_stored_as_a_hash(staff_client, org, superuser):
     before = _event_ids()
     response = staff_client.post(reverse("admin:organizations_agenttoken_add"),

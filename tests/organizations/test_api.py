@@ -294,3 +294,15 @@ def test_member_writes_need_the_csrf_token(owner, targets):
     assert response.status_code == 403
     assert "CSRF" in response.json()["detail"]
     assert not Membership.objects.filter(user__username="newbie").exists()
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"name": "late", "expires_at": "2020-01-01T00:00:00Z"}, "expires_at"),
+    ({"name": "x" * 101}, "name"),
+])
+def test_token_creation_refuses_a_dead_or_oversized_token_naming_the_field(api_client, owner, org, body, field):
+    response = api_client(user=owner).post("/api/v1/tokens", body, format="json")
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"].startswith("application/json")
+    assert field in response.json()
+    assert not AgentToken.objects.for_org(org).exists()

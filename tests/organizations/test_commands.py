@@ -58,6 +58,12 @@ def test_issue_token_refuses_an_unknown_scope(org):
     assert not AgentToken.objects.exists()
 
 
+def test_issue_token_refuses_a_name_longer_than_its_field(org):
+    with pytest.raises(CommandError, match="name"):
+        _run("issue_token", org.slug, "x" * 101)
+    assert not AgentToken.objects.exists()
+
+
 def test_issue_token_for_an_unknown_org_fails(db):
     with pytest.raises(CommandError, match="no-such-org"):
         _run("issue_token", "no-such-org", "x")

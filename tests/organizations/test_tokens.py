@@ -36,7 +36,8 @@ def test_token_creation_and_revocation_are_audited(make_token, owner):
 def test_revoked_and_expired_tokens_do_not_authenticate(make_token):
     revoked, revoked_plain = make_token()
     revoke_token(token=revoked, actor=None)
-    _, expired_plain = make_token(expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    expired, expired_plain = make_token(expires_at=timezone.now() + datetime.timedelta(days=1))
+    AgentToken.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
     _, valid_plain = make_token(expires_at=timezone.now() + datetime.timedelta(days=1))
     assert authenticate_token(revoked_plain) is None
     assert authenticate_token(expired_plain) is None

@@ -135,3 +135,12 @@ def test_the_token_page_issues_each_scope(owner, org, scope):
     response = _client(owner).post(_tokens_url(org), {"name": f"t-{scope}", "scope": scope})
     assert response.status_code == 200
     assert AgentToken.objects.for_org(org).get(name=f"t-{scope}").scope == scope
+
+
+def test_token_form_refuses_an_expiry_in_the_past_on_the_field(owner, org):
+    response = _client(owner).post(_tokens_url(org), {"name": "late", "scope": "ingest",
+                                                      "expires_at": "2020-01-01 00:00"})
+    assert response.status_code == 200
+    assert response.context["form"].errors["expires_at"] == ["A new token's expiry must be in the future."]
+    assert response.context["new_token"] is None
+    assert not AgentToken.objects.for_org(org).exists()
