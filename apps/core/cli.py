@@ -41,3 +41,20 @@ def whole_number(low: int, high: int) -> Callable[[str], int]:
 
     parse.__name__ = "whole number"  # what argparse names in "invalid <type> value" messages
     return parse
+
+
+def seconds(high: float) -> Callable[[str], float]:
+    """A type accepting a finite number of seconds above 0 and at most ``high`` (``nan`` and ``inf`` parse
+    as floats, and an agent told to wait ``nan`` seconds between pushes would never say why it misbehaves)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
+        if not 0 < value <= high:  # False for nan too
+            raise argparse.ArgumentTypeError(f"must be above 0 and at most {high:g} seconds, not {text!r}")
+        return value
+
+    parse.__name__ = "seconds"
+    return parse

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.core.cli import MAX_DURATION, duration, whole_number
+from apps.core.cli import MAX_DURATION, duration, seconds, whole_number
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]
     (["issue_token", "demo", "t", "--expires-in-days", "999999999"], "--expires-in-days"),
     (["issue_token", "demo", "t", "--expires-in-days", "-5"], "--expires-in-days"),
     (["issue_token", "demo", "t", "--expires-in-days", "soon"], "--expires-in-days"),
+    (["agent", "--url", "http://127.0.0.1:9", "--token", "t", "--once", "--interval", "nan"], "--interval"),
+    (["agent", "--url", "http://127.0.0.1:9", "--token", "t", "--once", "--interval", "inf"], "--interval"),
+    (["agent", "--url", "http://127.0.0.1:9", "--token", "t", "--once", "--timeout", "-1"], "--timeout"),
+    (["agent", "--url", "http://127.0.0.1:9", "--token", "t", "--once", "--buffer", "0"], "--buffer"),
 ])
 def test_a_bad_option_value_is_a_usage_error_naming_the_option(args: list[str], option: str) -> None:
     # Arguments are parsed before any database access: no database is needed to see the refusal.
@@ -55,3 +59,11 @@ def test_whole_numbers_within_bounds() -> None:
     for text in ("0", "3651", "-1", "1.5", "x", ""):
         with pytest.raises(argparse.ArgumentTypeError):
             days(text)
+
+
+def test_seconds_are_finite_and_within_bounds() -> None:
+    interval = seconds(60)
+    assert (interval("0.5"), interval("60")) == (0.5, 60.0)
+    for text in ("0", "-1", "61", "nan", "inf", "-inf", "x", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            interval(text)

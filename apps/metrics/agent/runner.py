@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from apps.core.cli import seconds, whole_number
 from apps.metrics.agent import AGENT_VERSION
 from apps.metrics.agent.client import DEFAULT_MAX_BATCHES, DEFAULT_TIMEOUT_S, Batch, PushClient, Transport
 from apps.metrics.agent.collectors import HostCollector
@@ -61,18 +62,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     token = os.environ.get(TOKEN_ENV)
     parser.add_argument("--token", required=not token, default=token,
                         help=f"agent token with the ingest scope (default: ${TOKEN_ENV})")
-    parser.add_argument("--interval", type=float, default=10.0, help="seconds between collections (default 10)")
+    parser.add_argument("--interval", type=seconds(86_400), default=10.0,
+                        help="seconds between collections (default 10)")
     parser.add_argument("--host", default=None, help="host name to report as (default: this machine's hostname)")
     parser.add_argument("--probe", action="append", default=[], metavar="URL",
                         help="probe to run each interval: http(s)://…, tcp://host:port, icmp://host (repeatable)")
     parser.add_argument("--once", action="store_true", help="collect and push once, then exit (status 1 on failure)")
-    parser.add_argument("--buffer", type=int, default=DEFAULT_MAX_BATCHES,
+    parser.add_argument("--buffer", type=whole_number(1, 1_000_000), default=DEFAULT_MAX_BATCHES,
                         help=f"batches kept while the server is unreachable (default {DEFAULT_MAX_BATCHES})")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="HTTP timeout in seconds")
+    parser.add_argument("--timeout", type=seconds(3_600), default=DEFAULT_TIMEOUT_S, help="HTTP timeout in seconds")
 
 
 def config_from_options(options: Mapping[str, Any]) -> AgentConfig:
-    if options["interval"] <= 0:
+    if not options["interval"] > 0:  # nan too
         raise ValueError("--interval must be positive")
     for spec in options["probe"]:
         parse_probe(spec)  # fail at start on a malformed probe, not on the first cycle
