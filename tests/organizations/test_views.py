@@ -135,3 +135,9 @@ def test_the_token_page_issues_each_scope(owner, org, scope):
     response = _client(owner).post(_tokens_url(org), {"name": f"t-{scope}", "scope": scope})
     assert response.status_code == 200
     assert AgentToken.objects.for_org(org).get(name=f"t-{scope}").scope == scope
+
+
+def test_revoking_a_token_id_that_is_no_uuid_is_a_404(owner, org):
+    """``revoke=not-a-uuid`` was a 500: get_for_member let the UUID field's ValidationError through."""
+    response = _client(owner).post(_tokens_url(org), {"revoke": "not-a-uuid"})
+    assert response.status_code == 404
