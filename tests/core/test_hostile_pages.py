@@ -14,6 +14,7 @@ not hide the next request's bug behind a 404)."""
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -372,8 +373,9 @@ def test_the_recorder_sees_the_parameters_views_read(world: World) -> None:
 #: Sent to a view that reads no parameter at all: only what could break Django's own parsing.
 UNREAD = ("long", "invalid utf-8", "%u surrogate", "bare percent")
 #: (field, value) pairs tried one at a time on top of a valid form, per route: a bounded, derandomized
-#: hypothesis sample of every field x PER_FIELD (the rule form alone has ~30 fields).
-PER_FIELD_EXAMPLES = 20
+#: hypothesis sample of every field x PER_FIELD (the rule form alone has ~30 fields). A deeper run, e.g.
+#: before a release: HOSTILE_PAGES_EXAMPLES=600 (every pair of the largest form, about 10 minutes).
+PER_FIELD_EXAMPLES = int(os.environ.get("HOSTILE_PAGES_EXAMPLES", "20"))
 
 
 def _all_at_once(client: Client, method: str, url: str, params: list[str], world: World,
@@ -435,3 +437,17 @@ def test_another_organizations_object_is_a_404(route: Route, world: World) -> No
     for method in ("GET", "POST"):
         outcome = _send(client, method, url, "", world)
         assert outcome.status in (404, 405), f"{method} {url}: {outcome.status} {outcome.error or ''}"
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if "org_slug" in r.kwargs], ids=lambda route: route.name)
+def test_an_organization_the_user_is_not_in_is_a_404(route: Route, world: World) -> None:
+    """Another organization's page (its own objects in its own URL) and an unknown slug: 404 either way, for
+    every method, so the URL does not reveal which organizations exist."""
+    client = Client()
+    client.force_login(world.owner)
+    theirs = _url(route, world, world.other_org)
+    unknown = theirs.replace(f"/{world.other_org.slug}/", "/no-such-org/", 1)
+    for url in (theirs, unknown):
+        for method in ("GET", "POST"):
+            outcome = _send(client, method, url, "", world)
+            assert outcome.status in (404, 405), f"{method} {url}: {outcome.status} {outcome.error or ''}"
