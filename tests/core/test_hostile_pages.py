@@ -213,8 +213,8 @@ def test_the_walk_finds_the_pages_of_every_app() -> None:
 
 @contextmanager
 def _recording_reads() -> Iterator[dict[str, set[str]]]:
-    """Within the block, every key looked up in a QueryDict is noted under the dict's role (GET or POST
-    is told apart afterwards by which the request made)."""
+    """Within the block, every key looked up in any QueryDict (GET or POST: a POST's reads of the query
+    string are fuzzed in its body too, which the GET phase complements)."""
     seen: dict[str, set[str]] = {"keys": set()}
     originals = {name: getattr(MultiValueDict, name) for name in ("get", "__getitem__", "getlist", "__contains__")}
 
@@ -286,7 +286,7 @@ def _send(client: Client, method: str, url: str, body: str, world: World) -> Out
                                        headers={"accept": "text/html"})
             outcome = Outcome(response.status_code, _error_text(response))
             transaction.set_rollback(True)
-    except Exception as exc:
+    except Exception as exc:  # the finding itself: the test client re-raises what made a 500
         return Outcome(500, "", f"{type(exc).__name__}: {str(exc)[:300]}")
     if "_auth_user_id" not in client.session:  # a logout or "sign out other sessions" that was not undone
         client.force_login(world.owner)
