@@ -22,6 +22,8 @@ from apps.organizations.models import Membership
 
 # Application close code for "not allowed": the browser stops reconnecting instead of retrying forever.
 CLOSE_FORBIDDEN = 4403
+#: RFC 6455 "unsupported data": the answer to any frame a browser sends to these one-way sockets.
+CLOSE_UNSUPPORTED_DATA = 1003
 
 
 def session_group(session_key: str) -> str:
@@ -47,10 +49,11 @@ def membership_org_id(user: Any, slug: str, session: Any) -> int | None:
 class OrganizationGroupConsumer(AsyncJsonWebsocketConsumer):
     """Admits members of the URL's organization and joins them to ``group_for(org_id)``. Anonymous users,
     non-members and sessions that skipped a required second factor are refused the same way, so the socket
-    does not reveal which organizations exist. The socket is one-way: what the browser sends is ignored."""
+    does not reveal which organizations exist. The socket is one-way: a frame from the browser closes it (1003)."""
 
     group_name: str | None = None
     control_groups: tuple[str, ...] = ()
+    closing = False
 
     def group_for(self, org_id: int) -> str:
         raise NotImplementedError
@@ -99,5 +102,10 @@ class OrganizationGroupConsumer(AsyncJsonWebsocketConsumer):
         """Access ended (session revoked, member removed): close with 4403 so the page stops reconnecting."""
         await self.close(code=CLOSE_FORBIDDEN)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """The socket is one-way; anything the browser sends is ignored."""
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        """The socket is one-way and no page sends on it: a frame is closed with 1003, before any decoding.
+        (The JSON decoding this replaces raised on a binary frame, a non-JSON text or a deeply nested list,
+        and a raising consumer is the websocket's 500.)"""
+        if not self.closing:
+            self.closing = True
+            await self.close(code=CLOSE_UNSUPPORTED_DATA)

@@ -10,9 +10,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
+from django.core import validators
 from django.core.exceptions import ValidationError
 
 from apps.alerts.models import AlertRule, NotificationChannel
+from apps.core.forms import BoundedDateTimeField
 from apps.hosts.models import Host, Service
 
 LOCAL_INPUT_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
@@ -29,7 +31,14 @@ class LocalDateTimeInput(forms.DateTimeInput):
 
 
 def local_datetime_field(**kwargs: Any) -> forms.DateTimeField:
-    return forms.DateTimeField(widget=LocalDateTimeInput(), input_formats=LOCAL_INPUT_FORMATS, **kwargs)
+    return BoundedDateTimeField(widget=LocalDateTimeInput(), input_formats=LOCAL_INPUT_FORMATS, **kwargs)
+
+
+def _no_nul(value: Any) -> None:
+    """CharField's own NUL check runs on the cleaned value, which is a dict or list for the two fields below
+    (and a NUL inside one reached PostgreSQL's jsonb as a 500): checked on the typed text instead."""
+    if isinstance(value, str):
+        validators.ProhibitNullCharactersValidator()(value)
 
 
 class MappingField(forms.CharField):
@@ -49,6 +58,7 @@ class MappingField(forms.CharField):
         return value
 
     def to_python(self, value: Any) -> dict[str, str]:
+        _no_nul(value)
         result: dict[str, str] = {}
         for number, line in enumerate((value or "").splitlines(), start=1):
             if not line.strip():
@@ -71,6 +81,7 @@ class ListField(forms.CharField):
         return ", ".join(value) if isinstance(value, list | tuple) else value
 
     def to_python(self, value: Any) -> list[str]:
+        _no_nul(value)
         return [item for item in _SPLIT.split(value or "") if item]
 
 
@@ -211,7 +222,8 @@ class MaintenanceWindowForm(forms.Form):
 
     name = forms.CharField(max_length=200)
     starts_at = local_datetime_field(label="First start (local time)")
-    duration_minutes = forms.IntegerField(min_value=1, label="Duration (minutes)")
+    # The column holds seconds in a PostgreSQL integer: more minutes than this were a DataError (a 500).
+    duration_minutes = forms.IntegerField(min_value=1, max_value=(2**31 - 1) // 60, label="Duration (minutes)")
     time_zone = forms.CharField(max_length=64, initial="UTC", help_text="IANA name, e.g. Europe/Berlin")
     rrule = forms.CharField(max_length=500, required=False, label="Recurrence (RRULE)",
                             help_text="e.g. FREQ=WEEKLY;BYDAY=SU (empty: one-off)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 from uuid import UUID
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.http import Http404, HttpRequest
 
@@ -33,5 +33,6 @@ def get_for_member(request: HttpRequest, model: type[M], public_id: UUID | str, 
     manager: Any = model._default_manager
     try:
         return manager.for_org(request.organization).get(public_id=public_id)  # type: ignore[attr-defined]
-    except (model.DoesNotExist, ValueError) as exc:  # type: ignore[attr-defined]
+    # ValidationError: the id is not a UUID at all (a form field such as tokens' ?revoke= carries it).
+    except (model.DoesNotExist, ValueError, ValidationError) as exc:  # type: ignore[attr-defined]
         raise Http404(f"No such {model._meta.verbose_name}") from exc

@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 
+from apps.core.forms import BoundedDateTimeField
 from apps.escalation import oncall
 from apps.escalation.models import OnCallSchedule
 from apps.organizations.models import Membership
@@ -19,9 +20,9 @@ class OverrideForm(forms.Form):
 
     schedule = forms.ModelChoiceField(queryset=OnCallSchedule.objects.none(), to_field_name="public_id")
     user = forms.ModelChoiceField(queryset=get_user_model().objects.none(), label="Who covers")
-    start = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    start = BoundedDateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
                                 input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"])
-    end = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    end = BoundedDateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
                               input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"])
 
     def __init__(self, *args: Any, organization: Any, **kwargs: Any) -> None:

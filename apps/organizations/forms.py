@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from apps.core.forms import BoundedDateTimeField
 from apps.organizations.models import AgentToken
 
 
@@ -15,4 +16,4 @@ class TokenForm(forms.Form):
                   "and services. Read and configure: also manage hosts, services and dependencies. No token "
                   "reaches members, tokens or the audit log.",
     )
-    expires_at = forms.DateTimeField(required=False, help_text="Optional, e.g. 2027-01-31 00:00")
+    expires_at = BoundedDateTimeField(required=False, help_text="Optional, e.g. 2027-01-31 00:00")

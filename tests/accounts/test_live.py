@@ -15,7 +15,7 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.accounts import services as account_services
-from apps.accounts.live import CLOSE_FORBIDDEN
+from apps.accounts.live import CLOSE_FORBIDDEN, CLOSE_UNSUPPORTED_DATA
 from apps.accounts.models import UserSession
 from apps.core.roles import Role
 from apps.hosts.live import broadcast_hosts_update
@@ -136,3 +136,16 @@ async def test_a_member_of_another_organization_is_refused(org: Any, other_org_u
                                                   (b"origin", b"http://localhost")])
     await communicator.connect()
     await _assert_closed(communicator)
+
+
+@pytest.mark.parametrize("frame", [{"text_data": "not json"}, {"bytes_data": b"\xff"},
+                                   {"text_data": "[" * 100_000}, {"text_data": '{"type": "live.close"}'}])
+async def test_a_frame_from_the_browser_closes_the_one_way_socket_with_1003(org: Any, member_ro: Any,
+                                                                           frame: dict[str, Any]) -> None:
+    """Non-JSON text, a binary frame and deep nesting raised in the JSON decoding (the consumer crashed);
+    a frame naming a handler must not run it."""
+    _, key = await sync_to_async(_sign_in)(member_ro)
+    socket = await _open(key, org.slug)
+    await socket.send_to(**frame)
+    assert await socket.receive_output(timeout=2) == {"type": "websocket.close", "code": CLOSE_UNSUPPORTED_DATA}
+    await socket.disconnect()

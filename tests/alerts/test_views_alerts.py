@@ -316,3 +316,12 @@ def test_acknowledging_with_redis_down_still_works(editor, org, settings, django
     assert response.status_code == 302
     alert.refresh_from_db()
     assert alert.state == "acknowledged"
+
+
+@pytest.mark.parametrize("action", ["acknowledge", "resolve"])
+def test_a_next_without_a_slash_is_followed_as_a_relative_url(editor, org, action):
+    """``next=abc`` was a 500: redirect() took a target with neither "/" nor "." for a view name."""
+    alert = AlertFactory(organization=org)
+    response = _client(editor).post(reverse(f"alerts:{action}", args=[org.slug, alert.public_id]), {"next": "abc"})
+    assert response.status_code == 302
+    assert response["Location"] == "abc"

@@ -322,3 +322,13 @@ def test_the_preview_shows_the_services_errors_instead(editor, org):
 def test_a_viewer_cannot_preview(member_ro, org):
     response = _client(member_ro).post(reverse("alerts:rule-create", args=[org.slug]), rule_data(preview="1"))
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("field", ["host_names", "host_tags", "labels", "group_by"])
+def test_a_nul_in_a_list_or_mapping_field_is_a_field_error(editor, org, field):
+    """A NUL in ``host_names`` reached PostgreSQL's jsonb (a 500): CharField's own check ran on the parsed
+    list, not on the typed text."""
+    value = "team=o\x00ps" if field in ("host_tags", "labels") else "we\x00b"
+    response = _client(editor).post(reverse("alerts:rule-create", args=[org.slug]), rule_data(**{field: value}))
+    assert response.status_code == 400
+    assert "Null characters are not allowed." in response.context["form"].errors[field]

@@ -190,3 +190,15 @@ def test_silence_pages_render_with_redis_down(editor, org):
                 reverse("alerts:window-create", args=[org.slug]),
                 reverse("alerts:window-edit", args=[org.slug, window.public_id])):
         assert client.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("duration_minutes", str(2**31), "less than or equal to"),  # was a DataError: integer out of range
+    ("starts_at", "9999-12-31T23:59", "between the years"),  # was ValueError: year 10000 is out of range
+    ("until", "0001-01-01T00:00", "between the years"),
+])
+def test_a_window_out_of_range_is_a_field_error(editor, org, field, value, message):
+    response = _client(editor).post(reverse("alerts:window-create", args=[org.slug]), window_data(**{field: value}))
+    assert response.status_code == 400
+    assert message in " ".join(response.context["form"].errors[field])
+    assert not MaintenanceWindow.objects.exists()

@@ -190,3 +190,13 @@ def test_other_org_gets_404(other_org_user: Any, org: Any, other_org: Any, dashb
 def test_anonymous_is_sent_to_sign_in(client: Client, org: Any, dashboard: SavedDashboard) -> None:
     response = client.get(_url("detail", org, dashboard))
     assert response.status_code == 302 and "login" in response["Location"]
+
+
+def test_a_huge_form_count_is_refused_without_building_the_forms(editor: Any, org: Any) -> None:
+    """``widgets-TOTAL_FORMS=10**20`` built and rendered back MAX_WIDGETS + 1000 empty forms."""
+    data = _post_data("Big", [widget()], **{"widgets-TOTAL_FORMS": str(10**20)})
+    response = _client(editor).post(_url("create", org), data)
+    assert response.status_code == 400
+    assert len(response.context["formset"].forms) <= 50
+    assert "at most 50" in " ".join(response.context["formset"].non_form_errors())
+    assert not SavedDashboard.objects.exists()

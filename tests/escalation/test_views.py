@@ -210,3 +210,16 @@ def test_calendar_days_and_times_are_in_the_schedules_zone(member_ro: Any, org: 
         [(23, 8), (8, 23)], [(22, 7), (7, 22)])  # 09:00 Berlin is 08:00 UTC in winter, 07:00 in summer
     row = response.content.decode().split(f'<tr data-day="{day.date:%Y-%m-%d}">')[1].split("</tr>")[0]
     assert "00:00\u201309:00 <strong>" in row and "09:00\u201324:00 <strong>" in row  # en dash
+
+
+@pytest.mark.parametrize(("field", "value"), [("end", "0001-01-01T00:00"), ("start", "9999-12-31T23:59")])
+def test_an_override_time_python_cannot_shift_is_a_field_error(editor: Any, org: Any, owner: Any, field: str,
+                                                               value: str) -> None:
+    """Year 1 in Europe/Berlin is before datetime.min in UTC: it was an OverflowError (a 500)."""
+    schedule = OnCallScheduleFactory(organization=org, time_zone="Europe/Berlin")
+    data = {"schedule": str(schedule.public_id), "user": str(owner.pk), "start": "2026-06-01T09:00",
+            "end": "2026-06-01T18:00", field: value}
+    response = _client(editor).post(_url(org, "escalation:override-create"), data)
+    assert response.status_code == 400
+    assert "between the years" in " ".join(response.context["form"].errors[field])
+    assert not ScheduleOverride.objects.exists()

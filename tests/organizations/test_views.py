@@ -144,3 +144,9 @@ def test_token_form_refuses_an_expiry_in_the_past_on_the_field(owner, org):
     assert response.context["form"].errors["expires_at"] == ["A new token's expiry must be in the future."]
     assert response.context["new_token"] is None
     assert not AgentToken.objects.for_org(org).exists()
+
+
+def test_revoking_a_token_id_that_is_no_uuid_is_a_404(owner, org):
+    """``revoke=not-a-uuid`` was a 500: get_for_member let the UUID field's ValidationError through."""
+    response = _client(owner).post(_tokens_url(org), {"revoke": "not-a-uuid"})
+    assert response.status_code == 404

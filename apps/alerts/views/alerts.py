@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -132,7 +132,7 @@ def _back(request: HttpRequest, alert: Alert) -> HttpResponse:
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
                                                   require_https=request.is_secure()):
-        return redirect(target)
+        return HttpResponseRedirect(target)  # not redirect(): it would try `target` as a view name first
     return redirect(reverse("alerts:detail", args=[alert.organization.slug, alert.public_id]))
 
 

@@ -15,7 +15,8 @@ class DashboardForm(forms.Form):
     description = forms.CharField(max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
-WidgetFormSet = forms.formset_factory(WidgetForm, extra=0, can_order=True, can_delete=True,
+# absolute_max: a posted TOTAL_FORMS of 10**20 otherwise builds (and renders back) MAX_WIDGETS + 1000 forms.
+WidgetFormSet = forms.formset_factory(WidgetForm, extra=0, can_order=True, can_delete=True, absolute_max=MAX_WIDGETS,
                                       max_num=MAX_WIDGETS, validate_max=True)
 
 
