@@ -4,11 +4,11 @@ driven without daphne or sockets, on the database ``bench/query.py --keep-db`` l
     .venv/bin/python -m fiberstack.devstack exec .venv/bin/python bench/query.py --days 1 --keep-db --no-sizes
     .venv/bin/python -m fiberstack.devstack exec .venv/bin/python bench/request_cost.py [--requests 2000]
 
-Times ``GET /healthz`` (the floor: handler, middleware, no database) and q1 of ``bench/query.py`` with a read
-token, sequentially, after 50 warm-ups each, and prints per request the process CPU time (all threads) and
-the wall-clock median. CPU time is what a change to the request path moves; on a machine shared with other
-work it is far steadier than wall-clock latency, so compare two checkouts by running this alternately from
-each, several rounds.
+Times ``GET /healthz`` (the floor: handler, middleware, no database) and q1 (q2, q3 with ``--paths``) of
+``bench/query.py`` with a read token, sequentially, after 50 warm-ups each, and prints per request the
+process CPU time (all threads) and the wall-clock median. CPU time is what a change to the request path
+moves; on a machine shared with other work it is far steadier than wall-clock latency, so compare two
+checkouts by running this alternately from each, several rounds.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -34,7 +35,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=2000, help="timed requests per path")
     parser.add_argument("--db-name", default="fiberstack_bench_query")
     parser.add_argument("--redis-db", type=int, default=14)
-    parser.add_argument("--paths", default="healthz,q1", help="healthz and/or q1 (comma-separated)")
+    parser.add_argument("--paths", default="healthz,q1", help="any of healthz, q1, q2, q3 (comma-separated)")
     return parser.parse_args()
 
 
@@ -106,7 +107,10 @@ def main() -> None:
     connection.close()  # requests take their connections from the pool, in their own threads
     paths = {"healthz": "/healthz",
              "q1": f"/api/v1/metrics?name=cpu_usage_user&host=host_0&step=60&agg=max&start={hour_end - 3600}"
-                   f"&end={hour_end - 1}"}
+                   f"&end={hour_end - 1}",
+             "q2": f"/api/v1/metrics?name=cpu_usage_user&step=3600&agg=avg&start={hour_end - 12 * 3600}"
+                   f"&end={hour_end - 1}",
+             "q3": "/api/v1/metrics/latest?labels=" + quote('__name__=~"cpu_.*"')}
     for label in args.paths.split(","):
         asyncio.run(measure(application, label, http_scope(paths[label], token), args.requests))
 
