@@ -13,6 +13,7 @@ import pytest
 from asgiref import sync
 from asgiref.testing import ApplicationCommunicator
 from django.conf import settings
+from django.core.signals import request_finished, request_started
 from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -79,6 +80,28 @@ async def test_a_request_runs_its_middleware_and_view_in_one_hand_over_to_its_th
     # Left: the request-started signal, the chain with the view, and the response's close().
     assert handovers == Counter({"Signal.asend.<locals>.sync_send": 1, "BaseHandler.get_response": 1,
                                  "HttpResponseBase.close": 1})
+
+
+async def test_request_started_and_finished_are_each_sent_once_per_request():
+    # close_old_connections hangs on them: the pooled connection goes back after every request.
+    seen: list[tuple[str, Any]] = []
+
+    def started(sender: Any, scope: Any = None, **kwargs: Any) -> None:
+        seen.append(("started", scope["path"]))
+
+    def finished(sender: Any, **kwargs: Any) -> None:
+        seen.append(("finished", sender.__name__))
+
+    request_started.connect(started)
+    request_finished.connect(finished)
+    try:
+        assert (await get("/healthz"))[0] == 200
+        assert (await get("/api/v1/no-such-endpoint"))[0] == 404
+    finally:
+        request_started.disconnect(started)
+        request_finished.disconnect(finished)
+    assert seen == [("started", "/healthz"), ("finished", "SyncChainASGIHandler"),
+                    ("started", "/api/v1/no-such-endpoint"), ("finished", "SyncChainASGIHandler")]
 
 
 @pytest.fixture
