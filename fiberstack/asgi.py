@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django (behind the body-size limit of apps/core/asgi_limits.py, which
+"""ASGI entry point: HTTP through Django (its handler running the middleware and the view in one worker-thread
+call per request, apps/core/asgi_handler.py; behind the body-size limit of apps/core/asgi_limits.py, which
 must run outside Django's handler because that handler buffers the whole body first, and of
 apps/core/daphne_limits.py inside daphne, which buffers it even before that), websockets
 through Channels with session auth.
@@ -12,10 +13,14 @@ import gc
 import importlib
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fiberstack.settings.dev")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)  # what django.core.asgi.get_asgi_application does before its handler
+
+from apps.core.asgi_handler import SyncChainASGIHandler  # noqa: E402
+
+django_asgi_app = SyncChainASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -106,3 +106,47 @@ def test_a_regex_postgres_rejects_is_400_and_the_next_read_works(org: Any, api_c
     assert response.status_code == 400, response.content
     assert response.json()["parameter"] == "labels"
     assert client.get(path, {"labels": 'a=~"b"'}).status_code == 200
+
+
+def statements_of(run: Any) -> list[tuple[str, bool]]:
+    """(SQL, whether it ran inside a transaction) of every statement ``run()`` sends."""
+    seen: list[tuple[str, bool]] = []
+
+    def spy(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        seen.append((sql, context["connection"].in_atomic_block))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        run()
+    return seen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_metrics_read_runs_in_the_timeout_transaction_without_a_savepoint(org: Any, api_client: Any,
+                                                                            read_token: str) -> None:
+    # The read side's own transaction (chunk lookup and rows: one state) is the timeout's; a savepoint
+    # inside it cost two round trips per read.
+    SeriesFactory(organization=org, name="cpu")
+    client = api_client(token=read_token)
+    query = {"name": "cpu", "start": int(START.timestamp()), "end": int(END.timestamp()), "step": 60, "agg": "max"}
+    response = None
+
+    def read() -> None:
+        nonlocal response
+        response = client.get("/api/v1/metrics", query)
+
+    seen = statements_of(read)
+    assert response is not None and response.status_code == 200 and response.json()["tier"] == "1m"
+    reads = [(sql, inside) for sql, inside in seen if "metrics_rollup" in sql or "metrics_series" in sql]
+    assert len(reads) >= 3 and all(inside for _, inside in reads)
+    assert not [sql for sql, _ in seen if "SAVEPOINT" in sql.upper()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_window_read_outside_any_transaction_still_reads_in_one(org: Any) -> None:
+    from apps.metrics import read
+
+    series = SeriesFactory(organization=org, name="cpu")
+    seen = statements_of(lambda: read.window(org, read.Selector(ids=(series.id,)), START, END, step=60, agg="max"))
+    rollup = [inside for sql, inside in seen if "metrics_rollup" in sql]
+    assert len(rollup) >= 2 and all(rollup)

@@ -83,6 +83,10 @@ def fetch(plan: Plan, series_ids: list[int], agg: str, percentiles: list[str], *
                       series_ids)
     total = max_points_per_query() if max_points is None else max_points
     # One transaction: the compressed chunks looked up and the rows read are one state (``read_params``).
+    # Inside the caller's (the API's ``bounded_read``) that one already is; a savepoint would add two round
+    # trips per read and protect nothing, since every caller lets a failed read end its block.
+    if connection.in_atomic_block:
+        return _fetch(plan, series_ids, agg, percentiles, keys, total, pooled)
     with transaction.atomic():
         return _fetch(plan, series_ids, agg, percentiles, keys, total, pooled)
 
