@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api.actors import request_actor
+from apps.core.api.params import bool_param
 from apps.core.api.viewsets import CONFIG_REQUIRED_SCOPES, DEFAULT_REQUIRED_ROLES, OrgScopedMixin, OrgScopedViewSet
 from apps.core.roles import Role
 from apps.core.scopes import TokenScope
@@ -145,15 +146,14 @@ class ScheduleViewSet(OrgScopedViewSet):
         return Response({"schedule": str(schedule.public_id), "time_zone": schedule.time_zone,
                          "start": _iso(start), "end": _iso(end), "shifts": shifts})
 
-    @extend_schema(parameters=[OpenApiParameter("all", str, enum=["1", "true"],
-                                               description="Every override, ended ones too.")],
+    @extend_schema(parameters=[OpenApiParameter("all", bool, description="Every override, ended ones too.")],
                    responses=OVERRIDES_RESPONSE)
     @action(detail=True, methods=["get"])
     def overrides(self, request: Request, public_id: str) -> Response:
         """The schedule's overrides that have not ended (``?all=1``: every one)."""
         schedule = self.get_object()
         queryset = schedule.overrides.select_related("user", "created_by")
-        if request.query_params.get("all") not in ("1", "true"):
+        if not bool_param(request.query_params, "all"):
             queryset = queryset.filter(end__gt=timezone.now())
         data = OverrideSerializer(queryset, many=True, context=self.get_serializer_context()).data
         return Response({"results": data})
