@@ -142,7 +142,10 @@ def test_no_input_makes_the_api_fail_or_answer_html(case: Any, app: Any, world: 
         raise
     assert not errors, errors[0]
     # The owner may call every operation: a 401/403 means the run lost its session and tests nothing.
-    assert response.status_code not in (401, 403), response.content[:300]
+    # (Not for the coverage phase's probes of other methods: POST to a read path may be an ingest door that
+    # wants a token, and OPTIONS is closed on viewsets until a view grants it.)
+    if case.method.upper() == case.operation.method.upper():
+        assert response.status_code not in (401, 403), response.content[:300]
 
 
 def test_the_sweep_covers_every_api_operation() -> None:
