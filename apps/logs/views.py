@@ -16,6 +16,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.core.api.schema import read_side
 from apps.logs import events, services
 from apps.logs.doors import Outcome, accept
 from apps.logs.intake import json_items
@@ -42,17 +43,26 @@ def _json_door(request: HttpRequest, **kwargs: Any) -> HttpResponse:
 def _dispatch(request: HttpRequest, write: Callable[[HttpRequest], HttpResponse], view_name: str) -> HttpResponse:
     if request.method == "POST":
         return write(request)
-    from apps.logs.api import views as api_views  # the DRF read side, built once per process
-
-    return api_views.as_view(view_name)(request)
+    return _read_view(view_name)()(request)  # the DRF read side, built once per process
 
 
+def _read_view(view_name: str) -> Callable[[], Callable[..., HttpResponse]]:
+    def read_view() -> Callable[..., HttpResponse]:
+        from apps.logs.api import views as api_views
+
+        return api_views.as_view(view_name)
+
+    return read_view
+
+
+@read_side(_read_view("logs"))  # the schema describes GET by the DRF view
 @csrf_exempt
 def logs_endpoint(request: HttpRequest) -> HttpResponse:
     """``/api/v1/logs``: POST writes entries, GET searches them."""
     return _dispatch(request, lambda r: _json_door(r), "logs")
 
 
+@read_side(_read_view("events"))
 @csrf_exempt
 def events_endpoint(request: HttpRequest) -> HttpResponse:
     """``/api/v1/events``: POST writes events, GET lists them."""

@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.core.api.schema import read_side
 from apps.hosts.models import Host
 from apps.metrics import ratelimit
 from apps.metrics.ingest import (
@@ -456,6 +457,7 @@ def metrics_write(request: HttpRequest) -> HttpResponse:
     return _json_door(request, parse_metrics_json)
 
 
+@read_side(lambda: _query_view())  # the schema describes GET by the DRF view
 @csrf_exempt
 def metrics_endpoint(request: HttpRequest) -> HttpResponse:
     """``/api/v1/metrics``: POST writes (this module), GET reads (the DRF query view)."""

@@ -201,6 +201,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # /api/v1/metrics, /logs and /events: GET is a DRF read view behind a plain ingest door (core/api/schema.py).
+    "PREPROCESSING_HOOKS": ["apps.core.api.schema.include_read_sides"],
     # The docs page's JavaScript is served from our static files: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

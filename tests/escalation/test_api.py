@@ -173,6 +173,7 @@ def test_duplicate_name_is_a_400_naming_the_field(api_client, org, owner):
     ("oncall", {"at": "9999-12-31T23:59:59Z"}, "at"),  # would overflow in a zone east of UTC
     ("shifts", {"start": "2026-01-01T00:00:00Z", "end": "2026-06-01T00:00:00Z"}, "end"),
     ("shifts", {"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, "end"),
+    ("overrides", {"all": "yes"}, "all"),  # a boolean that is not one was read as "no", silently
 ])
 def test_bad_query_parameters_are_a_400_naming_them(api_client, org, owner, path, params, field):
     schedule = OnCallScheduleFactory(organization=org)

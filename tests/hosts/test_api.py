@@ -241,3 +241,24 @@ def test_service_update_and_delete_are_audited(api_client, owner, org):
     assert client.delete(f"/api/v1/services/{service.public_id}").status_code == 204
     actions = set(AuditEvent.objects.filter(object_id=str(service.public_id)).values_list("action", flat=True))
     assert actions == {"service.updated", "service.deleted"}
+
+
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_a_json_null_in_a_form_encoded_body_is_a_400_not_a_500(api_client, owner, org, method):
+    # Hostile input class: JSON `null` as the text of a form field for a JSON-typed, non-null field. DRF checked
+    # for null before parsing the text, so `hardware_info=null` reached the NOT NULL column (found by
+    # tests/core/test_api_schema_fuzz.py).
+    host = HostFactory(organization=org, name="web-1", hardware_info={"cpus": 4})
+    path = "/api/v1/hosts/" if method == "post" else f"/api/v1/hosts/{host.public_id}/"
+    response = getattr(api_client(user=owner), method)(
+        path, "name=web-2&hardware_info=null", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400, response.content
+    assert response.json() == {"hardware_info": ["This field may not be null."]}
+    assert list(Host.objects.for_org(org).values_list("name", "hardware_info")) == [("web-1", {"cpus": 4})]
+
+
+def test_a_json_object_in_a_form_encoded_body_is_still_accepted(api_client, owner, org):
+    response = api_client(user=owner).post("/api/v1/hosts/", 'name=web-2&hardware_info={"cpus": 8}',
+                                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 201, response.content
+    assert Host.objects.for_org(org).get(name="web-2").hardware_info == {"cpus": 8}

@@ -25,6 +25,7 @@ from apps.alerts.choices import ChannelKind, RuleKind
 from apps.alerts.models import AlertRule, NotificationChannel
 from apps.alerts.services import config as services
 from apps.core.api.actors import request_actor
+from apps.core.api.params import bool_param
 from apps.core.api.viewsets import CONFIG_REQUIRED_SCOPES, DEFAULT_REQUIRED_ROLES, OrgScopedViewSet
 from apps.core.roles import Role, role_at_least
 from apps.core.scopes import TokenScope, scope_allows
@@ -249,8 +250,9 @@ class RuleViewSet(OrgScopedViewSet):
         params = self.request.query_params
         if params.get("kind"):
             queryset = queryset.filter(kind=params["kind"])
-        if params.get("enabled") in ("true", "false", "1", "0"):
-            queryset = queryset.filter(enabled=params["enabled"] in ("true", "1"))
+        enabled = bool_param(params, "enabled")
+        if enabled is not None:
+            queryset = queryset.filter(enabled=enabled)
         if params.get("metric"):
             queryset = queryset.filter(metric=params["metric"])
         return queryset

@@ -1,9 +1,12 @@
-"""Serializer helpers for organization-scoped writes (OnCall `CurrentOrganizationDefault`)."""
+"""Serializer helpers for organization-scoped writes (OnCall `CurrentOrganizationDefault`) and the API's
+JSONField."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
+
+from rest_framework import serializers
 
 
 class CurrentOrganizationDefault:
@@ -25,3 +28,15 @@ def is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+class JSONField(serializers.JSONField):
+    """DRF's JSONField, refusing a JSON ``null`` unless ``allow_null``. DRF checks for null before it parses a
+    form field's JSON text, so ``hardware_info=null`` in a form-encoded body became None after the check and
+    reached a NOT NULL column (a 500). CoreConfig.ready() maps every model JSONField to this one."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        value = super().to_internal_value(data)
+        if value is None and not self.allow_null:
+            self.fail("null")
+        return value

@@ -24,11 +24,14 @@ NO_TOKENS = "Agent tokens cannot use this endpoint; sign in as a member of the o
 
 def _action(request: Request, view: Any) -> str | None:
     """The viewset action, or the lower-case method for a plain APIView; None for a method the viewset
-    does not route (DRF then answers 405 rather than a misleading 403)."""
+    does not route or a plain view does not handle (DRF then answers 405 rather than a misleading 403)."""
+    method = request.method.lower()
+    if method not in view.http_method_names or not hasattr(view, method):
+        return None
     action = getattr(view, "action", None)
     if action is None and hasattr(view, "action_map"):
         return None
-    return action or request.method.lower()
+    return action or method
 
 
 class ActionPermission(BasePermission):

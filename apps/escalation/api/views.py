@@ -11,13 +11,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 from drf_spectacular.openapi import AutoSchema
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api.actors import request_actor
+from apps.core.api.params import bool_param
 from apps.core.api.viewsets import CONFIG_REQUIRED_SCOPES, DEFAULT_REQUIRED_ROLES, OrgScopedMixin, OrgScopedViewSet
 from apps.core.roles import Role
 from apps.core.scopes import TokenScope
@@ -37,6 +39,18 @@ UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-
 #: Longest range /shifts answers in one request (a quarter, with slack for month boundaries).
 MAX_SHIFTS_RANGE = dt.timedelta(days=93)
 DEFAULT_SHIFTS_RANGE = dt.timedelta(days=7)
+
+# The schedule's sub-resources answer their own shapes, not a schedule's; the schema says which.
+_INSTANT = "RFC 3339, e.g. 2026-11-21T10:00:00Z"
+ONCALL_RESPONSE = inline_serializer("ScheduleOnCall", {
+    "schedule": serializers.UUIDField(), "at": serializers.DateTimeField(), "time_zone": serializers.CharField(),
+    "users": serializers.ListField(child=serializers.CharField()), "source": serializers.CharField()})
+SHIFTS_RESPONSE = inline_serializer("ScheduleShifts", {
+    "schedule": serializers.UUIDField(), "time_zone": serializers.CharField(), "start": serializers.DateTimeField(),
+    "end": serializers.DateTimeField(), "shifts": inline_serializer("Shift", {
+        "user": serializers.CharField(), "start": serializers.DateTimeField(), "end": serializers.DateTimeField(),
+        "source": serializers.CharField()}, many=True)})
+OVERRIDES_RESPONSE = inline_serializer("ScheduleOverrides", {"results": OverrideSerializer(many=True)})
 
 
 
@@ -103,6 +117,8 @@ class ScheduleViewSet(OrgScopedViewSet):
     def perform_destroy(self, instance: OnCallSchedule) -> None:
         services.delete_schedule(schedule=instance, actor=request_actor(self.request))
 
+    @extend_schema(parameters=[OpenApiParameter("at", str, description=f"{_INSTANT}; default now.")],
+                   responses=ONCALL_RESPONSE)
     @action(detail=True, methods=["get"])
     def oncall(self, request: Request, public_id: str) -> Response:
         """Who is on call at ``?at=`` (RFC 3339; default now)."""
@@ -112,6 +128,9 @@ class ScheduleViewSet(OrgScopedViewSet):
         return Response({"schedule": str(schedule.public_id), "at": _iso(at), "time_zone": schedule.time_zone,
                          "users": [user.get_username() for user in users], "source": source})
 
+    @extend_schema(parameters=[OpenApiParameter("start", str, description=f"{_INSTANT}; default now."),
+                               OpenApiParameter("end", str, description=f"{_INSTANT}; default start + 7 days.")],
+                   responses=SHIFTS_RESPONSE)
     @action(detail=True, methods=["get"])
     def shifts(self, request: Request, public_id: str) -> Response:
         """The final schedule in [?start, ?end) (default: the next 7 days; at most 93 days)."""
@@ -127,16 +146,19 @@ class ScheduleViewSet(OrgScopedViewSet):
         return Response({"schedule": str(schedule.public_id), "time_zone": schedule.time_zone,
                          "start": _iso(start), "end": _iso(end), "shifts": shifts})
 
+    @extend_schema(parameters=[OpenApiParameter("all", bool, description="Every override, ended ones too.")],
+                   responses=OVERRIDES_RESPONSE)
     @action(detail=True, methods=["get"])
     def overrides(self, request: Request, public_id: str) -> Response:
         """The schedule's overrides that have not ended (``?all=1``: every one)."""
         schedule = self.get_object()
         queryset = schedule.overrides.select_related("user", "created_by")
-        if request.query_params.get("all") not in ("1", "true"):
+        if not bool_param(request.query_params, "all"):
             queryset = queryset.filter(end__gt=timezone.now())
         data = OverrideSerializer(queryset, many=True, context=self.get_serializer_context()).data
         return Response({"results": data})
 
+    @extend_schema(request=OverrideSerializer, responses={201: OverrideSerializer})
     @overrides.mapping.post
     def create_override(self, request: Request, public_id: str) -> Response:
         schedule = self.get_object()
@@ -154,11 +176,13 @@ class ScheduleViewSet(OrgScopedViewSet):
             raise Http404("No such override.")
         return override
 
+    @extend_schema(responses=OverrideSerializer)
     @action(detail=True, methods=["get"], url_path=f"overrides/(?P<override_id>{UUID_PATTERN})",
             url_name="override")
     def override_detail(self, request: Request, public_id: str, override_id: str) -> Response:
         return Response(OverrideSerializer(self._override(override_id), context=self.get_serializer_context()).data)
 
+    @extend_schema(request=OverrideSerializer, responses=OverrideSerializer)
     @override_detail.mapping.patch
     def update_override(self, request: Request, public_id: str, override_id: str) -> Response:
         override = self._override(override_id)
@@ -169,6 +193,7 @@ class ScheduleViewSet(OrgScopedViewSet):
                                             **serializer.validated_data)
         return Response(OverrideSerializer(override, context=self.get_serializer_context()).data)
 
+    @extend_schema(request=None, responses={204: None})
     @override_detail.mapping.delete
     def delete_override(self, request: Request, public_id: str, override_id: str) -> Response:
         services.delete_override(override=self._override(override_id), actor=request_actor(request))

@@ -9,6 +9,8 @@ from typing import Any
 
 from django.http import HttpResponse
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -74,6 +76,27 @@ class _SearchView(OrgScopedMixin, APIView):
         return Response({"results": results, "next": next_cursor})
 
 
+def _parameters(*names: str) -> list[OpenApiParameter]:
+    return [PARAMETERS[name] for name in names]
+
+
+PARAMETERS = {
+    "q": OpenApiParameter("q", str, description="Full-text search (at most 1000 characters)."),
+    "host": OpenApiParameter("host", str, many=True, description="Host names (repeat or comma-separate)."),
+    "level": OpenApiParameter("level", str, many=True, description="Levels, e.g. `error` or `warning+`."),
+    "service": OpenApiParameter("service", str, many=True, description="Service names."),
+    "program": OpenApiParameter("program", str, many=True, description="Program names."),
+    "kind": OpenApiParameter("kind", str, many=True, enum=list(EventKind.values), description="Event kinds."),
+    "start": OpenApiParameter("start", str, description="Epoch seconds or RFC 3339; default end - 24 h."),
+    "end": OpenApiParameter("end", str, description="Epoch seconds or RFC 3339; default now + 10 min."),
+    "limit": OpenApiParameter("limit", int, description=f"Page size, 1 to {search.MAX_LIMIT}; default 100."),
+    "cursor": OpenApiParameter("cursor", str, description="The `next` of the previous page."),
+}
+
+
+@extend_schema_view(get=extend_schema(
+    parameters=_parameters("q", "host", "level", "service", "program", "start", "end", "limit", "cursor"),
+    responses={200: OpenApiTypes.OBJECT}))
 class LogSearchView(_SearchView):
     """``GET /api/v1/logs?q=&host=&level=&service=&program=&start=&end=&limit=&cursor=``: entries, newest
     first; ``next`` is the cursor of the following page or null."""
@@ -82,6 +105,9 @@ class LogSearchView(_SearchView):
     foreign = ("kind",)
 
 
+@extend_schema_view(get=extend_schema(
+    parameters=_parameters("host", "kind", "level", "start", "end", "limit", "cursor"),
+    responses={200: OpenApiTypes.OBJECT}))
 class EventListView(_SearchView):
     """``GET /api/v1/events?host=&kind=&level=&start=&end=&limit=&cursor=``: events, newest first."""
 

@@ -34,7 +34,7 @@ from rest_framework.views import APIView
 
 from apps.core.api.viewsets import READ_REQUIRED_SCOPES, OrgScopedMixin
 from apps.metrics import read
-from apps.metrics.api.views import READ_ROLES, read_endpoint, selector
+from apps.metrics.api.views import READ_ROLES, SELECTOR_PARAMETERS, read_endpoint, selector
 from apps.metrics.models import Series
 from apps.metrics.read import params as query
 from apps.metrics.read.catalogue import CATALOGUE
@@ -160,12 +160,7 @@ class LatestValuesView(OrgScopedMixin, APIView):
     required_scopes = READ_REQUIRED_SCOPES
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("name", str, description="Metric name."),
-            OpenApiParameter("host", str, description="Host name."),
-            OpenApiParameter("labels", str, description='Label matchers, e.g. job="node",instance=~"10\\..*".'),
-            OpenApiParameter("match[]", str, many=True, description="PromQL-style series selectors (ORed)."),
-        ],
+        parameters=SELECTOR_PARAMETERS,
         responses={200: OpenApiTypes.OBJECT},
     )
     @read_endpoint

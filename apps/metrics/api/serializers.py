@@ -9,7 +9,7 @@ from apps.metrics.models import Series
 
 class SeriesSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
-    host = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    host = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)  # series without a host
 
     class Meta:
         model = Series

@@ -11,6 +11,8 @@ from typing import Any
 from django.db import DataError
 from django.http import HttpResponse
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, pagination, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -64,6 +66,15 @@ def selector(request: Request) -> read.Selector:
                          match=tuple(_selectors(request)))
 
 
+#: The series filters of every metrics read endpoint (``selector``).
+SELECTOR_PARAMETERS = [
+    OpenApiParameter("name", str, description="Metric name."),
+    OpenApiParameter("host", str, description="Host name."),
+    OpenApiParameter("labels", str, description='Label matchers, e.g. job="node",instance=~"10\\..*".'),
+    OpenApiParameter("match[]", str, many=True, description="PromQL-style series selectors (ORed)."),
+]
+
+
 class SeriesPagination(pagination.CursorPagination):
     ordering = ("name", "id")
     page_size = 100
@@ -71,6 +82,7 @@ class SeriesPagination(pagination.CursorPagination):
     max_page_size = 1000
 
 
+@extend_schema_view(get=extend_schema(parameters=SELECTOR_PARAMETERS))
 class SeriesListView(OrgScopedMixin, generics.ListAPIView):
     """``GET /api/v1/series?name=&host=&labels=&match[]=``: series of the caller's organization."""
 
@@ -104,6 +116,18 @@ class MetricsQueryView(OrgScopedMixin, APIView):
     required_roles = READ_ROLES
     required_scopes = READ_REQUIRED_SCOPES
 
+    @extend_schema(
+        parameters=[
+            *SELECTOR_PARAMETERS,
+            OpenApiParameter("start", str, description="Epoch seconds or RFC 3339; default end - 1 h."),
+            OpenApiParameter("end", str, description="Epoch seconds or RFC 3339; default now."),
+            OpenApiParameter("step", str, description="Seconds per point (`60` or `60s`); default: raw points."),
+            OpenApiParameter("agg", str, enum=list(query.AGGS), description="Aggregation per step; default avg."),
+            OpenApiParameter("tier", str, enum=list(query.TIER_NAMES), description="Force a storage tier."),
+            OpenApiParameter("percentiles", str, description="Summary percentiles, e.g. `p50,p99`."),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     @read_endpoint
     def get(self, request: Request) -> HttpResponse:
         return HttpResponse(self._answer(request), content_type="application/json")

@@ -55,7 +55,7 @@ class AgentTokenSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
     # `write` (the ingest scope's former name) is still accepted from clients; the reply names the scope.
     scope = serializers.ChoiceField(choices=SCOPE_NAMES, default=AgentToken.Scope.INGEST)
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = AgentToken
