@@ -11,8 +11,6 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import transaction
-from django.test import Client
-from django.utils import timezone
 
 from apps.accounts import services as account_services
 from apps.accounts.live import CLOSE_FORBIDDEN, CLOSE_UNSUPPORTED_DATA
@@ -21,18 +19,11 @@ from apps.core.roles import Role
 from apps.hosts.live import broadcast_hosts_update
 from apps.organizations import services as org_services
 from apps.organizations.models import Membership
+from tests.asgi import signed_in
 from tests.organizations.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-def _sign_in(user: Any) -> tuple[Client, str]:
-    """A real database session (as the login view makes), with its UserSession row."""
-    client = Client()
-    client.force_login(user)
-    key = client.cookies["sessionid"].value
-    UserSession.objects.create(session_id=key, user=user, last_seen_at=timezone.now())
-    return client, key
 
 
 async def _open(session_key: str, slug: str, page: str = "hosts") -> WebsocketCommunicator:
@@ -57,8 +48,8 @@ async def _assert_open(communicator: WebsocketCommunicator, org: Any) -> None:
 
 
 async def test_revoking_the_session_closes_its_socket_and_no_other(org: Any, member_ro: Any) -> None:
-    _, doomed = await sync_to_async(_sign_in)(member_ro)
-    _, kept = await sync_to_async(_sign_in)(member_ro)
+    _, doomed = await sync_to_async(signed_in)(member_ro)
+    _, kept = await sync_to_async(signed_in)(member_ro)
     doomed_socket, kept_socket = await _open(doomed, org.slug), await _open(kept, org.slug)
     user_session = await UserSession.objects.aget(session_id=doomed)
     await sync_to_async(account_services.revoke_session)(user=member_ro, user_session=user_session)
@@ -68,8 +59,8 @@ async def test_revoking_the_session_closes_its_socket_and_no_other(org: Any, mem
 
 
 async def test_revoking_other_sessions_closes_them_and_keeps_the_current_one(org: Any, member_ro: Any) -> None:
-    _, current = await sync_to_async(_sign_in)(member_ro)
-    _, other = await sync_to_async(_sign_in)(member_ro)
+    _, current = await sync_to_async(signed_in)(member_ro)
+    _, other = await sync_to_async(signed_in)(member_ro)
     current_socket, other_socket = await _open(current, org.slug), await _open(other, org.slug, "logs")
     await sync_to_async(account_services.revoke_other_sessions)(user=member_ro, keep_session_key=current)
     await _assert_closed(other_socket)  # every live page closes, the log tail as well as the hosts list
@@ -78,14 +69,14 @@ async def test_revoking_other_sessions_closes_them_and_keeps_the_current_one(org
 
 
 async def test_password_reset_closes_the_other_sessions_sockets(org: Any, member_ro: Any) -> None:
-    _, other = await sync_to_async(_sign_in)(member_ro)
+    _, other = await sync_to_async(signed_in)(member_ro)
     socket = await _open(other, org.slug)
     await sync_to_async(account_services.end_sessions_after_password_reset)(user=member_ro, keep_session_key=None)
     await _assert_closed(socket)
 
 
 async def test_signing_out_closes_the_sessions_sockets(org: Any, member_ro: Any) -> None:
-    client, key = await sync_to_async(_sign_in)(member_ro)
+    client, key = await sync_to_async(signed_in)(member_ro)
     socket = await _open(key, org.slug)
     response = await sync_to_async(client.post)("/accounts/logout/")
     assert response.status_code in (200, 302)
@@ -95,7 +86,7 @@ async def test_signing_out_closes_the_sessions_sockets(org: Any, member_ro: Any)
 async def test_removing_the_member_closes_their_sockets_of_that_organization_only(
         org: Any, other_org: Any, member_ro: Any, owner: Any) -> None:
     await sync_to_async(MembershipFactory)(organization=other_org, user=member_ro, role=Role.VIEWER)
-    _, key = await sync_to_async(_sign_in)(member_ro)
+    _, key = await sync_to_async(signed_in)(member_ro)
     ours, theirs = await _open(key, org.slug), await _open(key, other_org.slug)
     membership = await Membership.objects.aget(organization=org, user=member_ro)
     await sync_to_async(org_services.remove_member)(membership=membership, actor=owner)
@@ -112,7 +103,7 @@ async def test_removing_the_member_closes_their_sockets_of_that_organization_onl
 
 
 async def test_a_removal_that_rolls_back_closes_nothing(org: Any, member_ro: Any, owner: Any) -> None:
-    _, key = await sync_to_async(_sign_in)(member_ro)
+    _, key = await sync_to_async(signed_in)(member_ro)
     socket = await _open(key, org.slug)
 
     def remove_then_fail() -> None:
@@ -130,7 +121,7 @@ async def test_a_removal_that_rolls_back_closes_nothing(org: Any, member_ro: Any
 async def test_a_member_of_another_organization_is_refused(org: Any, other_org_user: Any) -> None:
     from fiberstack.asgi import application
 
-    _, key = await sync_to_async(_sign_in)(other_org_user)
+    _, key = await sync_to_async(signed_in)(other_org_user)
     communicator = WebsocketCommunicator(application, f"/ws/{org.slug}/hosts/",
                                          headers=[(b"cookie", f"sessionid={key}".encode()),
                                                   (b"origin", b"http://localhost")])
@@ -144,7 +135,7 @@ async def test_a_frame_from_the_browser_closes_the_one_way_socket_with_1003(org:
                                                                            frame: dict[str, Any]) -> None:
     """Non-JSON text, a binary frame and deep nesting raised in the JSON decoding (the consumer crashed);
     a frame naming a handler must not run it."""
-    _, key = await sync_to_async(_sign_in)(member_ro)
+    _, key = await sync_to_async(signed_in)(member_ro)
     socket = await _open(key, org.slug)
     await socket.send_to(**frame)
     assert await socket.receive_output(timeout=2) == {"type": "websocket.close", "code": CLOSE_UNSUPPORTED_DATA}

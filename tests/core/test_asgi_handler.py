@@ -19,6 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import UserSession
 from fiberstack.asgi import application
+from tests.asgi import response_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,15 +36,9 @@ async def get(path: str, *, cookie: str = "", token: str = "") -> tuple[int, dic
              "headers": headers, "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
     communicator = ApplicationCommunicator(application, scope)
     await communicator.send_input({"type": "http.request", "body": b""})
-    start = await communicator.receive_output(timeout=10)
-    body = b""
-    while True:
-        message = await communicator.receive_output(timeout=10)
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    response = await response_of(communicator)
     await communicator.wait(timeout=5)
-    return start["status"], dict(start["headers"]), body
+    return response
 
 
 def session_of(user: Any) -> str:

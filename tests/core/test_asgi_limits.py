@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from apps.core.asgi_limits import RequestBodyLimit, body_limit_for
 from fiberstack.asgi import application
+from tests.asgi import response_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,18 +57,6 @@ def http_scope(path: str, *, length: int | None = None, method: str = "POST",
             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
             "headers": [(b"host", b"localhost"), *all_headers], "client": ("127.0.0.1", 50000),
             "server": ("127.0.0.1", 8000)}
-
-
-async def response_of(communicator: ApplicationCommunicator) -> tuple[int, dict[bytes, bytes], bytes]:
-    start = await communicator.receive_output(timeout=10)
-    assert start["type"] == "http.response.start"
-    body = b""
-    while True:
-        message = await communicator.receive_output(timeout=10)
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    return start["status"], dict(start["headers"]), body
 
 
 @pytest.fixture

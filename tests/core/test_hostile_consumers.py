@@ -15,16 +15,14 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.test import Client
-from django.utils import timezone
 
 from apps.accounts.live import CLOSE_FORBIDDEN, CLOSE_UNSUPPORTED_DATA
-from apps.accounts.models import UserSession
 from apps.alerts.live import alerts_group
 from apps.hosts.live import hosts_group
 from apps.logs.live import logs_group
 from apps.metrics import live, live_dashboards
 from fiberstack.asgi import websocket_urlpatterns
+from tests.asgi import signed_in
 from tests.hosts.factories import HostFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,13 +55,6 @@ FRAMES: list[tuple[str, str | bytes]] = [
 QUERIES = ["level=%ff", "level=nonsense%2B", "q=%uD800&q=%ED%A0%80", "host=" + "a" * 10_000, "q=%", "level=,,,+"]
 
 
-def _sign_in(user: Any) -> str:
-    client = Client()
-    client.force_login(user)
-    key = client.cookies["sessionid"].value
-    UserSession.objects.create(session_id=key, user=user, last_seen_at=timezone.now())
-    return key
-
 
 def _path(route: str, org: Any, objects: dict[str, Any]) -> str:
     path = route
@@ -86,7 +77,7 @@ async def _open(application: Any, key: str, path: str) -> WebsocketCommunicator:
 def _world(org: Any, other_org: Any, owner: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
     ours = {name: make(org) for name, make in PATH_OBJECTS.items()}
     theirs = {name: make(other_org) for name, make in PATH_OBJECTS.items()}
-    return _sign_in(owner), ours, theirs
+    return signed_in(owner)[1], ours, theirs
 
 
 async def _broadcast_to_every_group_of(org_id: int, host_pk: int) -> None:

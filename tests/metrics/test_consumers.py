@@ -13,8 +13,6 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.test import Client
-from django.utils import timezone
 
 from apps.accounts import services as account_services
 from apps.accounts.live import CLOSE_FORBIDDEN
@@ -24,25 +22,18 @@ from apps.metrics import live
 from apps.metrics.models import Series
 from apps.organizations import services as org_services
 from apps.organizations.models import Membership
+from tests.asgi import signed_in
 from tests.hosts.factories import HostFactory
 from tests.metrics.factories import post
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _sign_in(user: Any) -> str:
-    """A real database session (as the login view makes), with its UserSession row; returns its key."""
-    client = Client()
-    client.force_login(user)
-    key = client.cookies["sessionid"].value
-    UserSession.objects.create(session_id=key, user=user, last_seen_at=timezone.now())
-    return key
-
 
 async def _open(user: Any, slug: str, host: Any) -> WebsocketCommunicator:
     from fiberstack.asgi import application
 
-    key = await sync_to_async(_sign_in)(user)
+    _, key = await sync_to_async(signed_in)(user)
     communicator = WebsocketCommunicator(application, live.host_points_path(slug, host.public_id),
                                          headers=[(b"cookie", f"sessionid={key}".encode()),
                                                   (b"origin", b"http://localhost")])
@@ -149,7 +140,7 @@ async def test_anonymous_is_refused(org: Any, web1: Any) -> None:
 async def test_a_member_of_another_organization_is_refused(org: Any, web1: Any, other_org_user: Any) -> None:
     from fiberstack.asgi import application
 
-    key = await sync_to_async(_sign_in)(other_org_user)
+    _, key = await sync_to_async(signed_in)(other_org_user)
     communicator = WebsocketCommunicator(application, live.host_points_path(org.slug, web1.public_id),
                                          headers=[(b"cookie", f"sessionid={key}".encode()),
                                                   (b"origin", b"http://localhost")])
@@ -163,7 +154,7 @@ async def test_another_organizations_host_under_ones_own_slug_is_refused(
     from fiberstack.asgi import application
 
     theirs = await sync_to_async(HostFactory)(organization=other_org, name="web-1")
-    key = await sync_to_async(_sign_in)(member_ro)
+    _, key = await sync_to_async(signed_in)(member_ro)
     for host_id in (theirs.public_id, "00000000-0000-0000-0000-000000000000"):
         communicator = WebsocketCommunicator(application, f"/ws/{org.slug}/hosts/{host_id}/points/",
                                              headers=[(b"cookie", f"sessionid={key}".encode()),
@@ -177,7 +168,7 @@ async def test_a_session_that_skipped_a_required_second_factor_is_refused(org: A
     from fiberstack.asgi import application
 
     settings.FIBERSTACK_REQUIRE_2FA_FOR_ADMINS = True
-    key = await sync_to_async(_sign_in)(owner)  # password only: not OTP-verified
+    _, key = await sync_to_async(signed_in)(owner)  # password only: not OTP-verified
     communicator = WebsocketCommunicator(application, live.host_points_path(org.slug, web1.public_id),
                                          headers=[(b"cookie", f"sessionid={key}".encode()),
                                                   (b"origin", b"http://localhost")])
