@@ -103,7 +103,7 @@ def test_silence_role_matrix(api_client, user_with_role, org, role, write):
                        format="json").status_code == _status(write, 201)
     assert client.delete(f"/api/v1/silences/{silence.public_id}").status_code == _status(write, 204)
     assert client.patch(f"/api/v1/silences/{silence.public_id}", {"comment": "x"},
-                        format="json").status_code == (405 if write else 403)
+                        format="json").status_code == 405  # no role may edit a silence: the method is not there
 
 
 @pytest.mark.parametrize(("scope", "read", "write"), [("ingest", False, False), ("read", True, False),
