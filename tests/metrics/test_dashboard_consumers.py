@@ -22,7 +22,8 @@ from apps.hosts.models import Host
 from apps.metrics import live, live_dashboards
 from apps.organizations import services as org_services
 from apps.organizations.models import AgentToken, Membership
-from tests.metrics.test_consumers import _assert_refused, _ingest, _sign_in
+from tests.asgi import signed_in
+from tests.metrics.test_consumers import _assert_refused, _ingest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,7 +41,7 @@ async def _connect(user: Any | None, slug: str) -> WebsocketCommunicator:
     headers = [(b"origin", b"http://localhost")]
     key = ""
     if user is not None:
-        key = await sync_to_async(_sign_in)(user)
+        _, key = await sync_to_async(signed_in)(user)
         headers.append((b"cookie", f"sessionid={key}".encode()))
     communicator = WebsocketCommunicator(application, live_dashboards.dashboards_live_path(slug), headers=headers)
     communicator.session_key = key  # type: ignore[attr-defined]
