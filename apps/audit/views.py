@@ -72,7 +72,8 @@ def audit_list(request: HttpRequest, org_slug: str) -> HttpResponse:
         "filter_query": _filter_query(request.GET),
         "export_query": _filter_query(request.GET, "format"),
     }
-    return render(request, "audit/list.html", context)
+    # A filter the form refuses shows its error and no rows, answered 400 like the host and log pages.
+    return render(request, "audit/list.html", context, status=400 if form.errors else 200)
 
 
 @login_required

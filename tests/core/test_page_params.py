@@ -86,3 +86,12 @@ def test_valid_empty_and_absent_values_still_filter(owner: Any, org: Any) -> Non
     event = record_event(action="x.done", actor=None, organization=org)
     for cursor in ("before", "after"):
         assert client.get(AUDIT.format(org=org.slug), {cursor: str(event.public_id)}).status_code == 200
+
+
+@pytest.mark.parametrize("parameter", ["from", "to"])
+def test_the_audit_page_answers_a_filter_its_form_refuses_with_a_400_naming_it(owner: Any, org: Any,
+                                                                                parameter: str) -> None:
+    response = _client(owner).get(AUDIT.format(org=org.slug), {parameter: "not-a-date"})
+    assert response.status_code == 400  # was a 200 with the error above an empty table
+    assert response.context["rows"] == [] and list(response.context["form"].errors) == [parameter]
+    assert "Enter a valid date." in response.content.decode()
