@@ -25,6 +25,15 @@ class CursorPagination(pagination.CursorPagination):
         self._model = queryset.model
         return super().paginate_queryset(queryset, request, view)
 
+    def get_page_size(self, request: Any) -> int | None:
+        """``?page_size=`` from 1 (above ``max_page_size`` it is cut to it); not a whole number from 1 is a
+        400 naming it -- DRF quietly used the default page size instead."""
+        value = request.query_params.get(self.page_size_query_param, "").strip() if self.page_size_query_param else ""
+        if value and (not value.isascii() or not value.isdigit() or not value.lstrip("0")):
+            name = self.page_size_query_param
+            raise ValidationError({name: [f"{name} must be a whole number from 1, not {value[:40]!r}."]})
+        return super().get_page_size(request)
+
     def decode_cursor(self, request: Any) -> pagination.Cursor | None:
         try:
             cursor = super().decode_cursor(request)
