@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -19,30 +18,30 @@ from apps.audit.forms import AuditFilterForm
 from apps.audit.models import AuditEvent
 from apps.audit.services import record_event
 from apps.core.access import require_role
+from apps.core.params import choice_param, uuid_param
 from apps.core.roles import Role
 
 PAGE_SIZE = 50
 CURSOR_PARAMS = ("before", "after")
 
 
-def _anchor(request: HttpRequest, value: str | None) -> AuditEvent | None:
-    """The event a page cursor names, looked up in the organization only; a bad cursor means page one."""
-    if not value:
-        return None
-    try:
-        public_id = uuid.UUID(value)
-    except ValueError:
+def _anchor(request: HttpRequest, name: str) -> AuditEvent | None:
+    """The event a page cursor names, looked up in the organization only. A cursor that is no UUID is a 400
+    naming it; one naming no event of the organization (another's, or one retention removed) means page
+    one, as before."""
+    public_id = uuid_param(request.GET, name)
+    if public_id is None:
         return None
     return AuditEvent.objects.for_org(request.organization).filter(public_id=public_id).first()
 
 
 def _page(request: HttpRequest, events: QuerySet[AuditEvent]) -> tuple[list[AuditEvent], bool, bool]:
     """(rows newest first, has_newer, has_older) for the keyset cursor in the query string."""
-    after = _anchor(request, request.GET.get("after"))
+    after = _anchor(request, "after")
     if after is not None:
         rows = list(newer_than(events, after.created_at, after.pk).order_by("created_at", "id")[: PAGE_SIZE + 1])
         return rows[:PAGE_SIZE][::-1], len(rows) > PAGE_SIZE, True
-    before = _anchor(request, request.GET.get("before"))
+    before = _anchor(request, "before")
     queryset = older_than(events, before.created_at, before.pk) if before is not None else events
     rows = list(queryset.order_by("-created_at", "-id")[: PAGE_SIZE + 1])
     return rows[:PAGE_SIZE], before is not None, len(rows) > PAGE_SIZE
@@ -73,7 +72,8 @@ def audit_list(request: HttpRequest, org_slug: str) -> HttpResponse:
         "filter_query": _filter_query(request.GET),
         "export_query": _filter_query(request.GET, "format"),
     }
-    return render(request, "audit/list.html", context)
+    # A filter the form refuses shows its error and no rows, answered 400 like the host and log pages.
+    return render(request, "audit/list.html", context, status=400 if form.errors else 200)
 
 
 @login_required
@@ -82,9 +82,7 @@ def audit_export(request: HttpRequest, org_slug: str) -> HttpResponse:
     """The filtered events of a period as a CSV or JSON download, streamed batch by batch so a long
     period never sits in memory. The export itself is audited: it copies the log out of the product."""
     require_role(request, Role.ADMIN)
-    fmt = request.GET.get("format", "csv")
-    if fmt not in FORMATS:
-        return HttpResponseBadRequest(f"Unknown format {fmt!r}: use csv or json.", content_type="text/plain")
+    fmt = choice_param(request.GET, "format", FORMATS) or "csv"
     form = AuditFilterForm(request.GET)
     if not form.is_valid():
         return HttpResponseBadRequest(form.errors.as_text(), content_type="text/plain")

@@ -22,6 +22,7 @@ from django.core.signals import got_request_exception
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from apps.core.client_ip import client_ip
+from apps.core.params import BadParameter
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,14 @@ def nul_parameter(request: HttpRequest) -> str | None:
     return None
 
 
+def bad_parameter_response(request: HttpRequest, name: str, message: str) -> HttpResponse:
+    """The 400 of a query parameter that cannot be read, in both error shapes of the API: the doors' and
+    generic {"error", "code", "message"} (InfluxDB clients read "error") and the query API's {"detail",
+    "parameter"}; plain ``message`` for a page."""
+    return _error_response(request, 400, message, {"error": message, "code": "invalid", "message": message,
+                                                   "detail": message, "parameter": name})
+
+
 def not_found_response(request: HttpRequest) -> JsonResponse:
     message = f"There is no endpoint at {request.path_info!r}."
     return JsonResponse({"error": message, "code": "not_found", "message": message}, status=404)
@@ -111,7 +120,8 @@ class ApiErrorMiddleware:
       view arrive in ``process_exception``. Errors raised before the view (a session loaded by another
       middleware's ``process_view``) have already become Django's 500 when they reach us; the
       ``got_request_exception`` receiver below marks the request so ``__call__`` can replace it.
-    * A query parameter holding a NUL character is a 400 before any view runs (``nul_parameter``).
+    * A query parameter holding a NUL character is a 400 before any view runs (``nul_parameter``), and
+      one a page cannot read (``apps.core.params.BadParameter``, raised by the view) is the same 400.
     * A path under ``/api/`` that no route matches (``/api/v1/agents//metrics``) gets a JSON 404
       instead of Django's HTML page; 404s of the API views themselves are JSON already and pass through.
     """
@@ -122,11 +132,7 @@ class ApiErrorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         bad = nul_parameter(request)
         if bad is not None:
-            # Both error shapes of the API: the doors' and generic {"error", "code", "message"} (InfluxDB
-            # clients read "error") and the query API's {"detail", "parameter"}.
-            message = f"{bad}: text may not contain the NUL character (U+0000)."
-            return _error_response(request, 400, message, {"error": message, "code": "invalid", "message": message,
-                                                           "detail": message, "parameter": bad})
+            return bad_parameter_response(request, bad, f"{bad}: text may not contain the NUL character (U+0000).")
         response = self.get_response(request)
         if response.status_code == 500 and getattr(request, "_database_unavailable", False):
             return database_unavailable_response(request)
@@ -136,6 +142,8 @@ class ApiErrorMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, BadParameter):
+            return bad_parameter_response(request, exception.name, exception.message)
         if not is_database_unavailable(exception):
             return None
         logger.warning("database unavailable, answering 503 to %s %s: %s", request.method, request.path, exception)

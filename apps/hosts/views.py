@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from apps.core.access import get_for_member, require_role
+from apps.core.params import page_param
 from apps.core.roles import Role
 from apps.hosts.filters import filter_hosts
 from apps.hosts.links import host_detail_url
@@ -32,7 +33,7 @@ def host_list(request: HttpRequest, org_slug: str) -> HttpResponse:
     except ValidationError as exc:
         error = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
         hosts = hosts.none()
-    page = Paginator(hosts, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(hosts, PAGE_SIZE).get_page(page_param(request.GET))
     page.object_list = list(page.object_list)  # read once: the rows and the key-metrics tag share them
     url = host_detail_url(organization.slug)
     for host in page.object_list:  # per-row values computed here, not by template tags and filters per row

@@ -89,8 +89,10 @@ def test_range_in_the_query_string_overrides_every_widget_so_a_link_reproduces_t
     body = client.get(_url("detail", org, dashboard) + "?range=7d").content.decode()
     assert body.count('data-range="604800" class="active"') == 2
     assert 'data-range-link="7d" class="active"' in body
-    ignored = client.get(_url("detail", org, dashboard) + "?range=forever").content.decode()
-    assert ignored.count('data-range="3600" class="active"') == 2
+    # An unknown range was ignored (each widget's own range shown as if the link's had applied): a 400 now.
+    refused = client.get(_url("detail", org, dashboard) + "?range=forever", headers={"accept": "text/html"})
+    assert refused.status_code == 400
+    assert refused.content.decode() == "range: must be one of 1h, 6h, 24h, 7d, 30d, not 'forever'."
 
 
 def test_viewer_posts_are_refused_and_write_nothing(member_ro: Any, org: Any, dashboard: SavedDashboard) -> None:

@@ -29,6 +29,7 @@ from apps.alerts.services.suppression import create_silence
 from apps.alerts.views.chart import alert_chart, matcher_string
 from apps.alerts.views.common import ACT_ROLE, member, page_context
 from apps.core.access import get_for_member, require_role
+from apps.core.params import choice_param, page_param, uuid_param
 
 PAGE_SIZE = 100
 #: The list's tabs: which states each shows. "open" is every state someone may still need to act on.
@@ -48,20 +49,19 @@ SILENCE_SKIP_LABELS = ("severity",)
 def _filtered(request: HttpRequest) -> tuple[QuerySet[Alert], dict[str, str], str]:
     """The organization's alerts of the chosen tab and filters, most urgent first."""
     params = request.GET
-    tab = params.get("state") if params.get("state") in TABS else DEFAULT_TAB
+    tab = choice_param(params, "state", TABS) or DEFAULT_TAB
     alerts = (Alert.objects.for_org(request.organization)  # type: ignore[attr-defined]
               .filter(state__in=TABS[tab]).select_related("rule", "acknowledged_by")
               # The table shows neither these nor the host (the host filter is a join, not a read).
               .defer("description", "baseline", "rule__description", "rule__description_template",
                      "rule__summary_template", "rule__host_tags", "rule__host_names", "rule__labels"))
     filters = {name: params.get(name, "").strip() for name in ("severity", "rule", "host", "q")}
-    if filters["severity"] in Severity.values:
-        alerts = alerts.filter(severity=filters["severity"])
-    if filters["rule"]:
-        try:
-            alerts = alerts.filter(rule__public_id=filters["rule"])
-        except ValidationError:
-            alerts = alerts.none()
+    severity = choice_param(params, "severity", Severity.values)
+    if severity is not None:
+        alerts = alerts.filter(severity=severity)
+    rule = uuid_param(params, "rule")
+    if rule is not None:
+        alerts = alerts.filter(rule__public_id=rule)
     if filters["host"]:
         alerts = alerts.filter(Q(host__name__icontains=filters["host"]) | Q(labels__host__icontains=filters["host"]))
     if filters["q"]:
@@ -79,7 +79,7 @@ def _filtered(request: HttpRequest) -> tuple[QuerySet[Alert], dict[str, str], st
 
 def _list_context(request: HttpRequest) -> dict[str, Any]:
     alerts, filters, tab = _filtered(request)
-    page = Paginator(alerts, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(alerts, PAGE_SIZE).get_page(page_param(request.GET))
     query = request.GET.copy()
     for name in ("page", "fragment"):
         query.pop(name, None)

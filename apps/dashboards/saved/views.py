@@ -19,6 +19,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.core.access import get_for_member, require_role
+from apps.core.params import choice_param
 from apps.core.roles import Role, role_at_least
 from apps.dashboards.charts import chart_assets, metrics_api_url
 from apps.dashboards.saved import services
@@ -56,8 +57,7 @@ def widget_chart(org_slug: str, index: int, widget: dict[str, Any], range_overri
 @login_required
 def dashboard_detail(request: HttpRequest, org_slug: str, public_id: str) -> HttpResponse:
     dashboard = get_for_member(request, SavedDashboard, public_id)
-    chosen = request.GET.get("range")
-    range_override = chosen if chosen in RANGES else None
+    range_override = choice_param(request.GET, "range", RANGES)
     return render(request, "dashboards/saved/detail.html", {
         "organization": request.organization,  # type: ignore[attr-defined]
         "dashboard": dashboard,

@@ -13,11 +13,12 @@ from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import generics, pagination, status
+from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api.pagination import CursorPagination
 from apps.core.api.timeouts import Handler, bounded_read
 from apps.core.api.viewsets import READ_REQUIRED_SCOPES, OrgScopedMixin
 from apps.core.roles import Role
@@ -75,7 +76,7 @@ SELECTOR_PARAMETERS = [
 ]
 
 
-class SeriesPagination(pagination.CursorPagination):
+class SeriesPagination(CursorPagination):
     ordering = ("name", "id")
     page_size = 100
     page_size_query_param = "page_size"
