@@ -419,8 +419,9 @@ def test_a_reader_holding_the_table_makes_the_day_wait_for_the_next_run_not_stal
     import psycopg
 
     monkeypatch.setattr(ddl, "READERS_WAIT", "300ms")
-    # Days left due by earlier tests on this database (transactional tests keep their partitions) would be
-    # the first the pass meets busy, and it stops there: compress them now.
+    # Days left by earlier tests on this database (transactional tests keep their partitions) would be the
+    # first the pass meets busy, and it stops there: make them due and compress them now.
+    finalise_rollups(timezone.now())
     compression.compress_raw(older_than=dt.timedelta(days=1))
     series = SeriesFactory(organization=org).id
     make_day(DAY)
