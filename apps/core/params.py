@@ -33,7 +33,8 @@ class BadParameter(Exception):
         return f"{self.name}: {self.why}"
 
 
-def _echo(value: str) -> str:
+def echo(value: str) -> str:
+    """A refused value as the message quotes it: repr, cut to ``ECHO`` characters."""
     return repr(value[:ECHO] + ("…" if len(value) > ECHO else ""))
 
 
@@ -52,7 +53,7 @@ def choice_param(params: Any, name: str, choices: Iterable[str]) -> str | None:
         return None
     choices = list(choices)
     if value not in choices:
-        raise BadParameter(name, f"must be one of {', '.join(choices)}, not {_echo(value)}.")
+        raise BadParameter(name, f"must be one of {', '.join(choices)}, not {echo(value)}.")
     return value
 
 
@@ -64,7 +65,7 @@ def uuid_param(params: Any, name: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise BadParameter(name, f"must be a UUID, not {_echo(value)}.") from None
+        raise BadParameter(name, f"must be a UUID, not {echo(value)}.") from None
 
 
 def page_param(params: Any, name: str = "page") -> int:
@@ -75,10 +76,10 @@ def page_param(params: Any, name: str = "page") -> int:
     if value is None:
         return 1
     if not _DIGITS.fullmatch(value):
-        raise BadParameter(name, f"must be a whole number from 1, not {_echo(value)}.")
+        raise BadParameter(name, f"must be a whole number from 1, not {echo(value)}.")
     if len(value.lstrip("0")) > _MAX_DIGITS:
         return 10**_MAX_DIGITS
     number = int(value)
     if number < 1:
-        raise BadParameter(name, f"must be a whole number from 1, not {_echo(value)}.")
+        raise BadParameter(name, f"must be a whole number from 1, not {echo(value)}.")
     return number

@@ -10,6 +10,8 @@ from django.db.models import Model, QuerySet
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound, ValidationError
 
+from apps.core.params import BadParameter, page_param
+
 
 class CursorPagination(pagination.CursorPagination):
     """A ``cursor`` the list cannot read is a 400 naming the parameter (the shape of ``bool_param``'s), not
@@ -28,10 +30,11 @@ class CursorPagination(pagination.CursorPagination):
     def get_page_size(self, request: Any) -> int | None:
         """``?page_size=`` from 1 (above ``max_page_size`` it is cut to it); not a whole number from 1 is a
         400 naming it -- DRF quietly used the default page size instead."""
-        value = request.query_params.get(self.page_size_query_param, "").strip() if self.page_size_query_param else ""
-        if value and (not value.isascii() or not value.isdigit() or not value.lstrip("0")):
-            name = self.page_size_query_param
-            raise ValidationError({name: [f"{name} must be a whole number from 1, not {value[:40]!r}."]})
+        if self.page_size_query_param:
+            try:
+                page_param(request.query_params, self.page_size_query_param)  # the pages' check of a number
+            except BadParameter as exc:
+                raise ValidationError({exc.name: [f"{exc.name} {exc.why}"]}) from None
         return super().get_page_size(request)
 
     def decode_cursor(self, request: Any) -> pagination.Cursor | None:

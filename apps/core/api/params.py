@@ -7,6 +7,8 @@ from typing import Any
 
 from rest_framework.exceptions import ValidationError
 
+from apps.core.params import echo
+
 TRUE, FALSE = ("true", "1"), ("false", "0")
 
 
@@ -19,4 +21,4 @@ def bool_param(params: Any, name: str) -> bool | None:
         return True
     if value.lower() in FALSE:
         return False
-    raise ValidationError({name: [f"{name} must be true or false (or 1 or 0), not {value[:40]!r}."]})
+    raise ValidationError({name: [f"{name} must be true or false (or 1 or 0), not {echo(value)}."]})
