@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 
 from apps.metrics import sketch_sql
-from apps.metrics.sketch import QuantileSketch
+from apps.metrics.sketch import EXACT_MAX_COUNT, QuantileSketch
 from apps.metrics.sketch_sql import bin_key_sql, build_sketches_sql, merge_sketches_sql, quantiles_sql
 
 ORIGIN = "'2000-01-01 00:00:00+00'::timestamptz"
@@ -152,17 +152,19 @@ def bench_build(bench: Bench, rows_total: int) -> None:
     for index, shape in enumerate(SHAPES):
         raw = f"raw_{index}"
         bench.load_raw(raw, shape, SERIES, rows_total // SERIES)
-        sketch = build_sketches_sql(source=raw, bucket_expr=minute_bucket("time"))
+        sketch = build_sketches_sql(source=raw, bucket_expr=minute_bucket("time"), exact_max=0)
+        kept = build_sketches_sql(source=raw, bucket_expr=minute_bucket("time"))
         with_stats = build_sketches_sql(source=raw, bucket_expr=minute_bucket("time"), with_stats=True)
         times = bench.compare(
             {
                 "scalars": bench.materialize(scalar_rollup_sql(raw)),
                 "sketch": bench.materialize(sketch),
-                "sketch sorted": bench.materialize(sketch, "enable_hashagg = off"),
-                "stats+sketch sorted": bench.materialize(with_stats, "enable_hashagg = off"),
+                "kept": bench.materialize(kept),
+                "stats+kept sorted": bench.materialize(with_stats, "enable_hashagg = off"),
             }
         )
         bench.execute(f"CREATE TEMP TABLE rollup_{index} AS {sketch}")
+        bench.execute(f"CREATE TEMP TABLE kept_{index} AS {kept}")
         buckets, bins = bench.execute(f"SELECT count(*), avg(cardinality(sketch_keys)) FROM rollup_{index}")[
             0
         ]
@@ -170,8 +172,8 @@ def bench_build(bench: Bench, rows_total: int) -> None:
     print_table(
         f"Build 1m rollups from raw rows into a table, {SERIES} series (ms)",
         [
-            "shape", "raw rows", "buckets", "bins/bucket", "scalars only", "sketch (planner)",
-            "sketch (sort agg)", "count/sum/min/max + sketch (sort agg)",
+            "shape", "raw rows", "buckets", "bins/bucket", "scalars only", "every bucket a sketch",
+            "values kept while <= 12 (chosen)", "count/sum/min/max + chosen (sort agg)",
         ],
         out,
     )  # fmt: skip
@@ -187,6 +189,10 @@ def bench_sizes(bench: Bench) -> None:
             row.append(f"{bench.execute(f'SELECT avg({size}) FROM rep')[0][0]:.1f}")
             bench.execute("DROP TABLE rep")
         out.append(row)
+    stored = ("coalesce(pg_column_size(exact_values), 0) + coalesce(pg_column_size(sketch_keys), 0)"
+              " + coalesce(pg_column_size(sketch_counts), 0)")
+    out.append([f"values float8[] while <= {EXACT_MAX_COUNT}, else int4[] + int4[] (chosen)",
+                *(f"{bench.execute(f'SELECT avg({stored}) FROM kept_{i}')[0][0]:.1f}" for i in range(len(SHAPES)))])
     print_table(
         "Sketch bytes per 1m bucket (avg pg_column_size of the sketch columns)", ["encoding", *SHAPES], out
     )
@@ -252,7 +258,7 @@ def bench_range(bench: Bench, range_buckets: int) -> None:
     )
 
     def sql_quantiles(source: str) -> Callable[[], object]:
-        picks = quantiles_sql("r.sketch_keys", "r.sketch_counts", "%s")
+        picks = quantiles_sql("r.sketch_keys", "r.sketch_counts", "r.exact_values", "%s")
         return lambda: bench.conn.execute(
             f"SELECT r.series_id, {picks} FROM ({source}) AS r", [QUANTILES]
         ).fetchall()

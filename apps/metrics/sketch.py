@@ -16,6 +16,9 @@ Why this shape:
   (see :meth:`QuantileSketch.to_arrays`), because PostgreSQL merges them with ``unnest`` + ``sum`` +
   ``array_agg`` and no extension; they cost 24 bytes per array plus 8 bytes per bin (~85 bytes for a
   6-sample gauge bucket). ``bench/sketch.py`` measured jsonb and packed alternatives.
+* A bucket of at most ``EXACT_MAX_COUNT`` values needs no sketch at all: rollups keep such a bucket's values
+  (``exact_values float8[]``, 24 + 8 bytes each) and its quantiles are exact (``exact_quantiles``); merges
+  bin the values only once the union outgrows that (``sketch_sql``), so the bound below holds everywhere.
 
 Encoded keys (one signed int per bin, monotone in the value so that ascending keys are ascending
 values): ``0`` is the zero bin; a positive value ``v`` maps to ``KEY_OFFSET + magnitude_key(v)`` and a
@@ -54,6 +57,11 @@ MAX_MAGNITUDE_KEY = 1024 * BINS_PER_BINADE
 # 2048 bins per sign cover 2**58 of dynamic range: real metrics never collapse, pathological ones stay
 # bounded at ~32 KiB per sketch.
 MAX_BINS_PER_SIGN = 2048
+# A rollup bucket of at most this many values keeps the values themselves (``exact_values float8[]``, sorted)
+# instead of a sketch: a minute scraped every 5 to 60 s. Its percentiles are then exact, and it costs
+# 24 + 8n bytes against the sketch's 48 + 8 per bin (bins <= n). Merges keep values while every source is
+# exact and the union stays this small, and fold them into bins beyond (``sketch_sql``).
+EXACT_MAX_COUNT = 12
 
 _MANTISSA_BITS = 52
 _MANTISSA_MASK = (1 << _MANTISSA_BITS) - 1
@@ -278,3 +286,12 @@ class QuantileSketch:
         # Slack of 2x per sign keeps collapse amortised O(1) per add while bounding memory.
         if len(self._bins) > 4 * self.max_bins_per_sign + 1:
             collapse_bins(self._bins, self.max_bins_per_sign)
+
+
+def exact_quantiles(values: Sequence[float], qs: Sequence[float]) -> list[float | None]:
+    """The max(ceil(q*n), 1)-th smallest of ``values`` for every q: what a bucket that kept its values
+    answers (the same rank as ``QuantileSketch.quantiles`` and ``percentile_disc``, without its error)."""
+    ordered = sorted(values)
+    if not ordered:
+        return [None] * len(qs)
+    return [ordered[max(math.ceil(q * len(ordered)), 1) - 1] for q in qs]

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from apps.metrics.rollups.sums import sum_sql
 from apps.metrics.sketch import (
     BINS_PER_BINADE,
+    EXACT_MAX_COUNT,
     KEY_OFFSET,
     MANTISSA_THRESHOLDS,
     MAX_BINS_PER_SIGN,
@@ -125,7 +126,8 @@ def _collapsed_select(grouped: str, passthrough: list[str], max_bins_per_sign: i
     """Wrap a SELECT producing ``passthrough`` columns plus sketch arrays with the per-sign bin collapse.
 
     The collapse branch sits behind a one-time filter on ``cardinality``, so ordinary buckets (far
-    below the limit) skip it entirely and pay nothing for its window function.
+    below the limit) and buckets that kept their values (NULL sketch) skip it and pay nothing for its
+    window function.
     """
     cols = ", ".join(f"g.{c}" for c in passthrough)
     limit = max_bins_per_sign
@@ -133,7 +135,7 @@ def _collapsed_select(grouped: str, passthrough: list[str], max_bins_per_sign: i
     return f"""SELECT {cols}, c.sketch_keys, c.sketch_counts
 FROM ({grouped}) AS g
 CROSS JOIN LATERAL (
-    SELECT g.sketch_keys, g.sketch_counts WHERE cardinality(g.sketch_keys) <= {limit}
+    SELECT g.sketch_keys, g.sketch_counts WHERE g.sketch_keys IS NULL OR cardinality(g.sketch_keys) <= {limit}
     UNION ALL
     SELECT array_agg(f.k ORDER BY f.k), array_agg(f.n ORDER BY f.k)
     FROM (
@@ -150,6 +152,39 @@ CROSS JOIN LATERAL (
 ) AS c"""  # noqa: S608
 
 
+def _exact_or_sketch_select(grouped: str, passthrough: list[str], *, exact_max: int, counts_type: str,
+                            max_bins_per_sign: int) -> str:
+    """Wrap a SELECT producing ``passthrough`` columns, ``vals`` (float8[]: the values of the group kept
+    exactly, in any order; NULL if none) and ``ks``/``ns`` (the group's bins, merged and ascending; NULL if
+    none) into rows of ``passthrough, exact_values, sketch_keys, sketch_counts``.
+
+    A group of only values, at most ``exact_max`` of them, keeps them (sorted: percentiles index them); a
+    group of only bins passes them through; anything else becomes bins, its values binned here. So bin
+    keys are computed only for values that end in a sketch.
+    """
+    cols = ", ".join(f"g.{c}" for c in passthrough)
+    keeps_values = f"(g.ks IS NULL AND cardinality(g.vals) <= {exact_max})"
+    chosen = f"""SELECT {cols}, r.exact_values, r.sketch_keys, r.sketch_counts
+FROM ({grouped}) AS g
+CROSS JOIN LATERAL (
+    SELECT (SELECT array_agg(e.v ORDER BY e.v) FROM unnest(g.vals) AS e(v)) AS exact_values,
+           NULL::int[] AS sketch_keys, NULL::{counts_type}[] AS sketch_counts
+    WHERE {keeps_values}
+    UNION ALL
+    SELECT NULL, g.ks, g.ns WHERE g.vals IS NULL
+    UNION ALL
+    SELECT NULL, array_agg(b.k ORDER BY b.k), array_agg(b.n ORDER BY b.k)
+    FROM (
+        SELECT x.k, sum(x.n)::{counts_type} AS n
+        FROM (SELECT u.k, u.n FROM unnest(g.ks, g.ns) AS u(k, n)
+              UNION ALL SELECT {bin_key_sql("e.v")}, 1 FROM unnest(g.vals) AS e(v)) AS x
+        GROUP BY 1
+    ) AS b
+    HAVING g.vals IS NOT NULL AND NOT {keeps_values}
+) AS r"""  # noqa: S608
+    return _collapsed_select(chosen, [*passthrough, "exact_values"], max_bins_per_sign, counts_type)
+
+
 def build_sketches_sql(
     *,
     source: str,
@@ -157,40 +192,30 @@ def build_sketches_sql(
     series_col: str = "series_id",
     value_col: str = "value",
     with_stats: bool = False,
+    exact_max: int = EXACT_MAX_COUNT,
     max_bins_per_sign: int = MAX_BINS_PER_SIGN,
 ) -> str:
-    """SELECT (series_id, bucket, [count, sum, min, max,] sketch_keys, sketch_counts) from raw samples.
+    """SELECT (series_id, bucket, [count, sum, min, max,] exact_values, sketch_keys, sketch_counts) from raw
+    samples.
 
-    One row per (series, bucket). ``source`` is a table or a parenthesised filtered subquery (aliased
-    ``s``), ``bucket_expr`` e.g. ``date_bin('1 minute', s.time, 'epoch')``. Non-finite values are
-    skipped, so a bucket of only NaNs gets no row. ``with_stats`` adds count/sum/min/max of the finite
-    values from the same scan (sum is added per bin first, so it may differ from ``sum(value)`` in the
-    last bits, and saturates at the float8 maximum instead of raising: ``rollups.sums``); ``last`` is
-    not included because an arg-max does not decompose per bin cheaply.
-
-    Large backfills: the (series, bucket, key) grouping has nearly one group per sample for gauges, so
-    give it ``work_mem`` or ``SET LOCAL enable_hashagg = off`` (``bench/sketch.py`` shows both).
+    One row per (series, bucket): a bucket of at most ``exact_max`` finite values keeps them
+    (``exact_values``, ascending; NULL sketch), a larger one gets the sketch (NULL ``exact_values``).
+    ``source`` is a table or a parenthesised filtered subquery (aliased ``s``), ``bucket_expr`` e.g.
+    ``date_bin('1 minute', s.time, 'epoch')``. Non-finite values are skipped, so a bucket of only NaNs
+    gets no row. ``with_stats`` adds count/sum/min/max of the finite values from the same scan (a sum
+    saturates at the float8 maximum instead of raising: ``rollups.sums``); ``last`` is not included
+    because an arg-max does not decompose per bin cheaply.
     """
     value = f"s.{value_col}"
-    stats_inner = f", {sum_sql(value)} AS s, min({value}) AS lo, max({value}) AS hi" if with_stats else ""
-    stats_outer = (
-        f", sum(b.n)::bigint AS count, {sum_sql('b.s')} AS sum, min(b.lo) AS min, max(b.hi) AS max"
-        if with_stats
-        else ""
-    )
-    grouped = f"""SELECT b.series_id, b.bucket{stats_outer},
-        array_agg(b.key ORDER BY b.key) AS sketch_keys,
-        array_agg(b.n ORDER BY b.key) AS sketch_counts
-    FROM (
-        SELECT s.{series_col} AS series_id, {bucket_expr} AS bucket,
-               {bin_key_sql(value)} AS key, count(*)::int AS n{stats_inner}
-        FROM {source} AS s
-        WHERE {_FINITE_CHECK.format(v=value)}
-        GROUP BY 1, 2, 3
-    ) AS b
-    GROUP BY b.series_id, b.bucket"""  # noqa: S608
+    stats = f", count(*)::bigint AS count, {sum_sql(value)} AS sum, min({value}) AS min, max({value}) AS max"
+    grouped = f"""SELECT s.{series_col} AS series_id, {bucket_expr} AS bucket{stats if with_stats else ""},
+        array_agg({value}) AS vals, NULL::int[] AS ks, NULL::int[] AS ns
+    FROM {source} AS s
+    WHERE {_FINITE_CHECK.format(v=value)}
+    GROUP BY 1, 2"""  # noqa: S608
     passthrough = ["series_id", "bucket", *(["count", "sum", "min", "max"] if with_stats else [])]
-    return _collapsed_select(grouped, passthrough, max_bins_per_sign, "int")
+    return _exact_or_sketch_select(grouped, passthrough, exact_max=exact_max, counts_type="int",
+                                   max_bins_per_sign=max_bins_per_sign)
 
 
 def merge_sketches_sql(
@@ -199,14 +224,18 @@ def merge_sketches_sql(
     group_by: Mapping[str, str],
     keys_col: str = "sketch_keys",
     counts_col: str = "sketch_counts",
+    exact_col: str = "exact_values",
     counts_type: str = "int",
+    exact_max: int = EXACT_MAX_COUNT,
     max_bins_per_sign: int = MAX_BINS_PER_SIGN,
 ) -> str:
-    """SELECT (<group_by aliases>, sketch_keys, sketch_counts) merging the sketches of many rows.
+    """SELECT (<group_by aliases>, exact_values, sketch_keys, sketch_counts) merging the buckets of many rows.
 
     ``group_by`` maps output alias to an expression over ``source`` (aliased ``s``), e.g.
     ``{"series_id": "s.series_id", "bucket": "date_bin('5 minutes', s.bucket, 'epoch')"}`` to re-roll
-    1m -> 5m, or ``{"series_id": "s.series_id"}`` to answer a range query. Use ``counts_type="bigint"``
+    1m -> 5m, or ``{"series_id": "s.series_id"}`` to answer a range query. A group whose rows all kept
+    their values, at most ``exact_max`` in all, keeps them; otherwise the values are binned and merged with
+    the sketches bin by bin (exact: the result is the sketch of the union). Use ``counts_type="bigint"``
     for query-time merges whose totals may pass 2**31; storage re-rolls keep ``int``.
     """
     if not group_by:
@@ -217,40 +246,48 @@ def merge_sketches_sql(
     select_groups = ", ".join(f"{expr} AS {alias}" for alias, expr in group_by.items())
     positions = ", ".join(str(i + 1) for i in range(len(aliases) + 1))
     outer_groups = ", ".join(f"m.{a}" for a in aliases)
-    grouped = f"""SELECT {outer_groups},
-        array_agg(m.k ORDER BY m.k) AS sketch_keys,
-        array_agg(m.n ORDER BY m.k) AS sketch_counts
+    # One unnest zips the three arrays (padding the shorter with NULLs): a sketch row gives (key, count,
+    # NULL), a row that kept its values gives (NULL, NULL, value). The values of a group therefore gather
+    # in its NULL-key group, which max() (over at most one array) lifts out.
+    grouped = f"""SELECT {outer_groups}, max(m.vals) AS vals,
+        array_agg(m.k ORDER BY m.k) FILTER (WHERE m.k IS NOT NULL) AS ks,
+        array_agg(m.n ORDER BY m.k) FILTER (WHERE m.k IS NOT NULL) AS ns
     FROM (
-        SELECT {select_groups}, u.k, sum(u.n)::{counts_type} AS n
+        SELECT {select_groups}, u.k, sum(u.n)::{counts_type} AS n,
+               array_agg(u.v) FILTER (WHERE u.v IS NOT NULL) AS vals
         FROM {source} AS s
-        CROSS JOIN LATERAL unnest(s.{keys_col}, s.{counts_col}) AS u(k, n)
+        CROSS JOIN LATERAL unnest(s.{keys_col}, s.{counts_col}, s.{exact_col}) AS u(k, n, v)
         GROUP BY {positions}
     ) AS m
     GROUP BY {outer_groups}"""  # noqa: S608
-    return _collapsed_select(grouped, aliases, max_bins_per_sign, counts_type)
+    return _exact_or_sketch_select(grouped, aliases, exact_max=exact_max, counts_type=counts_type,
+                                   max_bins_per_sign=max_bins_per_sign)
 
 
-def quantiles_sql(keys_expr: str, counts_expr: str, qs_expr: str) -> str:
-    """float8[] scalar subquery: ``QuantileSketch.quantiles(qs)`` computed server-side in one pass.
+def quantiles_sql(keys_expr: str, counts_expr: str, exact_expr: str, qs_expr: str) -> str:
+    """float8[] scalar expression: the quantiles of a bucket (or a merge) for every q, server-side.
 
     ``qs_expr`` is a float8[] expression or parameter (e.g. ``%(qs)s``) of values in [0, 1]. Same rank
-    as the Python side and as percentile_disc: the first key whose cumulative count reaches
-    ``max(ceil(q * n), 1)``. The result always has one element per q (NULL for an empty or NULL sketch),
-    so positions never shift.
+    as the Python side and as percentile_disc: the ``max(ceil(q * n), 1)``-th smallest value, picked from
+    ``exact_expr`` (sorted values) when the bucket kept them, else the first key whose cumulative count
+    reaches that rank (``QuantileSketch.quantiles``). The result always has one element per q (NULL for an
+    empty or NULL sketch), so positions never shift.
     """
-    return f"""(SELECT array_agg({key_value_sql("x.k")} ORDER BY x.i)
+    exact = f"({exact_expr})[greatest(ceil(x.q * cardinality({exact_expr})), 1)::int]"
+    return f"""(SELECT array_agg(CASE WHEN {exact_expr} IS NOT NULL THEN {exact} ELSE {key_value_sql("x.k")} END
+                     ORDER BY x.i)
     FROM (
-        SELECT t.i, min(c.k) AS k
+        SELECT t.i, t.q, min(c.k) AS k
         FROM (
             SELECT u.k, sum(u.n) OVER (ORDER BY u.k) AS seen, sum(u.n) OVER () AS total
             FROM unnest({keys_expr}, {counts_expr}) AS u(k, n)
         ) AS c
         RIGHT JOIN unnest(({qs_expr})::float8[]) WITH ORDINALITY AS t(q, i)
             ON c.seen >= greatest(ceil(t.q * c.total::float8), 1)
-        GROUP BY t.i
+        GROUP BY t.i, t.q
     ) AS x)"""  # noqa: S608
 
 
-def quantile_sql(keys_expr: str, counts_expr: str, q_expr: str) -> str:
-    """float8 scalar subquery: ``QuantileSketch.quantile(q)`` server-side; NULL for an empty sketch."""
-    return f"({quantiles_sql(keys_expr, counts_expr, f'ARRAY[({q_expr})::float8]')})[1]"
+def quantile_sql(keys_expr: str, counts_expr: str, exact_expr: str, q_expr: str) -> str:
+    """float8 scalar expression: ``quantiles_sql`` for one q; NULL for an empty bucket."""
+    return f"({quantiles_sql(keys_expr, counts_expr, exact_expr, f'ARRAY[({q_expr})::float8]')})[1]"

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.metrics import storage
 from apps.metrics.rollups.tiers import BY_NAME
+from apps.metrics.sketch import QuantileSketch
 
 # A fixed hour well inside raw retention; runs use NOW so every test sees the same closed buckets.
 NOW = timezone.now().replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
@@ -24,7 +25,7 @@ def write(series_id: int, points: list[tuple[dt.datetime, float]]) -> None:
 
 
 def rows(tier: str, series_ids: list[int] | None = None) -> list[tuple[Any, ...]]:
-    sql = (f"SELECT bucket, series_id, count, sum, min, max, last, sketch_keys, sketch_counts "
+    sql = (f"SELECT bucket, series_id, count, sum, min, max, last, exact_values, sketch_keys, sketch_counts "
            f"FROM {BY_NAME[tier].table}")
     params: list[Any] = []
     if series_ids is not None:
@@ -33,6 +34,12 @@ def rows(tier: str, series_ids: list[int] | None = None) -> list[tuple[Any, ...]
     with connection.cursor() as cursor:
         cursor.execute(sql + " ORDER BY series_id, bucket", params)
         return cursor.fetchall()
+
+
+def distribution(row: tuple[Any, ...]) -> QuantileSketch:
+    """The sketch of a ``rows`` row's bucket, whether it kept its values or stored the sketch."""
+    exact, keys, counts = row[7:10]
+    return QuantileSketch.of(exact) if exact is not None else QuantileSketch.from_arrays(keys, counts)
 
 
 def raw_stats(tier: str, series_ids: list[int]) -> list[tuple[Any, ...]]:

@@ -25,7 +25,7 @@ from apps.metrics.rollups import compressed, jobs
 from apps.metrics.rollups import storage as rollup_storage
 from apps.metrics.rollups.models import RollupState
 from apps.metrics.rollups.tiers import BY_NAME, TIERS, TierSpec
-from apps.metrics.sketch import KEY_OFFSET, RELATIVE_ACCURACY
+from apps.metrics.sketch import KEY_OFFSET, RELATIVE_ACCURACY, QuantileSketch
 from tests.metrics.factories import SeriesFactory
 from tests.metrics.migration_helpers import migration_and_parent
 from tests.metrics.rollup_helpers import raw_stats, write
@@ -84,25 +84,45 @@ keys_of_a_bucket = st.lists(st.one_of(st.just(0), st.integers(KEY_OFFSET - 37590
                                       st.integers(-(KEY_OFFSET + 35840), -(KEY_OFFSET - 37590))),
                             min_size=1, max_size=12, unique=True).map(sorted)
 finite = st.floats(allow_nan=False, allow_infinity=False)
-bucket = st.tuples(keys_of_a_bucket, st.integers(1, 2**31 - 1), finite, finite, finite, finite,
-                   st.integers(1, 2**40))
+# A bucket that kept its values: the values (their number is the bucket's count), no keys.
+kept_values = st.lists(finite, min_size=1, max_size=12).map(sorted)
+bucket = st.one_of(
+    st.tuples(keys_of_a_bucket, st.integers(1, 2**31 - 1), finite, finite, finite, finite, st.integers(1, 2**40),
+              st.just([])),
+    kept_values.flatmap(lambda v: st.tuples(st.just([]), st.just(1), finite, finite, finite, finite,
+                                            st.just(len(v)), st.just(v))),
+)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(bucket, min_size=1, max_size=40))
-def test_chunks_round_trip_every_column_and_sketch_bin(items: list[Any]) -> None:
+def test_chunks_round_trip_every_column_sketch_bin_and_kept_value(items: list[Any]) -> None:
     rng = np.random.default_rng(len(items))
     bins = np.array([len(k) for k, *_ in items], dtype=np.int64)
+    kept = np.array([len(i[7]) for i in items], dtype=np.int64)
     b = compressed.Buckets(
         np.arange(len(items), dtype=np.int64) * 60_000_000, np.array([i[6] for i in items], dtype=np.int64),
         np.array([i[2] for i in items]), np.array([i[3] for i in items]), np.array([i[4] for i in items]),
         np.array([i[5] for i in items]), bins, np.array([k for i in items for k in i[0]], dtype=np.int64),
-        rng.integers(1, items[0][1] + 1, size=int(bins.sum())).astype(np.int64),
+        rng.integers(1, max(i[1] for i in items) + 1, size=int(bins.sum())).astype(np.int64),
+        kept, np.array([v for i in items for v in i[7]], dtype=np.float64),
     )
     back = compressed.decode(compressed.encode(b))
     for name in compressed.Buckets.__dataclass_fields__:
         assert getattr(back, name).view(np.int64).tolist() == getattr(b, name).view(np.int64).tolist(), name
     assert [back.sketch(i) for i in range(b.size)] == [b.sketch(i) for i in range(b.size)]
+    assert [back.values(i) for i in range(b.size)] == [i[7] for i in items]
+    picked = np.arange(b.size)[::-1]
+    assert [b.take(picked).values(j) for j in range(b.size)] == [items[i][7] for i in picked.tolist()]
+
+
+def test_a_chunk_written_before_kept_values_existed_decodes_with_none() -> None:
+    b = compressed.Buckets(*(np.array([v], dtype=np.int64) for v in (0, 1)), *(np.array([2.5]) for _ in range(4)),
+                           np.array([1]), np.array([KEY_OFFSET]), np.array([1]), np.array([0]), np.array([]))
+    blobs = compressed.encode(b)
+    blobs[compressed.EXACT_BLOB] = None  # the column migration 0010 added, NULL in older chunks
+    back = compressed.decode(blobs)
+    assert back.sketch(0) == ([KEY_OFFSET], [1]) and back.values(0) == [] and back.kept.tolist() == [0]
 
 
 def test_keys_are_stored_as_small_deltas() -> None:
@@ -237,3 +257,54 @@ def test_a_shorter_retention_trims_the_organizations_whole_chunks_only(org: Any,
         assert compressed.trim_organization(cursor, M1, org.pk, DAY_LO + dt.timedelta(hours=1)) == 0  # straddles
         assert compressed.trim_organization(cursor, M1, org.pk, DAY_HI) == 1
     assert [r[1] for r in tier_rows(M1, [mine, theirs])] == [theirs]
+
+
+def _sketches_in_the_old_shape(series: int) -> dict[dt.datetime, tuple[list[int], list[int]]]:
+    """Bucket -> sketch of ``series`` in the 1m rows and chunks, read without ``exact_values`` (gone there)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT bucket, sketch_keys, sketch_counts FROM {M1.table} WHERE series_id = %s", [series])
+        found = {bucket: (keys, counts) for bucket, keys, counts in cursor.fetchall()}
+        blobs = ("buckets", "counts", "sums", "mins", "maxs", "lasts", "bins", "sketch_keys", "sketch_counts")
+        cursor.execute(f"SELECT {', '.join(blobs)} FROM {compressed.table(M1)} WHERE series_id = %s", [series])
+        for row in cursor.fetchall():
+            chunk = compressed.decode(dict(zip(blobs, (bytes(b) for b in row), strict=True)))
+            for i in range(chunk.size):
+                found[compressed._ts(chunk.bucket[i])] = chunk.sketch(i)
+    return found
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_kept_values_migration_turns_them_into_sketches_in_rows_and_chunks_and_goes_forward_again(
+        org: Any) -> None:
+    """Backwards, every bucket that kept its values -- as a row or inside a compressed chunk -- gets the sketch
+    the rollup would have built and the column goes; forwards again, the tier reads the same statistics."""
+    from apps.metrics import storage
+
+    series = SeriesFactory(organization=org).id
+    storage.ensure_partitions(days_ahead=0, today=DAY + dt.timedelta(days=1))
+    points = [(DAY_LO + dt.timedelta(seconds=10 * i), (i % 7) + i / 1000) for i in range(720)]  # two hours
+    write(series, points)
+    roll(M1, DAY_LO, DAY_HI)
+    with transaction.atomic(), connection.cursor() as cursor:  # the first hour into chunks, the second stays rows
+        compressed.compress_range(cursor, M1, rollup_storage.partition_name(M1, DAY), DAY_LO,
+                                  DAY_LO + dt.timedelta(hours=1))
+    before = tier_rows(M1, [series])
+    minutes: dict[dt.datetime, list[float]] = {}
+    for time, value in points:
+        minutes.setdefault(time.replace(second=0), []).append(value)
+    assert {r[0]: r[7] for r in before} == {m: sorted(v) for m, v in minutes.items()}
+    sketches = {m: QuantileSketch.of(v).to_arrays() for m, v in minutes.items()}
+    name, parent = migration_and_parent("metrics", "_rollup_exact_values")
+    try:
+        call_command("migrate", "metrics", parent, verbosity=0, interactive=False)
+        assert _sketches_in_the_old_shape(series) == sketches
+        call_command("migrate", "metrics", name, verbosity=0, interactive=False)
+        after = tier_rows(M1, [series])
+        assert [r[:7] for r in after] == [r[:7] for r in before]
+        assert {r[0]: (r[7], (r[8], r[9])) for r in after} == {m: (None, s) for m, s in sketches.items()}
+    finally:
+        call_command("migrate", verbosity=0, interactive=False)
+        with connection.cursor() as cursor:
+            for table in (M1.table, compressed.table(M1)):
+                cursor.execute(f"DELETE FROM {table} WHERE series_id = %s", [series])
+            cursor.execute("DELETE FROM metrics_sample WHERE series_id = %s", [series])

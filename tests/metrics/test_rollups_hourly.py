@@ -110,7 +110,7 @@ def test_coarser_tiers_rolled_over_half_chunks_half_rows_equal_those_rolled_from
     roll(M5, at(0), at(12))
     roll(H1, at(0), at(12))
     five, hourly = tier_rows(M5, series), tier_rows(H1, series)
-    assert len(five) == 3 * 144 and five[0][7]  # sketches present
+    assert len(five) == 3 * 144 and five[0][8]  # sketches present (30 values a bucket)
     for hour in range(6):
         compress_hour(hour)
     assert row_count(at(0), at(6)) == 0 and row_count(at(6), at(12)) == 3 * 6 * 60

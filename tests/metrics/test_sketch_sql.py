@@ -1,4 +1,5 @@
-"""The SQL fragments must reproduce the Python sketch exactly; checked against a live PostgreSQL.
+"""The SQL fragments must reproduce the Python sketch exactly, and keep a small bucket's values exactly;
+checked against a live PostgreSQL.
 
 Connects to ``SKETCH_TEST_DSN`` or, by default, the PostgreSQL server the suite runs against (the
 project's own database, from settings). Everything lives in TEMP tables of one session, so the tests
@@ -19,9 +20,11 @@ from hypothesis import strategies as st
 
 from apps.metrics.sketch import (
     BINS_PER_BINADE,
+    EXACT_MAX_COUNT,
     MANTISSA_THRESHOLDS,
     RELATIVE_ACCURACY,
     QuantileSketch,
+    exact_quantiles,
     key_for_value,
     value_for_key,
 )
@@ -77,7 +80,8 @@ def conn() -> Iterator[psycopg.Connection]:
     connection = psycopg.connect(DSN, autocommit=True, connect_timeout=10)
     connection.execute("CREATE TEMP TABLE raw (time timestamptz, series_id int, value float8)")
     connection.execute(
-        "CREATE TEMP TABLE rollup (series_id int, bucket timestamptz, sketch_keys int[], sketch_counts int[])"
+        "CREATE TEMP TABLE rollup (series_id int, bucket timestamptz, exact_values float8[], sketch_keys int[], "
+        "sketch_counts int[])"
     )
     yield connection
     connection.close()
@@ -99,7 +103,19 @@ def python_sketches(rows: list[tuple[int, int, float]], bucket_seconds: int) -> 
     return {group: sketch.to_arrays() for group, sketch in sketches.items()}
 
 
+def python_buckets(rows: list[tuple[int, int, float]], bucket_seconds: int) -> dict:
+    """(series, bucket) -> the finite values of that bucket."""
+    buckets: dict = defaultdict(list)
+    for series_id, second, value in rows:
+        if math.isfinite(value):
+            buckets[(series_id, EPOCH + timedelta(seconds=second - second % bucket_seconds))].append(value)
+    return buckets
+
+
 def build_minute_rollup(conn: psycopg.Connection, **kwargs: int) -> None:
+    """The 1m rollup of ``raw``; sketches only unless ``exact_max`` says otherwise (most tests here compare
+    sketches with the Python ones)."""
+    kwargs.setdefault("exact_max", 0)
     conn.execute(f"INSERT INTO rollup {build_sketches_sql(source='raw', bucket_expr=MINUTE, **kwargs)}")
 
 
@@ -195,7 +211,10 @@ def test_sql_build_with_stats_adds_count_sum_min_max_of_the_bucket(conn, rows):
     load_raw(conn, rows)
     sql = build_sketches_sql(source="raw", bucket_expr=MINUTE, with_stats=True)
     built = conn.execute(
-        f"SELECT series_id, bucket, count, sum, min, max, sketch_keys, sketch_counts FROM ({sql}) r"
+        f"SELECT series_id, bucket, count, sum, min, max, sketch_keys, sketch_counts FROM ({sql}) r "
+        "WHERE exact_values IS NULL UNION ALL "
+        f"SELECT series_id, bucket, count, sum, min, max, exact_values, NULL FROM ({sql}) r "
+        "WHERE exact_values IS NOT NULL"
     )
     groups: dict = defaultdict(list)
     for series_id, second, value in rows:
@@ -205,7 +224,10 @@ def test_sql_build_with_stats_adds_count_sum_min_max_of_the_bucket(conn, rows):
         values = groups[(series_id, bucket)]
         assert (count, low, high) == (len(values), min(values), max(values))
         assert total == pytest.approx(math.fsum(values), rel=1e-12, abs=1e-3)
-        assert (keys, counts) == QuantileSketch.of(values).to_arrays()
+        if counts is None:  # kept its values (``keys`` holds them here)
+            assert len(values) <= EXACT_MAX_COUNT and keys == sorted(values)
+        else:
+            assert len(values) > EXACT_MAX_COUNT and (keys, counts) == QuantileSketch.of(values).to_arrays()
         seen.add((series_id, bucket))
     assert seen == set(groups)
 
@@ -232,6 +254,7 @@ def test_sql_merge_equals_python_merge(conn, rows):
     five_minutes = merge_sketches_sql(
         source="rollup",
         group_by={"series_id": "s.series_id", "bucket": f"date_bin('5 minutes', s.bucket, {ORIGIN})"},
+        exact_max=0,
     )
     rerolled = conn.execute(
         f"SELECT series_id, bucket, sketch_keys, sketch_counts FROM ({five_minutes}) AS r"
@@ -243,7 +266,7 @@ def test_sql_merge_equals_python_merge(conn, rows):
     for series_id, keys, counts in minute_rows:
         expected[series_id].merge(QuantileSketch.from_arrays(keys, counts))
     by_series = merge_sketches_sql(
-        source="rollup", group_by={"series_id": "s.series_id"}, counts_type="bigint"
+        source="rollup", group_by={"series_id": "s.series_id"}, counts_type="bigint", exact_max=0
     )
     merged = conn.execute(f"SELECT series_id, sketch_keys, sketch_counts FROM ({by_series}) AS r").fetchall()
     assert {s: (k, c) for s, k, c in merged} == {s: sk.to_arrays() for s, sk in expected.items()}
@@ -268,7 +291,7 @@ def test_sql_collapse_equals_python_collapse(conn, rows, limit):
     assert {(s, b): (k, c) for s, b, k, c in built} == {g: sk.to_arrays() for g, sk in expected.items()}
 
     by_series = merge_sketches_sql(
-        source="rollup", group_by={"series_id": "s.series_id"}, max_bins_per_sign=limit
+        source="rollup", group_by={"series_id": "s.series_id"}, max_bins_per_sign=limit, exact_max=0
     )
     merged = conn.execute(f"SELECT series_id, sketch_keys, sketch_counts FROM ({by_series}) AS r").fetchall()
     union: dict = defaultdict(lambda: QuantileSketch(max_bins_per_sign=limit))
@@ -283,10 +306,10 @@ def test_rolled_up_quantiles_are_within_accuracy_of_percentile_disc_over_raw(con
     load_raw(conn, rows)
     build_minute_rollup(conn)
     by_series = merge_sketches_sql(
-        source="rollup", group_by={"series_id": "s.series_id"}, counts_type="bigint"
+        source="rollup", group_by={"series_id": "s.series_id"}, counts_type="bigint", exact_max=0
     )
     estimates = conn.execute(
-        f"""SELECT r.series_id, q.q, {quantile_sql("r.sketch_keys", "r.sketch_counts", "q.q")},
+        f"""SELECT r.series_id, q.q, {quantile_sql("r.sketch_keys", "r.sketch_counts", "r.exact_values", "q.q")},
                    r.sketch_keys, r.sketch_counts
             FROM ({by_series}) AS r CROSS JOIN unnest(%s::float8[]) AS q(q)""",
         [list(QUANTILES)],
@@ -316,14 +339,85 @@ def test_rolled_up_quantiles_are_within_accuracy_of_percentile_disc_over_raw(con
 def test_quantiles_sql_equals_python_quantiles_for_any_floats(conn, rows, qs):
     load_raw(conn, rows)
     build_minute_rollup(conn)
-    picks = quantiles_sql("sketch_keys", "sketch_counts", "%s")
+    picks = quantiles_sql("sketch_keys", "sketch_counts", "exact_values", "%s")
     picked = conn.execute(f"SELECT sketch_keys, sketch_counts, {picks} FROM rollup", [qs]).fetchall()
     for keys, counts, estimates in picked:
         assert estimates == QuantileSketch.from_arrays(keys, counts).quantiles(qs)
 
 
 def test_quantile_sql_of_an_empty_sketch_is_null(conn):
-    empty = quantile_sql("'{}'::int[]", "'{}'::int[]", "0.5")
+    empty = quantile_sql("'{}'::int[]", "'{}'::int[]", "NULL::float8[]", "0.5")
     assert conn.execute(f"SELECT {empty}").fetchone() == (None,)
-    none = quantiles_sql("'{}'::int[]", "'{}'::int[]", "ARRAY[0.5, 0.99]")
+    none = quantiles_sql("'{}'::int[]", "'{}'::int[]", "NULL::float8[]", "ARRAY[0.5, 0.99]")
     assert conn.execute(f"SELECT {none}").fetchone() == ([None, None],)
+
+
+# -- buckets that keep their values ------------------------------------------------------------------------
+
+def expected_bucket(parts: list[list[float]]) -> tuple[list[float] | None, tuple[list[int], list[int]] | None]:
+    """(kept values, sketch) of a merge of buckets ``parts`` (each a source bucket's values): values when
+    every part kept its own and the union is small enough, else the sketch of the union."""
+    union = [v for part in parts for v in part]
+    if all(len(part) <= EXACT_MAX_COUNT for part in parts) and len(union) <= EXACT_MAX_COUNT:
+        return sorted(union), None
+    return None, QuantileSketch.of(union).to_arrays()
+
+
+# Up to ~20 values per minute: some buckets keep their values, some need the sketch.
+small_buckets = st.lists(st.tuples(st.integers(1, 3), st.integers(0, 299), metric_values), min_size=1, max_size=80)
+
+
+@db_settings
+@given(small_buckets)
+def test_a_small_bucket_keeps_its_values_sorted_and_a_larger_one_gets_the_sketch(conn, rows):
+    load_raw(conn, rows)
+    build_minute_rollup(conn, exact_max=EXACT_MAX_COUNT)
+    built = conn.execute("SELECT series_id, bucket, exact_values, sketch_keys, sketch_counts FROM rollup").fetchall()
+    expected = {group: expected_bucket([values]) for group, values in python_buckets(rows, 60).items()}
+    assert {(s, b): (e, None if k is None else (k, c)) for s, b, e, k, c in built} == expected
+
+
+@db_settings
+@given(small_buckets)
+def test_a_merge_keeps_values_while_every_source_did_and_the_union_is_small(conn, rows):
+    load_raw(conn, rows)
+    build_minute_rollup(conn, exact_max=EXACT_MAX_COUNT)
+    minutes = python_buckets(rows, 60)
+    for group_by, counts_type, key in (
+        ({"series_id": "s.series_id", "bucket": f"date_bin('5 minutes', s.bucket, {ORIGIN})"}, "int",
+         lambda s, b: (s, EPOCH + timedelta(seconds=(b - EPOCH).total_seconds() // 300 * 300))),
+        ({"series_id": "s.series_id"}, "bigint", lambda s, b: s),
+    ):
+        parts: dict = defaultdict(list)
+        for (series_id, bucket), values in minutes.items():
+            parts[key(series_id, bucket)].append(values)
+        merge = merge_sketches_sql(source="rollup", group_by=group_by, counts_type=counts_type)
+        columns = ", ".join(group_by)
+        merged = conn.execute(f"SELECT {columns}, exact_values, sketch_keys, sketch_counts FROM ({merge}) AS r")
+        found = {tuple(row[:-3]) if len(row) > 4 else row[0]: (row[-3], None if row[-2] is None else (row[-2], row[-1]))
+                 for row in merged}
+        assert found == {group: expected_bucket(p) for group, p in parts.items()}
+
+
+@db_settings
+@given(small_buckets, st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=5))
+def test_quantiles_of_a_bucket_that_kept_its_values_are_exact(conn, rows, qs):
+    load_raw(conn, rows)
+    build_minute_rollup(conn, exact_max=EXACT_MAX_COUNT)
+    picks = quantiles_sql("sketch_keys", "sketch_counts", "exact_values", "%s")
+    picked = conn.execute(
+        f"SELECT series_id, bucket, exact_values, sketch_keys, sketch_counts, {picks} FROM rollup", [qs]
+    ).fetchall()
+    minutes = python_buckets(rows, 60)
+    for series_id, bucket, exact, keys, counts, estimates in picked:
+        if exact is not None:
+            assert estimates == exact_quantiles(minutes[(series_id, bucket)], qs)
+        else:
+            assert estimates == QuantileSketch.from_arrays(keys, counts).quantiles(qs)
+    exact_disc = conn.execute(
+        f"""SELECT r.series_id, {quantile_sql("r.sketch_keys", "r.sketch_counts", "r.exact_values", "0.5")},
+                   percentile_disc(0.5) WITHIN GROUP (ORDER BY e.v)
+            FROM rollup AS r CROSS JOIN LATERAL unnest(r.exact_values) AS e(v) GROUP BY r.series_id, r.bucket,
+                 r.sketch_keys, r.sketch_counts, r.exact_values"""
+    ).fetchall()
+    assert all(ours == theirs for _, ours, theirs in exact_disc)

@@ -128,3 +128,35 @@ def test_rollup_chunks_compress_natively_and_late_data_re_rolls_into_them(ts: An
     for tier in TIERS:
         assert _tier(ts, tier.table) == _raw_by(ts, tier.seconds), tier.name
     assert _tier(ts, "metrics_rollup_1m") != before["1m"]
+
+
+def test_the_kept_values_migration_reverses_and_reapplies_over_compressed_rollup_chunks(ts: Any) -> None:
+    """Every minute one sample: 1m buckets keep their value. Migrating back to before ``exact_values`` turns
+    them into sketches (compressed chunks included, which TimescaleDB alters in place) and drops the column;
+    forward again, the tiers read the same statistics."""
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    jobs = pytest.importorskip("apps.metrics.rollups.jobs")
+    retention = pytest.importorskip("apps.metrics.retention")
+    from apps.metrics.sketch import QuantileSketch
+    from tests.metrics.migration_helpers import migration_and_parent
+    from tests.timescale.conftest import ALIAS
+
+    insert_samples(ts, every_minute(START, NOW, SERIES, _values(3)))
+    jobs.run_rollups(now=NOW, budget_seconds=600)
+    assert retention.compress_rollup_chunks(now=NOW + dt.timedelta(days=3))["1m"] == 2
+    kept = fetch(ts, "SELECT series_id, bucket, exact_values FROM metrics_rollup_1m ORDER BY 1, 2")
+    assert kept and all(values is not None and len(values) == 1 for _, _, values in kept)
+    stats = _tier(ts, "metrics_rollup_1m")
+    name, parent = migration_and_parent("metrics", "_rollup_exact_values")
+    try:
+        with override_settings(FIBERSTACK_TIMESCALEDB="on"):
+            call_command("migrate", "metrics", parent, database=ALIAS, interactive=False, verbosity=0)
+        back = fetch(ts, "SELECT series_id, bucket, sketch_keys, sketch_counts FROM metrics_rollup_1m ORDER BY 1, 2")
+        assert back == [(sid, bucket, *QuantileSketch.of(values).to_arrays()) for sid, bucket, values in kept]
+    finally:
+        with override_settings(FIBERSTACK_TIMESCALEDB="on"):
+            call_command("migrate", "metrics", name, database=ALIAS, interactive=False, verbosity=0)
+    assert _tier(ts, "metrics_rollup_1m") == stats
+    assert fetch(ts, "SELECT count(*) FROM metrics_rollup_1m WHERE exact_values IS NOT NULL") == [(0,)]

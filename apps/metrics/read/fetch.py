@@ -196,7 +196,8 @@ def rollup_source(tier_name: str, start: dt.datetime, end: dt.datetime, pooled: 
     watermark = watermark or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     params: dict[str, Any] = {"start": tier.floor(start), "end": end, "wm": watermark, **EMPTY_PARAMS, **chunks}
     columns = COLUMNS if sketches else COLUMNS.replace(
-        "sketch_keys, sketch_counts", "NULL::int[] AS sketch_keys, NULL::int[] AS sketch_counts")
+        "exact_values, sketch_keys, sketch_counts",
+        "NULL::float8[] AS exact_values, NULL::int[] AS sketch_keys, NULL::int[] AS sketch_counts")
     stored = (f"SELECT {columns} FROM {rollup_compressed.source_for(tier, chunks)} AS t "  # noqa: S608
               "WHERE series_id = ANY(%(ids)s) AND bucket >= %(start)s AND bucket <= %(end)s AND bucket < %(wm)s")
     source = f"({stored})"
@@ -223,7 +224,7 @@ def _fetch_rollup_steps(plan: Plan, series_ids: list[int], agg: str, total: int,
             counts_type="bigint",
         )
         sql = f"""SELECT st.series_id, extract(epoch FROM st.b)::bigint, st.c, st.s, st.lo, st.hi,
-            {quantile_sql("m.sketch_keys", "m.sketch_counts", str(PERCENTILES[agg]))}
+            {quantile_sql("m.sketch_keys", "m.sketch_counts", "m.exact_values", str(PERCENTILES[agg]))}
         FROM (SELECT series_id, {_step_bucket(step)} AS b, sum(count) AS c, {sum_sql("sum")} AS s, min(min) AS lo,
                      max(max) AS hi
               FROM {source} AS r GROUP BY 1, 2) AS st
@@ -275,7 +276,8 @@ def _summary_percentiles(plan: Plan, series_ids: list[int], percentiles: list[st
             group_by={"series_id": "s.series_id"},
             counts_type="bigint",
         )
-        cols = ", ".join(quantile_sql("m.sketch_keys", "m.sketch_counts", str(PERCENTILES[p])) for p in percentiles)
+        cols = ", ".join(quantile_sql("m.sketch_keys", "m.sketch_counts", "m.exact_values", str(PERCENTILES[p]))
+                         for p in percentiles)
         sql = f"SELECT m.series_id, {cols} FROM ({merged}) AS m"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

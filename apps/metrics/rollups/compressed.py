@@ -11,7 +11,9 @@ a column-wise encoding of a day of one series does not pay. A chunk stores each 
 * the sketch of every bucket as three integer arrays: bins per bucket, bin keys and bin counts, keys
   **delta-coded** (a bucket's first key against the previous bucket's first key, later keys against the
   key before them in the bucket: small positive numbers for any metric that moves less than a binade per
-  bucket) and counts as they are (mostly 1 in fine tiers, pcodec finds that).
+  bucket) and counts as they are (mostly 1 in fine tiers, pcodec finds that);
+* the values of the buckets that kept them instead of a sketch (``exact_values``; a bucket with no bins),
+  in bucket order, as one more float array (NULL in chunks written before migration 0010: none kept any).
 
 Lossless: a decoded chunk gives back every column bit for bit and every sketch bin for bin, so percentiles
 keep exactly the error bound of ``apps.metrics.sketch`` (and merges into coarser tiers stay exact).
@@ -42,11 +44,12 @@ from typing import Any
 import numpy as np
 
 from apps.metrics.rollups.tiers import TIERS, TierSpec
+from apps.metrics.sketch import QuantileSketch
 from apps.metrics.storage import codec, ddl
 from apps.metrics.storage.common import _PG_EPOCH_US
 from apps.metrics.storage.compressed import _ts, _us, array_literal, copy_binary
 
-COLUMNS = "bucket, series_id, count, sum, min, max, last, sketch_keys, sketch_counts"
+COLUMNS = "bucket, series_id, count, sum, min, max, last, exact_values, sketch_keys, sketch_counts"
 # Buckets (and their bins) read and rewritten at a time, so a partition of any size compresses in bounded memory.
 BATCH_BUCKETS = 200_000
 # The longest partition of each width: a chunk never spans more (it comes from one partition).
@@ -55,15 +58,19 @@ _SPAN = {"day": dt.timedelta(days=1), "week": dt.timedelta(days=7), "month": dt.
 # Series whose chunks are folded into one at a time when their partition holds no rows of them any more.
 FOLD_SERIES = 200
 _SCALAR_BLOBS = ("buckets", "counts", "sums", "mins", "maxs", "lasts")
-_BLOBS = (*_SCALAR_BLOBS, "bins", "sketch_keys", "sketch_counts")
+_SKETCH_BLOBS = ("bins", "sketch_keys", "sketch_counts")
+# Added by migration 0010, nullable: the chunks written before it have no bucket that kept its values.
+EXACT_BLOB = "exact_values"
+_BLOBS = (*_SCALAR_BLOBS, *_SKETCH_BLOBS, EXACT_BLOB)
 
 # Binary COPY rows (see ``storage.compressed.copy_binary``): a bucket's scalar columns and its bin count,
 # then, in a second COPY, its bins in key order.
 _STATS_ROW = np.dtype([("n", ">i2"), ("l1", ">i4"), ("sid", ">i4"), ("l2", ">i4"), ("b", ">i8"), ("l3", ">i4"),
                        ("count", ">i8"), ("l4", ">i4"), ("sum", ">f8"), ("l5", ">i4"), ("min", ">f8"),
                        ("l6", ">i4"), ("max", ">f8"), ("l7", ">i4"), ("last", ">f8"), ("l8", ">i4"),
-                       ("bins", ">i4")])
+                       ("bins", ">i4"), ("l9", ">i4"), ("kept", ">i4")])
 _BIN_ROW = np.dtype([("n", ">i2"), ("l1", ">i4"), ("k", ">i4"), ("l2", ">i4"), ("c", ">i4")])
+_VALUE_ROW = np.dtype([("n", ">i2"), ("l1", ">i4"), ("v", ">f8")])
 
 
 def table(tier: TierSpec) -> str:
@@ -73,7 +80,9 @@ def table(tier: TierSpec) -> str:
 @dataclass
 class Buckets:
     """One series' buckets column-wise: scalars per bucket, sketches as ``bins`` per bucket plus the flat
-    ``keys``/``counts`` of all bins in bucket order (each bucket's keys ascending)."""
+    ``keys``/``counts`` of all bins in bucket order (each bucket's keys ascending), and the values of the
+    buckets that kept them as ``kept`` per bucket (0 for a sketch) plus the flat ``exact`` values (each
+    bucket's ascending)."""
 
     bucket: np.ndarray  # int64 µs since the Unix epoch
     count: np.ndarray  # int64
@@ -84,6 +93,8 @@ class Buckets:
     bins: np.ndarray  # int64
     keys: np.ndarray  # int64
     counts: np.ndarray  # int64
+    kept: np.ndarray  # int64
+    exact: np.ndarray  # float64
 
     @property
     def size(self) -> int:
@@ -92,15 +103,16 @@ class Buckets:
     def offsets(self) -> np.ndarray:
         return np.cumsum(self.bins) - self.bins
 
+    def exact_offsets(self) -> np.ndarray:
+        return np.cumsum(self.kept) - self.kept
+
     def take(self, idx: np.ndarray) -> Buckets:
-        """The buckets at ``idx`` (in that order), their bins with them."""
+        """The buckets at ``idx`` (in that order), their bins and values with them."""
         idx = np.asarray(idx, dtype=np.int64)
-        bins = self.bins[idx]
-        total = int(bins.sum())
-        starts = np.cumsum(bins) - bins
-        positions = np.repeat(self.offsets()[idx] - starts, bins) + np.arange(total, dtype=np.int64)
+        bins, kept = self.bins[idx], self.kept[idx]
+        bin_at, value_at = _positions(self.offsets()[idx], bins), _positions(self.exact_offsets()[idx], kept)
         return Buckets(self.bucket[idx], self.count[idx], self.sum[idx], self.min[idx], self.max[idx],
-                       self.last[idx], bins, self.keys[positions], self.counts[positions])
+                       self.last[idx], bins, self.keys[bin_at], self.counts[bin_at], kept, self.exact[value_at])
 
     @classmethod
     def concat(cls, parts: list[Buckets]) -> Buckets:
@@ -111,6 +123,31 @@ class Buckets:
         start = int(self.offsets()[i])
         stop = start + int(self.bins[i])
         return self.keys[start:stop].tolist(), self.counts[start:stop].tolist()
+
+    def sketched(self) -> Buckets:
+        """These buckets with every kept value turned into its sketch bin (what ``migrate`` back stores)."""
+        bins, keys, counts = [], [], []
+        for i in range(self.size):
+            bucket_keys, bucket_counts = (QuantileSketch.of(self.values(i)).to_arrays() if self.kept[i]
+                                          else self.sketch(i))
+            bins.append(len(bucket_keys))
+            keys += bucket_keys
+            counts += bucket_counts
+        nothing = np.zeros(self.size, dtype=np.int64)
+        return Buckets(self.bucket, self.count, self.sum, self.min, self.max, self.last,
+                       np.array(bins, dtype=np.int64), np.array(keys, dtype=np.int64),
+                       np.array(counts, dtype=np.int64), nothing, np.empty(0, np.float64))
+
+    def values(self, i: int) -> list[float]:
+        """Bucket ``i``'s kept values (empty for a sketch), as stored in ``exact_values``."""
+        start = int(self.exact_offsets()[i])
+        return self.exact[start:start + int(self.kept[i])].tolist()
+
+
+def _positions(offsets: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Indexes into a flat array of the runs starting at ``offsets`` with ``sizes``, run after run."""
+    starts = np.cumsum(sizes) - sizes
+    return np.repeat(offsets - starts, sizes) + np.arange(int(sizes.sum()), dtype=np.int64)
 
 
 def delta_keys(keys: np.ndarray, bins: np.ndarray) -> np.ndarray:
@@ -141,26 +178,38 @@ def encode(b: Buckets) -> dict[str, bytes]:
         "sums": codec.encode_values(b.sum), "mins": codec.encode_values(b.min),
         "maxs": codec.encode_values(b.max), "lasts": codec.encode_values(b.last),
         "bins": codec.encode_ints(b.bins), "sketch_keys": codec.encode_ints(delta_keys(b.keys, b.bins)),
-        "sketch_counts": codec.encode_ints(b.counts),
+        "sketch_counts": codec.encode_ints(b.counts), EXACT_BLOB: codec.encode_values(b.exact),
     }
 
 
-def decode(blobs: dict[str, bytes] | tuple[bytes, ...]) -> Buckets:
-    """A chunk's buckets; given the scalar blobs only (``_SCALAR_BLOBS``), without sketches (no bins)."""
+def decode(blobs: dict[str, bytes | None] | tuple[bytes | None, ...]) -> Buckets:
+    """A chunk's buckets; given the scalar blobs only (``_SCALAR_BLOBS``), without sketches or kept values."""
     if not isinstance(blobs, dict):
         blobs = dict(zip(_BLOBS, blobs, strict=True))
     times = codec.decode_ints(blobs["buckets"])
+    bucket_counts = codec.decode_ints(blobs["counts"])
+    nothing = np.zeros(times.size, dtype=np.int64)
     if "bins" in blobs:
         bins = codec.decode_ints(blobs["bins"])
         keys = undelta_keys(codec.decode_ints(blobs["sketch_keys"]), bins)
         counts = codec.decode_ints(blobs["sketch_counts"])
+        # A bucket without bins kept its values (every stored bucket holds at least one).
+        exact_blob = blobs.get(EXACT_BLOB)
+        kept = np.where(bins == 0, bucket_counts, 0) if exact_blob is not None else nothing
+        exact = codec.decode_values(exact_blob) if exact_blob is not None else np.empty(0, np.float64)
     else:
-        bins, keys, counts = np.zeros(times.size, dtype=np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
+        bins, kept = nothing, nothing
+        keys, counts, exact = np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
     return Buckets(
-        times, codec.decode_ints(blobs["counts"]), codec.decode_values(blobs["sums"]),
+        times, bucket_counts, codec.decode_values(blobs["sums"]),
         codec.decode_values(blobs["mins"]), codec.decode_values(blobs["maxs"]), codec.decode_values(blobs["lasts"]),
-        bins, keys, counts,
+        bins, keys, counts, kept, exact,
     )
+
+
+def _blob_bytes(columns: tuple[Any, ...]) -> tuple[bytes | None, ...]:
+    """Blob columns as fetched (memoryview, or NULL for a blob added after the chunk was written) as bytes."""
+    return tuple(None if b is None else bytes(b) for b in columns)
 
 
 def merge_later_wins(old: Buckets, new: Buckets) -> Buckets:
@@ -179,7 +228,7 @@ def create_tables(cursor: Any) -> None:
     MAIN keeps the (already compressed) blobs in the row while they fit a page: a chunk is one heap fetch."""
     for tier in TIERS:
         name = table(tier)
-        blobs = ", ".join(f"{column} bytea NOT NULL" for column in _BLOBS)
+        blobs = ", ".join(f"{column} bytea NOT NULL" for column in (*_SCALAR_BLOBS, *_SKETCH_BLOBS))
         cursor.execute(
             f"""CREATE TABLE IF NOT EXISTS {name} (
                 series_id integer NOT NULL,
@@ -190,10 +239,35 @@ def create_tables(cursor: Any) -> None:
                 CONSTRAINT {name}_pkey PRIMARY KEY (series_id, first_bucket)
             )"""
         )
-        for column in _BLOBS:
+        for column in (*_SCALAR_BLOBS, *_SKETCH_BLOBS):
             cursor.execute(f"ALTER TABLE {name} ALTER COLUMN {column} SET STORAGE MAIN")
         # The coarser tier's job and retention look chunks up by time over all series.
         cursor.execute(f"CREATE INDEX IF NOT EXISTS {name}_first_bucket ON {name} (first_bucket)")
+
+
+def add_exact_blob(cursor: Any) -> None:
+    """Migration 0010: the chunk tables get the (nullable) blob of kept values."""
+    for tier in TIERS:
+        cursor.execute(f"ALTER TABLE {table(tier)} ADD COLUMN {EXACT_BLOB} bytea")
+        cursor.execute(f"ALTER TABLE {table(tier)} ALTER COLUMN {EXACT_BLOB} SET STORAGE MAIN")
+
+
+def remove_exact_blob(cursor: Any) -> None:
+    """Migration 0010 backwards: every chunk holding kept values is rewritten with their sketches instead (the
+    bins ``QuantileSketch`` gives, equal to the SQL rollup's), then the blob column goes."""
+    for tier in TIERS:
+        cursor.execute(f"SELECT series_id, first_bucket, {', '.join(_BLOBS)} FROM {table(tier)} "  # noqa: S608
+                       f"WHERE {EXACT_BLOB} IS NOT NULL FOR UPDATE")
+        for sid, first, *blobs in cursor.fetchall():
+            chunk = decode(_blob_bytes(tuple(blobs)))
+            if chunk.kept.any():
+                encoded = encode(chunk.sketched())
+                cursor.execute(
+                    f"UPDATE {table(tier)} SET {', '.join(f'{c} = %s' for c in _SKETCH_BLOBS)} "  # noqa: S608
+                    "WHERE series_id = %s AND first_bucket = %s",
+                    [*(encoded[c] for c in _SKETCH_BLOBS), sid, first],
+                )
+        cursor.execute(f"ALTER TABLE {table(tier)} DROP COLUMN {EXACT_BLOB}")
 
 
 def drop_tables(cursor: Any) -> None:
@@ -211,7 +285,8 @@ def _read_batch(cursor: Any, part: str, first: int, after: int, lo: dt.datetime,
     params = [first, after, lo, hi]
     stats = copy_binary(
         cursor,
-        f"SELECT r.series_id, r.bucket, r.count, r.sum, r.min, r.max, r.last, cardinality(r.sketch_keys) "  # noqa: S608
+        f"SELECT r.series_id, r.bucket, r.count, r.sum, r.min, r.max, r.last, "  # noqa: S608
+        f"coalesce(cardinality(r.sketch_keys), 0), coalesce(cardinality(r.exact_values), 0) "
         f"FROM {part} AS r {where} ORDER BY r.series_id, r.bucket",
         params, _STATS_ROW,
     )
@@ -221,11 +296,17 @@ def _read_batch(cursor: Any, part: str, first: int, after: int, lo: dt.datetime,
         f"{where} ORDER BY r.series_id, r.bucket, u.k",
         params, _BIN_ROW,
     )
+    values = copy_binary(
+        cursor,
+        f"SELECT e.v FROM {part} AS r CROSS JOIN LATERAL unnest(r.exact_values) WITH ORDINALITY AS e(v, i) "  # noqa: S608
+        f"{where} ORDER BY r.series_id, r.bucket, e.i",
+        params, _VALUE_ROW,
+    )
     buckets = Buckets(
         stats["b"].astype(np.int64) + _PG_EPOCH_US, stats["count"].astype(np.int64),
         stats["sum"].astype(np.float64), stats["min"].astype(np.float64), stats["max"].astype(np.float64),
         stats["last"].astype(np.float64), stats["bins"].astype(np.int64), bins["k"].astype(np.int64),
-        bins["c"].astype(np.int64),
+        bins["c"].astype(np.int64), stats["kept"].astype(np.int64), values["v"].astype(np.float64),
     )
     return stats["sid"].astype(np.int64), buckets
 
@@ -264,7 +345,7 @@ def _take_chunks(cursor: Any, tier: TierSpec, ids: list[int], lo: dt.datetime,
     )
     found: dict[int, list[Buckets]] = {}
     for row in sorted(cursor.fetchall(), key=lambda r: (r[0], r[1])):
-        found.setdefault(row[0], []).append(decode(tuple(bytes(b) for b in row[2:])))
+        found.setdefault(row[0], []).append(decode(_blob_bytes(row[2:])))
     return {sid: reduce(merge_later_wins, parts) for sid, parts in found.items()}
 
 
@@ -386,10 +467,12 @@ def source_sql(tier: TierSpec) -> str:
     return (
         f"(SELECT {COLUMNS} FROM {rows} UNION ALL SELECT * FROM ("  # noqa: S608 - names are ours
         "SELECT cb.bucket, c.sid, c.n, c.su, c.lo, c.hi, c.la, "
-        "(%(zk)s::integer[])[c.o + 1:c.o + c.l], (%(zn)s::integer[])[c.o + 1:c.o + c.l] "
+        "CASE WHEN c.l = 0 THEN (%(ze)s::double precision[])[c.eo + 1:c.eo + c.n] END, "
+        "CASE WHEN c.l > 0 THEN (%(zk)s::integer[])[c.o + 1:c.o + c.l] END, "
+        "CASE WHEN c.l > 0 THEN (%(zn)s::integer[])[c.o + 1:c.o + c.l] END "
         "FROM unnest(%(zb)s::bigint[], %(zs)s::integer[], %(zc)s::bigint[], %(zsum)s::double precision[], "
         "%(zmin)s::double precision[], %(zmax)s::double precision[], %(zlast)s::double precision[], "
-        "%(zo)s::integer[], %(zl)s::integer[]) AS c(b, sid, n, su, lo, hi, la, o, l) "
+        "%(zo)s::integer[], %(zl)s::integer[], %(zeo)s::integer[]) AS c(b, sid, n, su, lo, hi, la, o, l, eo) "
         "CROSS JOIN LATERAL (SELECT timestamptz 'epoch' + c.b * interval '1 microsecond' AS bucket) AS cb "
         f"WHERE NOT EXISTS (SELECT FROM {rows} AS r WHERE r.series_id = ANY(%(zids)s::integer[]) "
         "AND r.bucket >= %(zlo)s::timestamptz AND r.bucket <= %(zhi)s::timestamptz "
@@ -406,16 +489,16 @@ def source_for(tier: TierSpec, params: dict[str, Any]) -> str:
 
 
 EMPTY_PARAMS: dict[str, Any] = dict.fromkeys(("zb", "zs", "zc", "zsum", "zmin", "zmax", "zlast", "zo", "zl", "zk",
-                                              "zn", "zids"), "{}") | {"zlo": None, "zhi": None}
+                                              "zn", "ze", "zeo", "zids"), "{}") | {"zlo": None, "zhi": None}
 
 
 def read_params(cursor: Any, tier: TierSpec, lo: dt.datetime, hi: dt.datetime,
                 series_ids: list[int] | None = None, *, sketches: bool = True) -> dict[str, Any]:
     """The parameters of ``source_sql(tier)`` for reads within [lo, hi] (of ``series_ids``, or all
-    series): the chunk buckets in that range. ``sketches=False`` leaves the bins out (the chunk buckets'
-    ``sketch_keys``/``sketch_counts`` read as NULL) for readers of the scalar columns only: the bins are
-    most of the text PostgreSQL would parse (a 1h bucket has dozens), and parsing the array literals is
-    what a compressed read costs (``bench/README.md``, "Rollup tiers")."""
+    series): the chunk buckets in that range. ``sketches=False`` leaves the bins and kept values out (the
+    chunk buckets' ``exact_values``/``sketch_keys``/``sketch_counts`` read as NULL) for readers of the scalar
+    columns only: the bins are most of the text PostgreSQL would parse (a 1h bucket has dozens), and parsing
+    the array literals is what a compressed read costs (``bench/README.md``, "Rollup tiers")."""
     sql, params, blobs = _chunk_query(tier, lo, hi, series_ids, sketches)
     cursor.execute(sql, params)
     return _params_from(cursor.fetchall(), blobs, lo, hi, sketches)
@@ -457,7 +540,7 @@ def _params_from(found: list[tuple[Any, ...]], blobs: tuple[str, ...], lo: dt.da
     those buckets' series and first and last bucket (what the row-wins anti-join looks rows up in)."""
     if not found:
         return EMPTY_PARAMS
-    parts = [decode(dict(zip(blobs, (bytes(b) for b in row[1:]), strict=True))) for row in found]
+    parts = [decode(dict(zip(blobs, _blob_bytes(row[1:]), strict=True))) for row in found]
     every = Buckets.concat(parts)
     inside = np.flatnonzero((every.bucket >= _us(lo)) & (every.bucket <= _us(hi)))  # one take for all chunks
     if not inside.size:
@@ -475,9 +558,10 @@ def _params_from(found: list[tuple[Any, ...]], blobs: tuple[str, ...], lo: dt.da
     bounds = {"zids": ints(np.unique(series)), "zlo": _ts(b.bucket.min()), "zhi": _ts(b.bucket.max())}
     found_params = {"zb": ints(b.bucket), "zs": ints(series), "zc": ints(b.count),
                     "zsum": floats(b.sum), "zmin": floats(b.min), "zmax": floats(b.max), "zlast": floats(b.last),
-                    "zo": "{}", "zl": "{}", "zk": "{}", "zn": "{}", **bounds}
+                    "zo": "{}", "zl": "{}", "zk": "{}", "zn": "{}", "ze": "{}", "zeo": "{}", **bounds}
     if sketches:
-        found_params.update(zo=ints(b.offsets()), zl=ints(b.bins), zk=ints(b.keys), zn=ints(b.counts))
+        found_params.update(zo=ints(b.offsets()), zl=ints(b.bins), zk=ints(b.keys), zn=ints(b.counts),
+                            ze=floats(b.exact), zeo=ints(b.exact_offsets()))
     return found_params
 
 

@@ -1,10 +1,11 @@
 """The SQL of the rollup jobs: one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` per tier step.
 
-* 1m is built from raw samples with ``sketch_sql.build_sketches_sql`` (count/sum/min/max and the sketch
-  in one scan) joined to ``DISTINCT ON`` for ``last`` (an arg-max does not decompose per sketch bin).
+* 1m is built from raw samples with ``sketch_sql.build_sketches_sql`` (count/sum/min/max and the values
+  or the sketch in one scan) joined to ``DISTINCT ON`` for ``last`` (an arg-max does not decompose per sketch bin).
 * 5m/1h/1d merge the finer tier: count and sum add, min/max fold, ``last`` is the last of the latest
   source bucket, and sketches merge bin by bin with ``sketch_sql.merge_sketches_sql`` (exact: a merged
-  sketch equals the sketch of the union, so percentiles keep the same error bound at every tier).
+  sketch equals the sketch of the union, so percentiles keep the same error bound at every tier; a bucket
+  whose sources all kept their values, few enough, keeps them too).
 * The upsert changes a row only when a value differs (``WHERE ... IS DISTINCT FROM``), and the statement
   reports how many rows it inserted or changed and their bucket range. That range is the *dirt* the
   next tier has to merge again, so re-running a job (or re-rolling a lateness window that received
@@ -30,7 +31,7 @@ from apps.metrics.rollups.tiers import BY_NAME, RAW_NAME, TierSpec
 from apps.metrics.sketch_sql import build_sketches_sql, merge_sketches_sql
 from apps.metrics.storage.compressed import RAW_SOURCE
 
-_VALUE_COLUMNS = ("count", "sum", "min", "max", "last", "sketch_keys", "sketch_counts")
+_VALUE_COLUMNS = ("count", "sum", "min", "max", "last", "exact_values", "sketch_keys", "sketch_counts")
 
 
 def _upsert(tier: TierSpec, select: str, with_ctes: str = "") -> str:
@@ -65,15 +66,15 @@ def rollup_sql(tier_name: str, only_series: bool = False) -> str:
 def raw_buckets_select(tier: TierSpec, window: str, *, sketches: bool = True) -> str:
     """SELECT producing rollup rows (columns in ``storage.COLUMNS`` order) straight from the raw samples
     matching ``window`` (a condition on ``time``/``series_id``): what the 1m job stores, and what queries
-    use for the newest minutes a tier has not rolled yet. ``sketches=False`` leaves the sketch columns
-    NULL, for reads that need no percentile: building sketches is most of the cost of such a read."""
+    use for the newest minutes a tier has not rolled yet. ``sketches=False`` leaves the values and
+    sketch columns NULL, for reads that need no percentile: building sketches is most of the cost of such a read."""
     last = (
         f"SELECT DISTINCT ON (series_id, b) series_id, {tier.bucket_sql('time')} AS b, value "  # noqa: S608
         f"FROM {RAW_SOURCE} AS raw WHERE {window} AND abs(value) < 'Infinity'::float8 ORDER BY series_id, b, time DESC"
     )
     if not sketches:
         return f"""SELECT k.bucket, k.series_id, k.count, k.sum, k.min, k.max, l.value AS last,
-        NULL::int[] AS sketch_keys, NULL::int[] AS sketch_counts
+        NULL::float8[] AS exact_values, NULL::int[] AS sketch_keys, NULL::int[] AS sketch_counts
     FROM (SELECT series_id, {tier.bucket_sql("time")} AS bucket, count(*)::bigint AS count,
                  {sum_sql("value")} AS sum, min(value) AS min, max(value) AS max
           FROM {RAW_SOURCE} AS raw WHERE {window} AND abs(value) < 'Infinity'::float8 GROUP BY 1, 2) AS k
@@ -84,7 +85,7 @@ def raw_buckets_select(tier: TierSpec, window: str, *, sketches: bool = True) ->
         with_stats=True,
     )
     return f"""SELECT k.bucket, k.series_id, k.count, k.sum, k.min, k.max, l.value AS last,
-        k.sketch_keys, k.sketch_counts
+        k.exact_values, k.sketch_keys, k.sketch_counts
     FROM ({sketches_select}) AS k
     JOIN ({last}) AS l ON l.series_id = k.series_id AND l.b = k.bucket"""  # noqa: S608
 
@@ -107,6 +108,6 @@ def _from_tier(tier: TierSpec, source: TierSpec, extra: str) -> str:
                                                  "bucket": tier.bucket_sql("s.bucket")})}
 )"""  # noqa: S608
     select = """SELECT st.bucket, st.series_id, st.count, st.sum, st.min, st.max, st.last,
-           sk.sketch_keys, sk.sketch_counts
+           sk.exact_values, sk.sketch_keys, sk.sketch_counts
     FROM stats AS st JOIN sketches AS sk ON sk.series_id = st.series_id AND sk.bucket = st.bucket"""
     return _upsert(tier, select, ctes)

@@ -7,8 +7,10 @@ There is no DEFAULT partition: only the rollup jobs write these tables, and they
 their write range needs first (``ensure_range``); the retention job keeps partitions ahead too.
 
 Columns: ``bucket`` (start of the bucket), ``series_id``, ``count`` (bigint), ``sum``, ``min``, ``max``,
-``last`` of the finite samples (a sum saturates at the float8 maximum: ``sums``), and the quantile
-sketch as ``sketch_keys int[]``/``sketch_counts int[]`` (``apps.metrics.sketch``). The primary key
+``last`` of the finite samples (a sum saturates at the float8 maximum: ``sums``), and either the values
+themselves, ascending, as ``exact_values float8[]`` (a bucket of at most ``sketch.EXACT_MAX_COUNT``) or the
+quantile sketch as ``sketch_keys int[]``/``sketch_counts int[]`` (``apps.metrics.sketch``); exactly one of
+the two is set (rows written before migration 0010 all hold sketches). The primary key
 (series_id, bucket) is both the ON CONFLICT target of the idempotent upserts and the index every
 query uses ("these series over this time range").
 
@@ -25,9 +27,10 @@ from django.db import connection as default_connection
 
 from apps.metrics import storage as raw_storage
 from apps.metrics.rollups.tiers import TIERS, TierSpec
+from apps.metrics.sketch_sql import bin_key_sql
 from apps.metrics.storage import ddl
 
-COLUMNS = "bucket, series_id, count, sum, min, max, last, sketch_keys, sketch_counts"
+COLUMNS = "bucket, series_id, count, sum, min, max, last, exact_values, sketch_keys, sketch_counts"
 _CHUNK_SQL = {"day": "1 day", "week": "7 days", "month": "1 month", "year": "1 year"}
 
 
@@ -86,6 +89,34 @@ def set_count_type(sql_type: str, connection: Any = None) -> None:
     with connection.cursor() as cursor:
         for tier in TIERS:
             cursor.execute(f"ALTER TABLE {tier.table} ALTER COLUMN count TYPE {sql_type}")
+
+
+def add_exact_values(connection: Any = None) -> None:
+    """Migration 0010: every tier gets ``exact_values float8[]`` and its sketch columns may be NULL (a bucket
+    that keeps its values has none). Catalogue changes only: existing rows keep their sketches."""
+    connection = connection or default_connection
+    with connection.cursor() as cursor:
+        for tier in TIERS:
+            cursor.execute(f"ALTER TABLE {tier.table} ADD COLUMN exact_values double precision[]")
+            cursor.execute(f"ALTER TABLE {tier.table} ALTER COLUMN sketch_keys DROP NOT NULL, "
+                           "ALTER COLUMN sketch_counts DROP NOT NULL")
+
+
+def remove_exact_values(connection: Any = None) -> None:
+    """Migration 0010 backwards: the buckets that kept their values get their sketch instead (the same bins
+    the rollup would have built), then the column goes and the sketch columns are NOT NULL again."""
+    connection = connection or default_connection
+    bins = f"SELECT {bin_key_sql('e.v')} AS k, count(*)::int AS n FROM unnest(t.exact_values) AS e(v) GROUP BY 1"  # noqa: S608
+    with connection.cursor() as cursor:
+        for tier in TIERS:
+            cursor.execute(
+                f"UPDATE {tier.table} AS t SET (sketch_keys, sketch_counts) = "  # noqa: S608 - names are ours
+                f"(SELECT array_agg(b.k ORDER BY b.k), array_agg(b.n ORDER BY b.k) FROM ({bins}) AS b) "
+                "WHERE t.exact_values IS NOT NULL"
+            )
+            cursor.execute(f"ALTER TABLE {tier.table} ALTER COLUMN sketch_keys SET NOT NULL, "
+                           "ALTER COLUMN sketch_counts SET NOT NULL")
+            cursor.execute(f"ALTER TABLE {tier.table} DROP COLUMN exact_values")
 
 
 def is_partitioned(connection: Any = None) -> bool:
