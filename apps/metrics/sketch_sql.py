@@ -125,20 +125,14 @@ def key_value_sql(key_expr: str) -> str:
 def _collapsed_select(grouped: str, passthrough: list[str], max_bins_per_sign: int, counts_type: str) -> str:
     """Wrap a SELECT producing ``passthrough`` columns plus sketch arrays with the per-sign bin collapse.
 
-    The collapse branch sits behind a one-time filter on ``cardinality``, so ordinary buckets (far
-    below the limit) and buckets that kept their values (NULL sketch) skip it and pay nothing for its
-    window function.
+    The collapse sits in the untaken branch of a CASE, so ordinary buckets (far below the limit) and buckets
+    that kept their values (NULL sketch) never run its window function; a collapsing bucket runs it twice
+    (keys, then counts), which only a pathological dynamic range causes.
     """
     cols = ", ".join(f"g.{c}" for c in passthrough)
     limit = max_bins_per_sign
     sign = "CASE WHEN u.k > 0 THEN 1 WHEN u.k < 0 THEN -1 ELSE 0 END"
-    return f"""SELECT {cols}, c.sketch_keys, c.sketch_counts
-FROM ({grouped}) AS g
-CROSS JOIN LATERAL (
-    SELECT g.sketch_keys, g.sketch_counts WHERE g.sketch_keys IS NULL OR cardinality(g.sketch_keys) <= {limit}
-    UNION ALL
-    SELECT array_agg(f.k ORDER BY f.k), array_agg(f.n ORDER BY f.k)
-    FROM (
+    collapsed = f"""(
         SELECT CASE WHEN r.k < r.floor_k THEN r.floor_k ELSE r.k END AS k, sum(r.n)::{counts_type} AS n
         FROM (
             SELECT u.k, u.n, nth_value(u.k, {limit}) OVER (
@@ -147,42 +141,23 @@ CROSS JOIN LATERAL (
             FROM unnest(g.sketch_keys, g.sketch_counts) AS u(k, n)
         ) AS r
         GROUP BY 1
-    ) AS f
-    HAVING cardinality(g.sketch_keys) > {limit}  -- HAVING: an aggregate without GROUP BY always yields a row
-) AS c"""  # noqa: S608
+    ) AS f"""  # noqa: S608
+    small = f"g.sketch_keys IS NULL OR cardinality(g.sketch_keys) <= {limit}"
+    keys = f"(SELECT array_agg(f.k ORDER BY f.k) FROM {collapsed})"  # noqa: S608
+    counts = f"(SELECT array_agg(f.n ORDER BY f.k) FROM {collapsed})"  # noqa: S608
+    return f"""SELECT {cols},
+    CASE WHEN {small} THEN g.sketch_keys ELSE {keys} END AS sketch_keys,
+    CASE WHEN {small} THEN g.sketch_counts ELSE {counts} END AS sketch_counts
+FROM ({grouped}) AS g"""  # noqa: S608
 
 
-def _exact_or_sketch_select(grouped: str, passthrough: list[str], *, exact_max: int, counts_type: str,
-                            max_bins_per_sign: int) -> str:
-    """Wrap a SELECT producing ``passthrough`` columns, ``vals`` (float8[]: the values of the group kept
-    exactly, in any order; NULL if none) and ``ks``/``ns`` (the group's bins, merged and ascending; NULL if
-    none) into rows of ``passthrough, exact_values, sketch_keys, sketch_counts``.
+def _keeps_values(exact_max: int) -> str:
+    """Condition on a grouped row (``g``): it holds nothing but values (``g.only_values``, ``g.vals``), at most
+    ``exact_max`` of them, so it keeps them instead of a sketch."""
+    return f"coalesce(g.only_values AND cardinality(g.vals) <= {exact_max}, false)"
 
-    A group of only values, at most ``exact_max`` of them, keeps them (sorted: percentiles index them); a
-    group of only bins passes them through; anything else becomes bins, its values binned here. So bin
-    keys are computed only for values that end in a sketch.
-    """
-    cols = ", ".join(f"g.{c}" for c in passthrough)
-    keeps_values = f"(g.ks IS NULL AND cardinality(g.vals) <= {exact_max})"
-    chosen = f"""SELECT {cols}, r.exact_values, r.sketch_keys, r.sketch_counts
-FROM ({grouped}) AS g
-CROSS JOIN LATERAL (
-    SELECT (SELECT array_agg(e.v ORDER BY e.v) FROM unnest(g.vals) AS e(v)) AS exact_values,
-           NULL::int[] AS sketch_keys, NULL::{counts_type}[] AS sketch_counts
-    WHERE {keeps_values}
-    UNION ALL
-    SELECT NULL, g.ks, g.ns WHERE g.vals IS NULL
-    UNION ALL
-    SELECT NULL, array_agg(b.k ORDER BY b.k), array_agg(b.n ORDER BY b.k)
-    FROM (
-        SELECT x.k, sum(x.n)::{counts_type} AS n
-        FROM (SELECT u.k, u.n FROM unnest(g.ks, g.ns) AS u(k, n)
-              UNION ALL SELECT {bin_key_sql("e.v")}, 1 FROM unnest(g.vals) AS e(v)) AS x
-        GROUP BY 1
-    ) AS b
-    HAVING g.vals IS NOT NULL AND NOT {keeps_values}
-) AS r"""  # noqa: S608
-    return _collapsed_select(chosen, [*passthrough, "exact_values"], max_bins_per_sign, counts_type)
+
+_SORTED_VALUES = "(SELECT array_agg(e.v ORDER BY e.v) FROM unnest(g.vals) AS e(v))"
 
 
 def build_sketches_sql(
@@ -209,13 +184,24 @@ def build_sketches_sql(
     value = f"s.{value_col}"
     stats = f", count(*)::bigint AS count, {sum_sql(value)} AS sum, min({value}) AS min, max({value}) AS max"
     grouped = f"""SELECT s.{series_col} AS series_id, {bucket_expr} AS bucket{stats if with_stats else ""},
-        array_agg({value}) AS vals, NULL::int[] AS ks, NULL::int[] AS ns
+        array_agg({value}) AS vals, true AS only_values
     FROM {source} AS s
     WHERE {_FINITE_CHECK.format(v=value)}
     GROUP BY 1, 2"""  # noqa: S608
     passthrough = ["series_id", "bucket", *(["count", "sum", "min", "max"] if with_stats else [])]
-    return _exact_or_sketch_select(grouped, passthrough, exact_max=exact_max, counts_type="int",
-                                   max_bins_per_sign=max_bins_per_sign)
+    cols = ", ".join(f"g.{c}" for c in passthrough)
+    # Bin keys are computed only for the buckets that get a sketch: most of a 1m rollup's cost otherwise.
+    chosen = f"""SELECT {cols}, r.exact_values, r.sketch_keys, r.sketch_counts
+FROM ({grouped}) AS g
+CROSS JOIN LATERAL (
+    SELECT {_SORTED_VALUES} AS exact_values, NULL::int[] AS sketch_keys, NULL::int[] AS sketch_counts
+    WHERE {_keeps_values(exact_max)}
+    UNION ALL
+    SELECT NULL, array_agg(b.k ORDER BY b.k), array_agg(b.n ORDER BY b.k)
+    FROM (SELECT {bin_key_sql("e.v")} AS k, count(*)::int AS n FROM unnest(g.vals) AS e(v) GROUP BY 1) AS b
+    HAVING NOT {_keeps_values(exact_max)}
+) AS r"""  # noqa: S608
+    return _collapsed_select(chosen, [*passthrough, "exact_values"], max_bins_per_sign, "int")
 
 
 def merge_sketches_sql(
@@ -244,24 +230,30 @@ def merge_sketches_sql(
         raise ValueError(f"counts_type must be int or bigint, got {counts_type!r}")
     aliases = list(group_by)
     select_groups = ", ".join(f"{expr} AS {alias}" for alias, expr in group_by.items())
-    positions = ", ".join(str(i + 1) for i in range(len(aliases) + 1))
+    positions = ", ".join(str(i + 1) for i in range(len(aliases)))
     outer_groups = ", ".join(f"m.{a}" for a in aliases)
     # One unnest zips the three arrays (padding the shorter with NULLs): a sketch row gives (key, count,
-    # NULL), a row that kept its values gives (NULL, NULL, value). The values of a group therefore gather
-    # in its NULL-key group, which max() (over at most one array) lifts out.
-    grouped = f"""SELECT {outer_groups}, max(m.vals) AS vals,
-        array_agg(m.k ORDER BY m.k) FILTER (WHERE m.k IS NOT NULL) AS ks,
-        array_agg(m.n ORDER BY m.k) FILTER (WHERE m.k IS NOT NULL) AS ns
+    # NULL), a row that kept its values gives (NULL, NULL, value), binned here. One pass groups by bin (the
+    # merged sketch) and by group alone (its values, and whether it holds nothing else): grouping sets.
+    key = f"coalesce(u.k, {bin_key_sql('u.v')})"
+    grouped = f"""SELECT {outer_groups},
+        max(m.vals) FILTER (WHERE m.whole) AS vals, bool_and(m.only_values) FILTER (WHERE m.whole) AS only_values,
+        array_agg(m.k ORDER BY m.k) FILTER (WHERE NOT m.whole) AS ks,
+        array_agg(m.n::{counts_type} ORDER BY m.k) FILTER (WHERE NOT m.whole) AS ns
     FROM (
-        SELECT {select_groups}, u.k, sum(u.n)::{counts_type} AS n,
-               array_agg(u.v) FILTER (WHERE u.v IS NOT NULL) AS vals
+        SELECT {select_groups}, {key} AS k, GROUPING({key}) = 1 AS whole, sum(coalesce(u.n, 1)) AS n,
+               array_agg(u.v) FILTER (WHERE u.v IS NOT NULL) AS vals, bool_and(u.v IS NOT NULL) AS only_values
         FROM {source} AS s
         CROSS JOIN LATERAL unnest(s.{keys_col}, s.{counts_col}, s.{exact_col}) AS u(k, n, v)
-        GROUP BY {positions}
+        GROUP BY GROUPING SETS (({positions}, {len(aliases) + 1}), ({positions}))
     ) AS m
     GROUP BY {outer_groups}"""  # noqa: S608
-    return _exact_or_sketch_select(grouped, aliases, exact_max=exact_max, counts_type=counts_type,
-                                   max_bins_per_sign=max_bins_per_sign)
+    keeps = _keeps_values(exact_max)
+    chosen = f"""SELECT {", ".join(f"g.{a}" for a in aliases)},
+        CASE WHEN {keeps} THEN {_SORTED_VALUES} END AS exact_values,
+        CASE WHEN NOT {keeps} THEN g.ks END AS sketch_keys, CASE WHEN NOT {keeps} THEN g.ns END AS sketch_counts
+    FROM ({grouped}) AS g"""  # noqa: S608
+    return _collapsed_select(chosen, [*aliases, "exact_values"], max_bins_per_sign, counts_type)
 
 
 def quantiles_sql(keys_expr: str, counts_expr: str, exact_expr: str, qs_expr: str) -> str:
