@@ -337,6 +337,10 @@ FIBERSTACK_API_STATEMENT_TIMEOUT_MS = env_int("FIBERSTACK_API_STATEMENT_TIMEOUT_
 # Rollups and retention (apps/metrics/rollups/, apps/metrics/retention.py).
 FIBERSTACK_ROLLUP_LATENESS_SECONDS = env_int("FIBERSTACK_ROLLUP_LATENESS_SECONDS", 600)  # late samples re-rolled
 FIBERSTACK_ROLLUP_TIME_BUDGET_SECONDS = env_int("FIBERSTACK_ROLLUP_TIME_BUDGET_SECONDS", 45)  # per beat run
+# A rollup bucket of at most this many values keeps them (exact percentiles) instead of a quantile sketch
+# (apps.metrics.sketch.EXACT_MAX_COUNT); 0 = sketches only: smaller tiers and cheaper 5m rollups, percentiles
+# within 1 % everywhere (bench/README.md, "Rollup tiers").
+FIBERSTACK_ROLLUP_KEEP_VALUES_UP_TO = env_int("FIBERSTACK_ROLLUP_KEEP_VALUES_UP_TO", 12)
 FIBERSTACK_COMPRESS_AFTER_DAYS = env_int("FIBERSTACK_COMPRESS_AFTER_DAYS", 3)  # TimescaleDB raw chunks
 # Plain PostgreSQL: a raw day is compressed this long after it ends, once its rollups are final.
 FIBERSTACK_COMPRESS_RAW_AFTER_SECONDS = env_int("FIBERSTACK_COMPRESS_RAW_AFTER_SECONDS", 86_400)

@@ -114,6 +114,27 @@ def test_a_minute_of_six_samples_keeps_them_and_its_percentiles_are_exact(org: A
     assert two_minutes.summary[series.id]["p50"] == exact_quantiles([v for _, v in points[:12]], [0.5])[0]
 
 
+def test_keeping_values_can_be_turned_off_and_reads_take_both_forms(org: Any, settings: Any) -> None:
+    """``FIBERSTACK_ROLLUP_KEEP_VALUES_UP_TO = 0``: every bucket gets the sketch (what the tiers cost before);
+    a read merging buckets written under either setting answers within the sketch's bound."""
+    settings.FIBERSTACK_ROLLUP_KEEP_VALUES_UP_TO = 0
+    series = SeriesFactory(organization=org)
+    points = [(BASE + dt.timedelta(seconds=10 * i), float(i % 17)) for i in range(360)]
+    write(series.id, points[:180])
+    jobs.run_rollups(now=BASE + dt.timedelta(minutes=30))
+    assert all(r[7] is None and r[8] for r in rows("1m", [series.id]))
+    settings.FIBERSTACK_ROLLUP_KEEP_VALUES_UP_TO = 12
+    write(series.id, points[180:])
+    jobs.run_rollups(now=NOW)
+    kinds = [r[7] is not None for r in rows("1m", [series.id])]
+    # The first half stays as written, but for the lateness window (10 minutes) the second run re-rolled.
+    assert kinds[:20] == [False] * 20 and kinds[30:] == [True] * 30
+    answer = read.window(org, read.Selector(name=series.name), BASE, BASE + dt.timedelta(minutes=59, seconds=59),
+                         agg="max", tier="1m", percentiles=["p50"])
+    exact = exact_quantiles([v for _, v in points], [0.5])[0]
+    assert abs(answer.summary[series.id]["p50"] - exact) <= RELATIVE_ACCURACY * exact
+
+
 def test_running_twice_writes_the_same_rows(org: Any) -> None:
     series = SeriesFactory(organization=org)
     write(series.id, [(BASE + dt.timedelta(seconds=7 * i), float(i % 13)) for i in range(900)])

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from apps.metrics.read.params import PERCENTILES, QueryError
 from apps.metrics.read.plan import Plan, PointLimitError, max_points_per_query, max_points_per_series, step_fitting
 from apps.metrics.rollups import compressed as rollup_compressed
-from apps.metrics.rollups.sql import raw_buckets_select
+from apps.metrics.rollups.sql import keep_values_up_to, raw_buckets_select
 from apps.metrics.rollups.storage import COLUMNS
 from apps.metrics.rollups.sums import bounded_avg, saturating_sum, sum_sql
 from apps.metrics.rollups.tiers import BY_NAME, EPOCH_SQL, RAW_NAME, TIERS
@@ -222,6 +222,7 @@ def _fetch_rollup_steps(plan: Plan, series_ids: list[int], agg: str, total: int,
             source=source,
             group_by={"series_id": "s.series_id", "b": _step_bucket(step).replace("bucket", "s.bucket")},
             counts_type="bigint",
+            exact_max=keep_values_up_to(),
         )
         sql = f"""SELECT st.series_id, extract(epoch FROM st.b)::bigint, st.c, st.s, st.lo, st.hi,
             {quantile_sql("m.sketch_keys", "m.sketch_counts", "m.exact_values", str(PERCENTILES[agg]))}
@@ -275,6 +276,7 @@ def _summary_percentiles(plan: Plan, series_ids: list[int], percentiles: list[st
             source=source,
             group_by={"series_id": "s.series_id"},
             counts_type="bigint",
+            exact_max=keep_values_up_to(),
         )
         cols = ", ".join(quantile_sql("m.sketch_keys", "m.sketch_counts", "m.exact_values", str(PERCENTILES[p]))
                          for p in percentiles)

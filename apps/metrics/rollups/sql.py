@@ -24,10 +24,13 @@ from __future__ import annotations
 
 from functools import cache
 
+from django.conf import settings
+
 from apps.metrics.rollups.compressed import source_sql
 from apps.metrics.rollups.storage import COLUMNS
 from apps.metrics.rollups.sums import sum_sql
 from apps.metrics.rollups.tiers import BY_NAME, RAW_NAME, TierSpec
+from apps.metrics.sketch import EXACT_MAX_COUNT
 from apps.metrics.sketch_sql import build_sketches_sql, merge_sketches_sql
 from apps.metrics.storage.compressed import RAW_SOURCE
 
@@ -52,18 +55,29 @@ SELECT count(*), min(bucket), max(bucket) FROM written"""  # noqa: S608 - identi
 _ONLY_SERIES = " AND series_id = ANY(%(series)s)"
 
 
-@cache
+def keep_values_up_to() -> int:
+    """``FIBERSTACK_ROLLUP_KEEP_VALUES_UP_TO``: the most values a bucket keeps instead of a sketch (0: none).
+    Rollups and reads may disagree after a change (rows written before keep their form): every merge takes
+    both forms."""
+    return max(0, int(getattr(settings, "FIBERSTACK_ROLLUP_KEEP_VALUES_UP_TO", EXACT_MAX_COUNT)))
+
+
 def rollup_sql(tier_name: str, only_series: bool = False) -> str:
     """The statement that (re)computes ``tier_name``'s buckets whose source rows lie in [lo, hi)
     (of the series in ``%(series)s`` only, with ``only_series``)."""
+    return _rollup_sql(tier_name, only_series, keep_values_up_to())
+
+
+@cache
+def _rollup_sql(tier_name: str, only_series: bool, exact_max: int) -> str:
     tier = BY_NAME[tier_name]
     extra = _ONLY_SERIES if only_series else ""
     if tier.source == RAW_NAME:
-        return _from_raw(tier, extra)
-    return _from_tier(tier, BY_NAME[tier.source], extra)
+        return _from_raw(tier, extra, exact_max)
+    return _from_tier(tier, BY_NAME[tier.source], extra, exact_max)
 
 
-def raw_buckets_select(tier: TierSpec, window: str, *, sketches: bool = True) -> str:
+def raw_buckets_select(tier: TierSpec, window: str, *, sketches: bool = True, exact_max: int | None = None) -> str:
     """SELECT producing rollup rows (columns in ``storage.COLUMNS`` order) straight from the raw samples
     matching ``window`` (a condition on ``time``/``series_id``): what the 1m job stores, and what queries
     use for the newest minutes a tier has not rolled yet. ``sketches=False`` leaves the values and
@@ -83,6 +97,7 @@ def raw_buckets_select(tier: TierSpec, window: str, *, sketches: bool = True) ->
         source=f"(SELECT time, series_id, value FROM {RAW_SOURCE} AS raw WHERE {window})",  # noqa: S608
         bucket_expr=tier.bucket_sql("s.time"),
         with_stats=True,
+        exact_max=keep_values_up_to() if exact_max is None else exact_max,
     )
     return f"""SELECT k.bucket, k.series_id, k.count, k.sum, k.min, k.max, l.value AS last,
         k.exact_values, k.sketch_keys, k.sketch_counts
@@ -90,11 +105,11 @@ def raw_buckets_select(tier: TierSpec, window: str, *, sketches: bool = True) ->
     JOIN ({last}) AS l ON l.series_id = k.series_id AND l.b = k.bucket"""  # noqa: S608
 
 
-def _from_raw(tier: TierSpec, extra: str) -> str:
-    return _upsert(tier, raw_buckets_select(tier, "time >= %(lo)s AND time < %(hi)s" + extra))
+def _from_raw(tier: TierSpec, extra: str, exact_max: int) -> str:
+    return _upsert(tier, raw_buckets_select(tier, "time >= %(lo)s AND time < %(hi)s" + extra, exact_max=exact_max))
 
 
-def _from_tier(tier: TierSpec, source: TierSpec, extra: str) -> str:
+def _from_tier(tier: TierSpec, source: TierSpec, extra: str, exact_max: int) -> str:
     bucket = tier.bucket_sql("r.bucket")
     ctes = f"""src AS MATERIALIZED (
     SELECT * FROM {source_sql(source)} AS r WHERE bucket >= %(lo)s AND bucket < %(hi)s{extra}
@@ -104,8 +119,8 @@ def _from_tier(tier: TierSpec, source: TierSpec, extra: str) -> str:
            max(r.max) AS max, (array_agg(r.last ORDER BY r.bucket DESC))[1] AS last
     FROM src AS r GROUP BY 1, 2
 ), sketches AS (
-    {merge_sketches_sql(source="src", group_by={"series_id": "s.series_id",
-                                                 "bucket": tier.bucket_sql("s.bucket")})}
+    {merge_sketches_sql(source="src", group_by={"series_id": "s.series_id", "bucket": tier.bucket_sql("s.bucket")},
+                        exact_max=exact_max)}
 )"""  # noqa: S608
     select = """SELECT st.bucket, st.series_id, st.count, st.sum, st.min, st.max, st.last,
            sk.exact_values, sk.sketch_keys, sk.sketch_counts
