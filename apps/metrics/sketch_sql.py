@@ -11,8 +11,10 @@ and call ``QuantileSketch.quantiles`` in Python; ``quantiles_sql`` exists for SQ
 per-bucket series, where it saves shipping every bucket's arrays (numbers in ``bench/sketch.py``).
 
 Column contract: ``sketch_keys int[]`` and ``sketch_counts int[]``, same length, keys strictly
-increasing. Stored counts are int4 to keep 1-minute buckets small; a single bin would need 2**31
-samples (about 25 000 samples/s into one 2 % bin of one series for a day) to overflow, and then the
+increasing -- or, for a bucket that kept its values (at most ``exact_max``, default
+``sketch.EXACT_MAX_COUNT``), NULL sketch columns and ``exact_values float8[]`` ascending; never both.
+Stored counts are int4 to keep 1-minute buckets small; a single bin would need 2**31 samples (about
+25 000 samples/s into one 2 % bin of one series for a day) to overflow, and then the
 ``::int`` cast fails that series' step loudly instead of wrapping (the job quarantines the series for
 that range and rolls the others: ``rollups.quarantine``). Merges for range queries return bigint[].
 
