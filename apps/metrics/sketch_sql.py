@@ -162,6 +162,14 @@ def _keeps_values(exact_max: int) -> str:
 _SORTED_VALUES = "(SELECT array_agg(e.v ORDER BY e.v) FROM unnest(g.vals) AS e(v))"
 
 
+def sketch_of_values_sql(values_expr: str) -> str:
+    """SELECT of one row (keys int[], counts int[]): the uncollapsed sketch of a float8[] expression's finite
+    values, what a bucket that keeps them would store otherwise (NULLs for no values)."""
+    return f"""SELECT array_agg(b.k ORDER BY b.k) AS keys, array_agg(b.n ORDER BY b.k) AS counts
+    FROM (SELECT {bin_key_sql("e.v")} AS k, count(*)::int AS n FROM unnest({values_expr}) AS e(v)
+          WHERE {_FINITE_CHECK.format(v="e.v")} GROUP BY 1) AS b"""  # noqa: S608
+
+
 def build_sketches_sql(
     *,
     source: str,
@@ -199,9 +207,7 @@ CROSS JOIN LATERAL (
     SELECT {_SORTED_VALUES} AS exact_values, NULL::int[] AS sketch_keys, NULL::int[] AS sketch_counts
     WHERE {_keeps_values(exact_max)}
     UNION ALL
-    SELECT NULL, array_agg(b.k ORDER BY b.k), array_agg(b.n ORDER BY b.k)
-    FROM (SELECT {bin_key_sql("e.v")} AS k, count(*)::int AS n FROM unnest(g.vals) AS e(v) GROUP BY 1) AS b
-    HAVING NOT {_keeps_values(exact_max)}
+    SELECT NULL, b.keys, b.counts FROM ({sketch_of_values_sql("g.vals")}) AS b WHERE NOT {_keeps_values(exact_max)}
 ) AS r"""  # noqa: S608
     return _collapsed_select(chosen, [*passthrough, "exact_values"], max_bins_per_sign, "int")
 

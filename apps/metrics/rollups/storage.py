@@ -27,7 +27,7 @@ from django.db import connection as default_connection
 
 from apps.metrics import storage as raw_storage
 from apps.metrics.rollups.tiers import TIERS, TierSpec
-from apps.metrics.sketch_sql import bin_key_sql
+from apps.metrics.sketch_sql import sketch_of_values_sql
 from apps.metrics.storage import ddl
 
 COLUMNS = "bucket, series_id, count, sum, min, max, last, exact_values, sketch_keys, sketch_counts"
@@ -106,13 +106,11 @@ def remove_exact_values(connection: Any = None) -> None:
     """Migration 0010 backwards: the buckets that kept their values get their sketch instead (the same bins
     the rollup would have built), then the column goes and the sketch columns are NOT NULL again."""
     connection = connection or default_connection
-    bins = f"SELECT {bin_key_sql('e.v')} AS k, count(*)::int AS n FROM unnest(t.exact_values) AS e(v) GROUP BY 1"  # noqa: S608
     with connection.cursor() as cursor:
         for tier in TIERS:
             cursor.execute(
                 f"UPDATE {tier.table} AS t SET (sketch_keys, sketch_counts) = "  # noqa: S608 - names are ours
-                f"(SELECT array_agg(b.k ORDER BY b.k), array_agg(b.n ORDER BY b.k) FROM ({bins}) AS b) "
-                "WHERE t.exact_values IS NOT NULL"
+                f"({sketch_of_values_sql('t.exact_values')}) WHERE t.exact_values IS NOT NULL"
             )
             cursor.execute(f"ALTER TABLE {tier.table} ALTER COLUMN sketch_keys SET NOT NULL, "
                            "ALTER COLUMN sketch_counts SET NOT NULL")
