@@ -63,8 +63,8 @@ _SKETCH_BLOBS = ("bins", "sketch_keys", "sketch_counts")
 EXACT_BLOB = "exact_values"
 _BLOBS = (*_SCALAR_BLOBS, *_SKETCH_BLOBS, EXACT_BLOB)
 
-# Binary COPY rows (see ``storage.compressed.copy_binary``): a bucket's scalar columns and its bin count,
-# then, in a second COPY, its bins in key order.
+# Binary COPY rows (see ``storage.compressed.copy_binary``): a bucket's scalar columns, its bin count and its
+# kept-value count, then, in a second COPY, its bins in key order and, in a third, its kept values in order.
 _STATS_ROW = np.dtype([("n", ">i2"), ("l1", ">i4"), ("sid", ">i4"), ("l2", ">i4"), ("b", ">i8"), ("l3", ">i4"),
                        ("count", ">i8"), ("l4", ">i4"), ("sum", ">f8"), ("l5", ">i4"), ("min", ">f8"),
                        ("l6", ">i4"), ("max", ">f8"), ("l7", ">i4"), ("last", ">f8"), ("l8", ">i4"),
