@@ -23,6 +23,7 @@ from fiberstack.devstack.config import (
     Layout,
     PostmasterPid,
     database_url,
+    machine_memory_bytes,
     parse_pg_version,
     parse_postmaster_pid,
     render_postgres_conf,
@@ -330,7 +331,8 @@ class PostgresCluster:
         if not socket_dir_fits(self.layout.run_dir, self.port):
             socket_dir = None  # checkout path too long for a unix socket; TCP alone is enough
         target = self.layout.pg_data / CONF_NAME
-        target.write_text(render_postgres_conf(self.port, socket_dir, timescaledb=has_timescaledb(bindir)))
+        target.write_text(render_postgres_conf(self.port, socket_dir, timescaledb=has_timescaledb(bindir),
+                                               memory_bytes=machine_memory_bytes()))
         if privileges.chown_to is not None:
             os.chown(target, privileges.chown_to.uid, privileges.chown_to.gid)
 

@@ -91,6 +91,14 @@ def test_postgres_conf_listens_on_loopback_and_the_project_port(tmp_path: Path) 
     assert "shared_preload_libraries" not in conf
 
 
+@pytest.mark.parametrize(
+    ("memory", "expected"),
+    [(None, 128), (0, 128), (256 * 2**20, 128), (2 * 2**30, 512), (24 * 2**30, 1024)],
+)
+def test_shared_buffers_are_a_quarter_of_memory_between_128_mb_and_1_gb(memory: int | None, expected: int) -> None:
+    assert f"shared_buffers = {expected}MB" in render_postgres_conf(1, None, memory_bytes=memory)
+
+
 def test_postgres_conf_escapes_quotes_in_the_socket_path() -> None:
     assert "unix_socket_directories = '/srv/o''brien/var/run'" in render_postgres_conf(
         1, Path("/srv/o'brien/var/run")
