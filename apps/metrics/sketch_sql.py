@@ -212,6 +212,24 @@ CROSS JOIN LATERAL (
     return _collapsed_select(chosen, [*passthrough, "exact_values"], max_bins_per_sign, "int")
 
 
+def bucket_entries_sql(row: str, alias: str = "u", *, keys_col: str = "sketch_keys",
+                       counts_col: str = "sketch_counts", exact_col: str = "exact_values") -> str:
+    """FROM item (``CROSS JOIN LATERAL``) of a bucket row's entries as ``alias(k, n, v)``: one unnest zips the
+    three arrays (padding the shorter with NULLs), so a sketch gives (key, count, NULL) per bin and a bucket
+    that kept its values (NULL, NULL, value) per value. ``entry_key_sql``/``entry_count_sql`` read either."""
+    return f"unnest({row}.{keys_col}, {row}.{counts_col}, {row}.{exact_col}) AS {alias}(k, n, v)"
+
+
+def entry_key_sql(alias: str = "u") -> str:
+    """The bin key of a ``bucket_entries_sql`` entry: its own, or its value's."""
+    return f"coalesce({alias}.k, {bin_key_sql(f'{alias}.v')})"
+
+
+def entry_count_sql(alias: str = "u") -> str:
+    """How many samples a ``bucket_entries_sql`` entry stands for."""
+    return f"coalesce({alias}.n, 1)"
+
+
 def merge_sketches_sql(
     *,
     source: str,
@@ -240,19 +258,18 @@ def merge_sketches_sql(
     select_groups = ", ".join(f"{expr} AS {alias}" for alias, expr in group_by.items())
     positions = ", ".join(str(i + 1) for i in range(len(aliases)))
     outer_groups = ", ".join(f"m.{a}" for a in aliases)
-    # One unnest zips the three arrays (padding the shorter with NULLs): a sketch row gives (key, count,
-    # NULL), a row that kept its values gives (NULL, NULL, value), binned here. One pass groups by bin (the
-    # merged sketch) and by group alone (its values, and whether it holds nothing else): grouping sets.
-    key = f"coalesce(u.k, {bin_key_sql('u.v')})"
+    # One pass over every entry groups by bin (the merged sketch; kept values binned here) and by group alone
+    # (its values, and whether it holds nothing else): grouping sets.
+    key = entry_key_sql("u")
     grouped = f"""SELECT {outer_groups},
         max(m.vals) FILTER (WHERE m.whole) AS vals, bool_and(m.only_values) FILTER (WHERE m.whole) AS only_values,
         array_agg(m.k ORDER BY m.k) FILTER (WHERE NOT m.whole) AS ks,
         array_agg(m.n::{counts_type} ORDER BY m.k) FILTER (WHERE NOT m.whole) AS ns
     FROM (
-        SELECT {select_groups}, {key} AS k, GROUPING({key}) = 1 AS whole, sum(coalesce(u.n, 1)) AS n,
+        SELECT {select_groups}, {key} AS k, GROUPING({key}) = 1 AS whole, sum({entry_count_sql("u")}) AS n,
                array_agg(u.v) FILTER (WHERE u.v IS NOT NULL) AS vals, bool_and(u.v IS NOT NULL) AS only_values
         FROM {source} AS s
-        CROSS JOIN LATERAL unnest(s.{keys_col}, s.{counts_col}, s.{exact_col}) AS u(k, n, v)
+        CROSS JOIN LATERAL {bucket_entries_sql("s", keys_col=keys_col, counts_col=counts_col, exact_col=exact_col)}
         GROUP BY GROUPING SETS (({positions}, {len(aliases) + 1}), ({positions}))
     ) AS m
     GROUP BY {outer_groups}"""  # noqa: S608

@@ -41,7 +41,7 @@ from apps.metrics.read.catalogue import CATALOGUE
 from apps.metrics.read.fetch import rollup_source
 from apps.metrics.read.select import max_series_per_query, select_ids
 from apps.metrics.sketch import key_for_value
-from apps.metrics.sketch_sql import bin_key_sql
+from apps.metrics.sketch_sql import bucket_entries_sql, entry_count_sql, entry_key_sql
 
 PROBE_FIELDS = {"probe_latency_ms": "latency_ms", "probe_uptime_pct": "uptime_pct", "probe_packet_loss": "packet_loss"}
 AGGREGATIONS = {"raw": ("raw", None), "hourly": ("1h", 3600), "daily": ("1d", 86400)}
@@ -139,12 +139,10 @@ def _availability(plan: read.Plan, series_id: int | None) -> tuple[dict[float, f
     params["ids"] = [series_id]
     step = int(plan.step or 86400)
     threshold = key_for_value(AVAILABILITY_THRESHOLD)
-    # A bucket that kept its values gives (NULL, NULL, value): binned here, so both kinds of bucket count the same.
-    sql = f"""SELECT floor(extract(epoch FROM r.bucket) / {step}) * {step} AS b, sum(u.n),
-               sum(u.n) FILTER (WHERE u.k > %(k)s)
-        FROM {source} AS r CROSS JOIN LATERAL (
-            SELECT coalesce(z.k, {bin_key_sql("z.v")}) AS k, coalesce(z.n, 1) AS n
-            FROM unnest(r.sketch_keys, r.sketch_counts, r.exact_values) AS z(k, n, v)) AS u
+    # A bucket that kept its values has its values binned here, so both kinds of bucket count the same.
+    sql = f"""SELECT floor(extract(epoch FROM r.bucket) / {step}) * {step} AS b, sum({entry_count_sql("u")}),
+               sum({entry_count_sql("u")}) FILTER (WHERE {entry_key_sql("u")} > %(k)s)
+        FROM {source} AS r CROSS JOIN LATERAL {bucket_entries_sql("r")}
         GROUP BY 1 ORDER BY 1"""  # noqa: S608
     params["k"] = threshold
     with connection.cursor() as cursor:
